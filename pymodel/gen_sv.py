@@ -1,0 +1,429 @@
+"""Generate the SystemVerilog package ``rtl/pkg/pim_pkg.sv`` from ``pymodel``.
+
+    python -m pymodel.gen_sv --out rtl/pkg [--preset NAME | --config FILE]    # write (make gen)
+    python -m pymodel.gen_sv --check rtl/pkg [--preset NAME | --config FILE]  # make check-gen
+
+The package is the only way constants enter the RTL (STYLE.md): geometry, buffer sizes and timing
+from :mod:`pymodel.config`, the command-word layout, opcodes and HUB instruction layout from
+:mod:`pymodel.isa`, and every pairwise timing rule's latency from :mod:`pymodel.timing`.
+
+Naming (deterministic, see :func:`sv_ident`): a Python name is split on ``_``; a part written as a
+lower-case letter followed by capitals (a DRAM timing symbol such as ``nRCD``) becomes that letter
+upper-cased plus the capitals in Capitalized form (``nRCD`` -> ``NRcd``); every other part is
+Capitalized (``MAC`` -> ``Mac``, ``max`` -> ``Max``, ``ACT16`` -> ``Act16``). So ``nRCD_MAC`` ->
+``NRcdMac``, ``nREFI`` -> ``NRefi``, ``nCWLGB`` -> ``NCwlgb``, ``max_postponed_refs`` ->
+``MaxPostponedRefs``. Opcodes get a prefix (``Op.ACT16`` -> ``OpAct16``, ``InstOp.WR_INP`` ->
+``InstWrInp``, ``ModiField.ROW`` -> ``ModiRow``); rule latencies use ``Rule.sv_name``.
+
+The output stays in the subset Verilator, Icarus 11 and Yosys all accept (TOOLCHAIN.md §0/§5):
+``localparam int`` (never ``int unsigned``), ``typedef enum logic``, ``typedef struct packed``,
+functions that assign to their name (no ``return``). Modules refer to it as ``pim_pkg::Name``.
+The output depends only on the config: no dates or paths, fixed iteration order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from dataclasses import fields
+from enum import IntEnum
+from pathlib import Path
+from typing import Sequence
+
+from pymodel.config import ConfigError, PimConfig, clog2, resolve
+from pymodel.isa import (
+    CMD_FIELDS,
+    INST_FIELD_NAMES,
+    INST_FIELDS,
+    INST_OPCODE_BITS,
+    OP_FIELDS,
+    STRIDE_BITS,
+    CmdLayout,
+    InstOp,
+    ModiField,
+    Op,
+    _inst_widths,
+    inst_width,
+)
+from pymodel.timing import FAW_LIMIT, FAW_WEIGHT, RULES
+
+PKG_NAME = "pim_pkg"
+PKG_FILE = f"{PKG_NAME}.sv"
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class GenError(ValueError):
+    """The config cannot be expressed in the package (value too large, name clash)."""
+
+
+class CmdErr(IntEnum):
+    """Error class the RTL command decoder reports (``pim_pkg::cmd_err_e``).
+
+    Mirrors the checks of :func:`pymodel.isa.decode` in its order: the opcode first, then each
+    field of ``CMD_FIELDS`` in order (the first failing field is reported).
+    """
+
+    NONE = 0
+    OPCODE = 1  # opcode is not an ``Op``
+    UNUSED = 2  # a field the opcode does not use is nonzero
+    RANGE = 3  # a used field is >= its limit (only possible when the limit is not a power of 2)
+
+
+def sv_ident(name: str) -> str:
+    """UpperCamelCase SV identifier of a Python name (the mapping in the module docstring)."""
+    out = []
+    for part in name.split("_"):
+        if not part:
+            continue
+        if len(part) > 1 and part[0].islower() and part[1:].isupper():
+            out.append(part[0].upper() + part[1:].capitalize())
+        else:
+            out.append(part.capitalize())
+    ident = "".join(out)
+    if not ident or not ident[0].isalpha():
+        raise GenError(f"cannot make an SV identifier from {name!r}")
+    return ident
+
+
+def op_ident(op: Op) -> str:
+    return "Op" + sv_ident(op.name)
+
+
+def inst_op_ident(op: InstOp) -> str:
+    return "Inst" + sv_ident(op.name)
+
+
+def modi_ident(f: ModiField) -> str:
+    return "Modi" + sv_ident(f.name)
+
+
+def field_ident(name: str) -> str:
+    """Command-field index name in ``cmd_field_e`` (``gb`` -> ``FieldGb``)."""
+    return "Field" + sv_ident(name)
+
+
+class _Pkg:
+    """Line collector that also checks identifiers are unique and values fit a 32-bit int."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: set[str] = set()
+
+    def _declare(self, name: str) -> None:
+        if name in self.names:
+            raise GenError(f"identifier {name} generated twice")
+        self.names.add(name)
+
+    def blank(self) -> None:
+        self.lines.append("")
+
+    def comment(self, text: str, indent: int = 2) -> None:
+        for line in text.splitlines() or [""]:
+            self.lines.append(" " * indent + ("// " + line).rstrip())
+
+    def section(self, title: str) -> None:
+        self.blank()
+        self.comment("-" * 4 + " " + title + " " + "-" * max(4, 90 - len(title)))
+
+    def int_param(self, name: str, value: int, note: str = "") -> None:
+        self._declare(name)
+        if not INT_MIN <= value <= INT_MAX:
+            raise GenError(f"{name} = {value} does not fit a 32-bit SV int")
+        line = f"  localparam int {name} = {value};"
+        if note:
+            line = f"{line:<48}// {note}"
+        self.lines.append(line)
+
+    def bit_param(self, name: str, value: bool, note: str = "") -> None:
+        self._declare(name)
+        line = f"  localparam bit {name} = 1'b{int(value)};"
+        if note:
+            line = f"{line:<48}// {note}"
+        self.lines.append(line)
+
+    def enum(self, type_name: str, width: str, items: Sequence[tuple[str, int]], note: str) -> None:
+        self._declare(type_name)
+        self.comment(note)
+        self.lines.append(f"  typedef enum logic [{width}-1:0] {{")
+        for i, (name, value) in enumerate(items):
+            self._declare(name)
+            sep = "," if i < len(items) - 1 else ""
+            self.lines.append(f"    {name} = {value}{sep}")
+        self.lines.append(f"  }} {type_name};")
+
+    def raw(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+
+def _ops(ops: frozenset[Op]) -> str:
+    return ", ".join(o.name for o in sorted(ops))
+
+
+def render(cfg: PimConfig) -> dict[str, str]:
+    """All generated files: ``{file name: text}``."""
+    return {PKG_FILE: render_pkg(cfg)}
+
+
+def render_pkg(cfg: PimConfig) -> str:
+    g, b, m, d, t = cfg.geometry, cfg.buffers, cfg.module, cfg.dpa, cfg.timing
+    lay = CmdLayout.of(cfg)
+    p = _Pkg()
+    p.raw(
+        "// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen_sv) from",
+        f"// pymodel.config (config '{cfg.name}'), pymodel.isa and pymodel.timing;",
+        "// `make check-gen` fails when it is stale. Change the Python sources and run `make gen`.",
+        "//",
+        "// Refer to every item with the package scope (pim_pkg::NRcdMac): Yosys rejects `import`.",
+        "// Names: Python field names in UpperCamelCase (nRCD_MAC -> NRcdMac, nREFI -> NRefi,",
+        "// rows_per_bank -> NumRows ...); see pymodel/gen_sv.py for the exact mapping.",
+        "// Icarus 11 crashes on package-scoped struct types, casts to package enums and variables",
+        "// of package enum types: RTL that must run on Icarus uses vectors of the *Width params.",
+        "",
+        f"package {PKG_NAME};",
+    )
+
+    p.section("geometry and buffers (pymodel.config)")
+    p.int_param("NumBankGroups", g.bank_groups, "geometry.bank_groups")
+    p.int_param("BanksPerGroup", g.banks_per_group, "geometry.banks_per_group")
+    p.int_param("NumBanks", g.banks, "bank_groups * banks_per_group")
+    p.int_param("NumRows", g.rows_per_bank, "geometry.rows_per_bank")
+    p.int_param("NumCols", g.columns_per_row, "geometry.columns_per_row")
+    p.int_param("ColumnBytes", g.column_bytes, "geometry.column_bytes")
+    p.int_param("Lanes", g.lanes, "bf16 lanes per column = MAC lanes per bank")
+    p.int_param("RowBytes", g.row_bytes, "columns_per_row * column_bytes")
+    p.int_param("GbEntries", b.gb_entries, "buffers.gb_entries (one column each)")
+    p.int_param("ObufEntries", b.obuf_entries, "buffers.obuf_entries (per bank)")
+
+    p.section("module, HUB and DPA sizes (pymodel.config)")
+    p.int_param("NumChannels", m.channels, "module.channels")
+    p.int_param("TckPs", m.tck_ps, "module.tck_ps (command clock period)")
+    p.int_param("GprBytes", m.gpr_bytes, "module.gpr_bytes")
+    p.int_param("MaxOpSize", m.max_op_size, "module.max_op_size")
+    for f in fields(d):
+        p.int_param(sv_ident(f.name), getattr(d, f.name), f"dpa.{f.name}")
+
+    p.section("timing in command-clock cycles (pymodel.config.Timing)")
+    for f in fields(t):
+        p.int_param(sv_ident(f.name), getattr(t, f.name), f"timing.{f.name}")
+
+    p.section("channel command word (pymodel.isa.CmdLayout), LSB first")
+    p.comment(
+        "Every field sits at a fixed offset for every opcode; fields an opcode does not use must\n"
+        "be 0; a used field must be < its <Field>Limit (checked only where <Field>RangeCheck,\n"
+        "i.e. where the limit is not 2**<Field>Width)."
+    )
+    p.int_param("CmdWidth", lay.width, "bits of one command word")
+    p.int_param("OpcodeWidth", lay.widths["opcode"])
+    p.int_param("OpcodeOffset", lay.offsets["opcode"])
+    for name in CMD_FIELDS:
+        ident = sv_ident(name)
+        width, limit = lay.widths[name], lay.limits[name]
+        p.int_param(f"{ident}Width", width)
+        p.int_param(f"{ident}Offset", lay.offsets[name])
+        p.int_param(f"{ident}Limit", limit, f"legal values of {name}: 0 .. {limit - 1}")
+        check = limit != 1 << width
+        rel = "<" if check else "=="
+        p.bit_param(f"{ident}RangeCheck", check, f"limit {limit} {rel} 2**{width}")
+    p.int_param("NumCmdFields", len(CMD_FIELDS))
+
+    p.blank()
+    p.enum(
+        "op_e",
+        "OpcodeWidth",
+        [(op_ident(op), int(op)) for op in Op],
+        "Channel command opcodes (pymodel.isa.Op).",
+    )
+    p.int_param("NumOps", len(Op))
+    p.blank()
+    p.int_param("CmdFieldWidth", clog2(len(CMD_FIELDS)))
+    p.enum(
+        "cmd_field_e",
+        "CmdFieldWidth",
+        [(field_ident(name), i) for i, name in enumerate(CMD_FIELDS)],
+        "Index of each command field (bit position in the op_fields() mask), in check order.",
+    )
+    p.blank()
+    p.int_param("CmdErrWidth", clog2(len(CmdErr)))
+    p.enum(
+        "cmd_err_e",
+        "CmdErrWidth",
+        [("CmdErr" + sv_ident(e.name), int(e)) for e in CmdErr],
+        "Why a command word is illegal (pymodel.gen_sv.CmdErr; mirrors pymodel.isa.decode).",
+    )
+
+    p.blank()
+    p.comment(
+        "A decoded command. Members are declared MSB first so that the packed struct has exactly\n"
+        "the bit layout of the command word: `cmd_t'(word)` slices every field."
+    )
+    p.raw("  typedef struct packed {")
+    fields_msb_first = [*reversed(CMD_FIELDS), "opcode"]
+    offsets_msb_first = sorted(lay.offsets.items(), key=lambda kv: -kv[1])
+    if [n for n, _ in offsets_msb_first] != fields_msb_first:
+        raise GenError("pymodel.isa.CmdLayout no longer places fields in CMD_FIELDS order")
+    for name in fields_msb_first:
+        if name == "opcode":
+            p.raw("    op_e op;")
+        else:
+            p.raw(f"    logic [{sv_ident(name)}Width-1:0] {name};")
+    p.raw("  } cmd_t;")
+    p._declare("cmd_t")
+
+    p.blank()
+    p.comment(
+        "Fields each opcode uses (pymodel.isa.OP_FIELDS): bit cmd_field_e of the mask; 0 for an\n"
+        "unknown opcode. Plain-vector argument and literal case items: Icarus 11 cannot cast to\n"
+        "package enums, and Yosys does not resolve package names inside an inlined function."
+    )
+    p._declare("op_fields")
+    ow, nf = lay.widths["opcode"], len(CMD_FIELDS)
+    p.raw(
+        f"  function automatic logic [{nf - 1}:0] op_fields(input logic [{ow - 1}:0] opcode);",
+        f"    op_fields = {nf}'b0;",
+        "    case (opcode)",
+    )
+    for op in Op:
+        used = OP_FIELDS[op]
+        mask = "".join("1" if n in used else "0" for n in reversed(CMD_FIELDS))
+        names = ", ".join(used) if used else "no fields"
+        p.raw(f"      {ow}'d{int(op)}: op_fields = {nf}'b{mask};  // {op_ident(op)}: {names}")
+    p.raw(
+        f"      default: op_fields = {nf}'b0;",
+        "    endcase",
+        "  endfunction",
+    )
+    p.blank()
+    p.comment("1 when `opcode` is one of op_e (pymodel.isa.Op).")
+    p._declare("op_known")
+    p.raw(
+        f"  function automatic logic op_known(input logic [{ow - 1}:0] opcode);",
+        "    case (opcode)",
+        "      " + ",\n      ".join(f"{ow}'d{int(op)}" for op in Op) + ": op_known = 1'b1;",
+        "      default: op_known = 1'b0;",
+        "    endcase",
+        "  endfunction",
+    )
+
+    p.section("timing rules (pymodel.timing.RULES): minimum prev -> next distance, cycles")
+    p.comment(
+        "A latency may be <= 0 (the next command's data comes later anyway): no constraint.\n"
+        "Scopes: same bank | other bank, same bank group | other bank group | channel |\n"
+        "same GB entry | same OBuf entry."
+    )
+    for rule in RULES:
+        p.comment(f"{rule.name}: {rule.doc}")
+        p.comment(f"  prev: {_ops(rule.prev)} | next: {_ops(rule.next)}")
+        p.comment(f"  scope: {rule.scope.value}")
+        p.int_param(rule.sv_name, rule.latency(t))
+    p.comment("nFAW window (pymodel.timing, not pairwise): at most FawLimit ACT weights per NFaw.")
+    p.int_param("FawLimit", FAW_LIMIT)
+    for op, weight in sorted(FAW_WEIGHT.items()):
+        p.int_param(f"FawWeight{sv_ident(op.name)}", weight, f"{op.name} counts as {weight}")
+
+    p.section("HUB instruction word (pymodel.isa), LSB first: opcode, then the op's fields")
+    p.comment("op_size and body_len are stored minus one; stride is two's complement.")
+    iw = _inst_widths(cfg)
+    p.int_param("InstWidth", inst_width(cfg), "bits of one instruction word")
+    p.int_param("InstOpcodeWidth", INST_OPCODE_BITS)
+    for name in INST_FIELD_NAMES:
+        p.int_param(f"Inst{sv_ident(name)}Width", iw[name])
+    if iw["stride"] != STRIDE_BITS:
+        raise GenError("pymodel.isa stride width changed; update gen_sv")
+    p.blank()
+    p.enum(
+        "inst_op_e",
+        "InstOpcodeWidth",
+        [(inst_op_ident(iop), int(iop)) for iop in InstOp],
+        "HUB instruction opcodes (pymodel.isa.InstOp).",
+    )
+    p.int_param("NumInstOps", len(InstOp))
+    p.blank()
+    p.enum(
+        "modi_field_e",
+        "InstFieldWidth",
+        [(modi_ident(f), int(f)) for f in ModiField],
+        "Operand a DYN_MODI advances (pymodel.isa.ModiField).",
+    )
+    p.blank()
+    p.comment("Bit offset of each operand inside its instruction word.")
+    for iop in InstOp:
+        pos = INST_OPCODE_BITS
+        for name in INST_FIELDS[iop]:
+            p.int_param(f"{inst_op_ident(iop)}{sv_ident(name)}Offset", pos)
+            pos += iw[name]
+        p.int_param(f"{inst_op_ident(iop)}Bits", pos, f"used bits of {iop.name}; the rest are 0")
+
+    p.blank()
+    p.raw(f"endpackage : {PKG_NAME}", "")
+    return "\n".join(p.lines)
+
+
+def write(out_dir: str | Path, cfg: PimConfig) -> list[Path]:
+    """Write the generated files; files whose content is unchanged are not touched (mtime kept)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name, text in render(cfg).items():
+        path = out / name
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+            changed.append(path)
+    return changed
+
+
+def check(out_dir: str | Path, cfg: PimConfig) -> list[str]:
+    """Problems with the files in ``out_dir`` (empty when every generated file is up to date)."""
+    problems = []
+    for name, text in render(cfg).items():
+        path = Path(out_dir) / name
+        if not path.is_file():
+            problems.append(f"{path} is missing")
+            continue
+        old = path.read_text()
+        if old != text:
+            diff = list(
+                difflib.unified_diff(
+                    old.splitlines(), text.splitlines(), f"{path} (on disk)", f"{path} (expected)",
+                    lineterm="", n=0,
+                )
+            )
+            shown = "\n".join(diff[:12]) + ("\n  ..." if len(diff) > 12 else "")
+            problems.append(f"{path} is stale (differs from config '{cfg.name}'):\n{shown}")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m pymodel.gen_sv", description="Generate rtl/pkg/pim_pkg.sv from pymodel."
+    )
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--out", metavar="DIR", help="write the package(s) into DIR")
+    mode.add_argument("--check", metavar="DIR", help="exit 1 if the package(s) in DIR are stale")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--preset", metavar="NAME", help="config preset (default aim-gddr6)")
+    src.add_argument("--config", metavar="FILE", help="TOML/JSON config file")
+    args = ap.parse_args(argv)
+    try:
+        cfg = resolve(args.config or args.preset)
+        if args.out is not None:
+            changed = write(args.out, cfg)
+            for name in render(cfg):
+                path = Path(args.out) / name
+                print(f"gen_sv: {'wrote' if path in changed else 'up to date:'} {path}")
+            return 0
+        problems = check(args.check, cfg)
+    except (ConfigError, GenError) as exc:
+        print(f"gen_sv: error: {exc}", file=sys.stderr)
+        return 2
+    for msg in problems:
+        print(f"gen_sv: {msg}", file=sys.stderr)
+    if problems:
+        print("gen_sv: run `make gen` to regenerate", file=sys.stderr)
+        return 1
+    print(f"gen_sv: {args.check} is up to date (config '{cfg.name}')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

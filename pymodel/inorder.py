@@ -1,0 +1,89 @@
+"""The simplest legal controller: commands strictly in program order, each at its earliest cycle.
+
+It asks the channel model (``probe``) for every cycle instead of re-deriving timing, and inserts an
+all-bank refresh as soon as one is due (closing the open rows first and reopening them after), so
+refresh is never postponed. The reference schedulers of ``pymodel.sched`` build on the same idea.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from pymodel.bf16 import U16
+from pymodel.channel import Channel
+from pymodel.isa import Command, Op, TraceEntry
+
+
+@dataclass
+class CommandStats:
+    """Observer counting commands per opcode and the span of cycles they occupy."""
+
+    counts: dict[Op, int] = field(default_factory=lambda: {op: 0 for op in Op})
+    first_cycle: int | None = None
+    last_cycle: int = 0
+
+    def __call__(self, cycle: int, cmd: Command, result: U16 | None) -> None:
+        self.counts[cmd.op] += 1
+        if self.first_cycle is None:
+            self.first_cycle = cycle
+        self.last_cycle = cycle
+
+    def mac_utilization(self, n_ccdl: int, total_cycles: int) -> float:
+        """Issued MAC16 slots over the peak (one MAC16 every nCCDL cycles)."""
+        peak = total_cycles / n_ccdl
+        return self.counts[Op.MAC16] / peak if peak else 0.0
+
+
+@dataclass
+class TraceRecorder:
+    """Observer recording the issued command trace."""
+
+    entries: list[TraceEntry] = field(default_factory=list)
+
+    def __call__(self, cycle: int, cmd: Command, result: U16 | None) -> None:
+        self.entries.append(TraceEntry(cycle, cmd))
+
+
+class InOrderIssuer:
+    """Issue a command stream in order on one channel, refreshing on time."""
+
+    def __init__(self, channel: Channel, start_cycle: int = 0) -> None:
+        self.ch = channel
+        self.cycle = start_cycle  # no command may issue before this cycle
+
+    def _issue_now(self, cmd: Command) -> U16 | None:
+        at = self.ch.probe(cmd, self.cycle)
+        result = self.ch.issue(cmd, at)
+        self.cycle = at + 1
+        return result
+
+    def refresh(self) -> None:
+        """Close open rows, REF, and reopen the same rows."""
+        rows = list(self.ch.open_row)
+        if any(r is not None for r in rows):
+            self._issue_now(Command(Op.PREA))
+        self._issue_now(Command(Op.REF))
+        if rows[0] is not None and all(r == rows[0] for r in rows):
+            self._issue_now(Command(Op.ACT16, row=rows[0]))
+        else:
+            for bank, row in enumerate(rows):
+                if row is not None:
+                    self._issue_now(Command(Op.ACT, bank=bank, row=row))
+
+    def issue(self, cmd: Command) -> U16 | None:
+        if cmd.op is Op.REF:
+            return self._issue_now(cmd)
+        at = self.ch.probe(cmd, self.cycle)
+        if self.ch.refresh_due(at):
+            self.refresh()
+        return self._issue_now(cmd)
+
+    def run(self, cmds: Iterable[Command]) -> list[U16]:
+        """Issue every command; returns the read data of RDMAC/RD in program order."""
+        reads = []
+        for cmd in cmds:
+            result = self.issue(cmd)
+            if result is not None:
+                reads.append(result)
+        return reads

@@ -1,0 +1,404 @@
+// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen_sv) from
+// pymodel.config (config 'aim-gddr6'), pymodel.isa and pymodel.timing;
+// `make check-gen` fails when it is stale. Change the Python sources and run `make gen`.
+//
+// Refer to every item with the package scope (pim_pkg::NRcdMac): Yosys rejects `import`.
+// Names: Python field names in UpperCamelCase (nRCD_MAC -> NRcdMac, nREFI -> NRefi,
+// rows_per_bank -> NumRows ...); see pymodel/gen_sv.py for the exact mapping.
+// Icarus 11 crashes on package-scoped struct types, casts to package enums and variables
+// of package enum types: RTL that must run on Icarus uses vectors of the *Width params.
+
+package pim_pkg;
+
+  // ---- geometry and buffers (pymodel.config) -----------------------------------------------------
+  localparam int NumBankGroups = 4;             // geometry.bank_groups
+  localparam int BanksPerGroup = 4;             // geometry.banks_per_group
+  localparam int NumBanks = 16;                 // bank_groups * banks_per_group
+  localparam int NumRows = 16384;               // geometry.rows_per_bank
+  localparam int NumCols = 64;                  // geometry.columns_per_row
+  localparam int ColumnBytes = 32;              // geometry.column_bytes
+  localparam int Lanes = 16;                    // bf16 lanes per column = MAC lanes per bank
+  localparam int RowBytes = 2048;               // columns_per_row * column_bytes
+  localparam int GbEntries = 64;                // buffers.gb_entries (one column each)
+  localparam int ObufEntries = 8;               // buffers.obuf_entries (per bank)
+
+  // ---- module, HUB and DPA sizes (pymodel.config) ------------------------------------------------
+  localparam int NumChannels = 32;              // module.channels
+  localparam int TckPs = 500;                   // module.tck_ps (command clock period)
+  localparam int GprBytes = 524288;             // module.gpr_bytes
+  localparam int MaxOpSize = 256;               // module.max_op_size
+  localparam int MaxRequests = 64;              // dpa.max_requests
+  localparam int MaxChunksPerRequest = 1024;    // dpa.max_chunks_per_request
+  localparam int ChunkRows = 32;                // dpa.chunk_rows
+  localparam int MaxBodyLen = 16;               // dpa.max_body_len
+
+  // ---- timing in command-clock cycles (pymodel.config.Timing) ------------------------------------
+  localparam int NRcdMac = 56;                  // timing.nRCD_MAC
+  localparam int NRcdRd = 36;                   // timing.nRCD_RD
+  localparam int NRcdWr = 28;                   // timing.nRCD_WR
+  localparam int NRp = 32;                      // timing.nRP
+  localparam int NRas = 54;                     // timing.nRAS
+  localparam int NRc = 89;                      // timing.nRC
+  localparam int NRtp = 12;                     // timing.nRTP
+  localparam int NWr = 33;                      // timing.nWR
+  localparam int NCl = 50;                      // timing.nCL
+  localparam int NCwl = 6;                      // timing.nCWL
+  localparam int NBl = 2;                       // timing.nBL
+  localparam int NCcds = 2;                     // timing.nCCDS
+  localparam int NCcdl = 2;                     // timing.nCCDL
+  localparam int NRrds = 5;                     // timing.nRRDS
+  localparam int NRrdl = 6;                     // timing.nRRDL
+  localparam int NFaw = 28;                     // timing.nFAW
+  localparam int NRfc = 210;                    // timing.nRFC
+  localparam int NRefi = 7800;                  // timing.nREFI
+  localparam int NClreg = 0;                    // timing.nCLREG
+  localparam int NClgb = 1;                     // timing.nCLGB
+  localparam int NCwlgb = 1;                    // timing.nCWLGB
+  localparam int NModch = 32;                   // timing.nMODCH
+  localparam int NWtr = 10;                     // timing.nWTR
+  localparam int NTurn = 2;                     // timing.nTURN
+  localparam int MaxPostponedRefs = 8;          // timing.max_postponed_refs
+
+  // ---- channel command word (pymodel.isa.CmdLayout), LSB first -----------------------------------
+  // Every field sits at a fixed offset for every opcode; fields an opcode does not use must
+  // be 0; a used field must be < its <Field>Limit (checked only where <Field>RangeCheck,
+  // i.e. where the limit is not 2**<Field>Width).
+  localparam int CmdWidth = 37;                 // bits of one command word
+  localparam int OpcodeWidth = 4;
+  localparam int OpcodeOffset = 0;
+  localparam int BankWidth = 4;
+  localparam int BankOffset = 4;
+  localparam int BankLimit = 16;                // legal values of bank: 0 .. 15
+  localparam bit BankRangeCheck = 1'b0;         // limit 16 == 2**4
+  localparam int RowWidth = 14;
+  localparam int RowOffset = 8;
+  localparam int RowLimit = 16384;              // legal values of row: 0 .. 16383
+  localparam bit RowRangeCheck = 1'b0;          // limit 16384 == 2**14
+  localparam int ColWidth = 6;
+  localparam int ColOffset = 22;
+  localparam int ColLimit = 64;                 // legal values of col: 0 .. 63
+  localparam bit ColRangeCheck = 1'b0;          // limit 64 == 2**6
+  localparam int GbWidth = 6;
+  localparam int GbOffset = 28;
+  localparam int GbLimit = 64;                  // legal values of gb: 0 .. 63
+  localparam bit GbRangeCheck = 1'b0;           // limit 64 == 2**6
+  localparam int OutWidth = 3;
+  localparam int OutOffset = 34;
+  localparam int OutLimit = 8;                  // legal values of out: 0 .. 7
+  localparam bit OutRangeCheck = 1'b0;          // limit 8 == 2**3
+  localparam int NumCmdFields = 5;
+
+  // Channel command opcodes (pymodel.isa.Op).
+  typedef enum logic [OpcodeWidth-1:0] {
+    OpNop = 0,
+    OpAct = 1,
+    OpAct16 = 2,
+    OpPre = 3,
+    OpPrea = 4,
+    OpMac16 = 5,
+    OpWrgb = 6,
+    OpRdmac = 7,
+    OpClrmac = 8,
+    OpWr = 9,
+    OpRd = 10,
+    OpRef = 11
+  } op_e;
+  localparam int NumOps = 12;
+
+  localparam int CmdFieldWidth = 3;
+  // Index of each command field (bit position in the op_fields() mask), in check order.
+  typedef enum logic [CmdFieldWidth-1:0] {
+    FieldBank = 0,
+    FieldRow = 1,
+    FieldCol = 2,
+    FieldGb = 3,
+    FieldOut = 4
+  } cmd_field_e;
+
+  localparam int CmdErrWidth = 2;
+  // Why a command word is illegal (pymodel.gen_sv.CmdErr; mirrors pymodel.isa.decode).
+  typedef enum logic [CmdErrWidth-1:0] {
+    CmdErrNone = 0,
+    CmdErrOpcode = 1,
+    CmdErrUnused = 2,
+    CmdErrRange = 3
+  } cmd_err_e;
+
+  // A decoded command. Members are declared MSB first so that the packed struct has exactly
+  // the bit layout of the command word: `cmd_t'(word)` slices every field.
+  typedef struct packed {
+    logic [OutWidth-1:0] out;
+    logic [GbWidth-1:0] gb;
+    logic [ColWidth-1:0] col;
+    logic [RowWidth-1:0] row;
+    logic [BankWidth-1:0] bank;
+    op_e op;
+  } cmd_t;
+
+  // Fields each opcode uses (pymodel.isa.OP_FIELDS): bit cmd_field_e of the mask; 0 for an
+  // unknown opcode. Plain-vector argument and literal case items: Icarus 11 cannot cast to
+  // package enums, and Yosys does not resolve package names inside an inlined function.
+  function automatic logic [4:0] op_fields(input logic [3:0] opcode);
+    op_fields = 5'b0;
+    case (opcode)
+      4'd0: op_fields = 5'b00000;  // OpNop: no fields
+      4'd1: op_fields = 5'b00011;  // OpAct: bank, row
+      4'd2: op_fields = 5'b00010;  // OpAct16: row
+      4'd3: op_fields = 5'b00001;  // OpPre: bank
+      4'd4: op_fields = 5'b00000;  // OpPrea: no fields
+      4'd5: op_fields = 5'b11100;  // OpMac16: col, gb, out
+      4'd6: op_fields = 5'b01000;  // OpWrgb: gb
+      4'd7: op_fields = 5'b10000;  // OpRdmac: out
+      4'd8: op_fields = 5'b10000;  // OpClrmac: out
+      4'd9: op_fields = 5'b00111;  // OpWr: bank, row, col
+      4'd10: op_fields = 5'b00111;  // OpRd: bank, row, col
+      4'd11: op_fields = 5'b00000;  // OpRef: no fields
+      default: op_fields = 5'b0;
+    endcase
+  endfunction
+
+  // 1 when `opcode` is one of op_e (pymodel.isa.Op).
+  function automatic logic op_known(input logic [3:0] opcode);
+    case (opcode)
+      4'd0,
+      4'd1,
+      4'd2,
+      4'd3,
+      4'd4,
+      4'd5,
+      4'd6,
+      4'd7,
+      4'd8,
+      4'd9,
+      4'd10,
+      4'd11: op_known = 1'b1;
+      default: op_known = 1'b0;
+    endcase
+  endfunction
+
+  // ---- timing rules (pymodel.timing.RULES): minimum prev -> next distance, cycles ----------------
+  // A latency may be <= 0 (the next command's data comes later anyway): no constraint.
+  // Scopes: same bank | other bank, same bank group | other bank group | channel |
+  // same GB entry | same OBuf entry.
+  // nRCD_MAC: ACT -> MAC
+  //   prev: ACT, ACT16 | next: MAC16
+  //   scope: same bank
+  localparam int RuleNRCDMAC = 56;
+  // nRCD_RD: ACT -> RD
+  //   prev: ACT, ACT16 | next: RD
+  //   scope: same bank
+  localparam int RuleNRCDRD = 36;
+  // nRCD_WR: ACT -> WR
+  //   prev: ACT, ACT16 | next: WR
+  //   scope: same bank
+  localparam int RuleNRCDWR = 28;
+  // nRAS: ACT -> PRE
+  //   prev: ACT, ACT16 | next: PRE, PREA
+  //   scope: same bank
+  localparam int RuleNRAS = 54;
+  // nRP: PRE -> ACT/REF
+  //   prev: PRE, PREA | next: ACT, ACT16, REF
+  //   scope: same bank
+  localparam int RuleNRP = 32;
+  // nRC: ACT -> ACT, same bank
+  //   prev: ACT, ACT16 | next: ACT, ACT16
+  //   scope: same bank
+  localparam int RuleNRC = 89;
+  // nRRDL: ACT -> ACT, other bank in the same bank group
+  //   prev: ACT, ACT16 | next: ACT, ACT16
+  //   scope: other bank, same bank group
+  localparam int RuleNRRDL = 6;
+  // nRRDS: ACT -> ACT, other bank group
+  //   prev: ACT, ACT16 | next: ACT, ACT16
+  //   scope: other bank group
+  localparam int RuleNRRDS = 5;
+  // nRTP: MAC/RD -> PRE (read to precharge)
+  //   prev: MAC16, RD | next: PRE, PREA
+  //   scope: same bank
+  localparam int RuleNRTP = 12;
+  // nWR: WR -> PRE: write recovery after the last data beat
+  //   prev: WR | next: PRE, PREA
+  //   scope: same bank
+  localparam int RuleNWR = 41;
+  // nWTR: WR -> RD: write-to-read after the last data beat
+  //   prev: WR | next: RD
+  //   scope: channel
+  localparam int RuleNWTR = 18;
+  // nCCDS: column -> column
+  //   prev: MAC16, WRGB, RDMAC, CLRMAC, WR, RD | next: MAC16, WRGB, RDMAC, CLRMAC, WR, RD
+  //   scope: channel
+  localparam int RuleNCCDS = 2;
+  // nCCDL_MAC: MAC -> MAC (all-bank, every bank group)
+  //   prev: MAC16 | next: MAC16
+  //   scope: channel
+  localparam int RuleNCCDLMAC = 2;
+  // nCCDL_RD: RD -> RD, same bank group
+  //   prev: RD | next: RD
+  //   scope: other bank, same bank group
+  localparam int RuleNCCDLRD = 2;
+  // nCCDL_WR: WR -> WR, same bank group
+  //   prev: WR | next: WR
+  //   scope: other bank, same bank group
+  localparam int RuleNCCDLWR = 2;
+  // nRFC: REF blocks the channel
+  //   prev: REF | next: ACT, ACT16, PRE, PREA, MAC16, WRGB, RDMAC, CLRMAC, WR, RD, REF
+  //   scope: channel
+  localparam int RuleNRFC = 210;
+  // nMODCH_PIM: normal -> PIM mode switch
+  //   prev: ACT, PRE, WR, RD | next: ACT16, PREA, MAC16, WRGB, RDMAC, CLRMAC
+  //   scope: channel
+  localparam int RuleNMODCHPIM = 32;
+  // nMODCH_NORMAL: PIM -> normal mode switch
+  //   prev: ACT16, PREA, MAC16, WRGB, RDMAC, CLRMAC | next: ACT, PRE, WR, RD
+  //   scope: channel
+  localparam int RuleNMODCHNORMAL = 32;
+  // gb:WRGB->MAC16: GB entry written before a MAC reads it
+  //   prev: WRGB | next: MAC16
+  //   scope: same GB entry
+  localparam int RuleGbWRGBToMAC16 = 3;
+  // gb:MAC16->WRGB: MAC has read the GB entry before it is overwritten
+  //   prev: MAC16 | next: WRGB
+  //   scope: same GB entry
+  localparam int RuleGbMAC16ToWRGB = 1;
+  // out:MAC16->RDMAC: accumulation finished before read-out
+  //   prev: MAC16 | next: RDMAC
+  //   scope: same OBuf entry
+  localparam int RuleOutMAC16ToRDMAC = 2;
+  // out:MAC16->CLRMAC: accumulation finished before clear
+  //   prev: MAC16 | next: CLRMAC
+  //   scope: same OBuf entry
+  localparam int RuleOutMAC16ToCLRMAC = 2;
+  // out:RDMAC->CLRMAC: read-out finished before the entry changes
+  //   prev: RDMAC | next: MAC16, CLRMAC
+  //   scope: same OBuf entry
+  localparam int RuleOutRDMACToCLRMAC = 2;
+  // bus:WR->WR: data bus burst: WR data may not overlap WR data
+  //   prev: WR | next: WR
+  //   scope: channel
+  localparam int RuleBusWRToWR = 2;
+  // bus:WR->RD: data bus turnaround: RD data may not overlap WR data
+  //   prev: WR | next: RD
+  //   scope: channel
+  localparam int RuleBusWRToRD = -40;
+  // bus:WR->WRGB: data bus burst: WRGB data may not overlap WR data
+  //   prev: WR | next: WRGB
+  //   scope: channel
+  localparam int RuleBusWRToWRGB = 7;
+  // bus:WR->RDMAC: data bus turnaround: RDMAC data may not overlap WR data
+  //   prev: WR | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusWRToRDMAC = 10;
+  // bus:RD->WR: data bus turnaround: WR data may not overlap RD data
+  //   prev: RD | next: WR
+  //   scope: channel
+  localparam int RuleBusRDToWR = 48;
+  // bus:RD->RD: data bus burst: RD data may not overlap RD data
+  //   prev: RD | next: RD
+  //   scope: channel
+  localparam int RuleBusRDToRD = 2;
+  // bus:RD->WRGB: data bus turnaround: WRGB data may not overlap RD data
+  //   prev: RD | next: WRGB
+  //   scope: channel
+  localparam int RuleBusRDToWRGB = 53;
+  // bus:RD->RDMAC: data bus burst: RDMAC data may not overlap RD data
+  //   prev: RD | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusRDToRDMAC = 52;
+  // bus:WRGB->WR: data bus burst: WR data may not overlap WRGB data
+  //   prev: WRGB | next: WR
+  //   scope: channel
+  localparam int RuleBusWRGBToWR = -3;
+  // bus:WRGB->RD: data bus turnaround: RD data may not overlap WRGB data
+  //   prev: WRGB | next: RD
+  //   scope: channel
+  localparam int RuleBusWRGBToRD = -45;
+  // bus:WRGB->WRGB: data bus burst: WRGB data may not overlap WRGB data
+  //   prev: WRGB | next: WRGB
+  //   scope: channel
+  localparam int RuleBusWRGBToWRGB = 2;
+  // bus:WRGB->RDMAC: data bus turnaround: RDMAC data may not overlap WRGB data
+  //   prev: WRGB | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusWRGBToRDMAC = 5;
+  // bus:RDMAC->WR: data bus turnaround: WR data may not overlap RDMAC data
+  //   prev: RDMAC | next: WR
+  //   scope: channel
+  localparam int RuleBusRDMACToWR = -2;
+  // bus:RDMAC->RD: data bus burst: RD data may not overlap RDMAC data
+  //   prev: RDMAC | next: RD
+  //   scope: channel
+  localparam int RuleBusRDMACToRD = -48;
+  // bus:RDMAC->WRGB: data bus turnaround: WRGB data may not overlap RDMAC data
+  //   prev: RDMAC | next: WRGB
+  //   scope: channel
+  localparam int RuleBusRDMACToWRGB = 3;
+  // bus:RDMAC->RDMAC: data bus burst: RDMAC data may not overlap RDMAC data
+  //   prev: RDMAC | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusRDMACToRDMAC = 2;
+  // nFAW window (pymodel.timing, not pairwise): at most FawLimit ACT weights per NFaw.
+  localparam int FawLimit = 4;
+  localparam int FawWeightAct = 1;              // ACT counts as 1
+  localparam int FawWeightAct16 = 4;            // ACT16 counts as 4
+
+  // ---- HUB instruction word (pymodel.isa), LSB first: opcode, then the op's fields ---------------
+  // op_size and body_len are stored minus one; stride is two's complement.
+  localparam int InstWidth = 72;                // bits of one instruction word
+  localparam int InstOpcodeWidth = 3;
+  localparam int InstChMaskWidth = 32;
+  localparam int InstOpSizeWidth = 8;
+  localparam int InstGprWidth = 14;
+  localparam int InstGbWidth = 6;
+  localparam int InstRowWidth = 14;
+  localparam int InstColWidth = 6;
+  localparam int InstOutWidth = 3;
+  localparam int InstReqWidth = 6;
+  localparam int InstBodyLenWidth = 4;
+  localparam int InstFieldWidth = 3;
+  localparam int InstStrideWidth = 16;
+
+  // HUB instruction opcodes (pymodel.isa.InstOp).
+  typedef enum logic [InstOpcodeWidth-1:0] {
+    InstWrInp = 0,
+    InstMac = 1,
+    InstRdOut = 2,
+    InstDynLoop = 3,
+    InstDynModi = 4
+  } inst_op_e;
+  localparam int NumInstOps = 5;
+
+  // Operand a DYN_MODI advances (pymodel.isa.ModiField).
+  typedef enum logic [InstFieldWidth-1:0] {
+    ModiRow = 0,
+    ModiCol = 1,
+    ModiGb = 2,
+    ModiOut = 3,
+    ModiGpr = 4
+  } modi_field_e;
+
+  // Bit offset of each operand inside its instruction word.
+  localparam int InstWrInpChMaskOffset = 3;
+  localparam int InstWrInpOpSizeOffset = 35;
+  localparam int InstWrInpGprOffset = 43;
+  localparam int InstWrInpGbOffset = 57;
+  localparam int InstWrInpBits = 63;            // used bits of WR_INP; the rest are 0
+  localparam int InstMacChMaskOffset = 3;
+  localparam int InstMacOpSizeOffset = 35;
+  localparam int InstMacGbOffset = 43;
+  localparam int InstMacRowOffset = 49;
+  localparam int InstMacColOffset = 63;
+  localparam int InstMacOutOffset = 69;
+  localparam int InstMacBits = 72;              // used bits of MAC; the rest are 0
+  localparam int InstRdOutChMaskOffset = 3;
+  localparam int InstRdOutOpSizeOffset = 35;
+  localparam int InstRdOutGprOffset = 43;
+  localparam int InstRdOutOutOffset = 57;
+  localparam int InstRdOutBits = 60;            // used bits of RD_OUT; the rest are 0
+  localparam int InstDynLoopReqOffset = 3;
+  localparam int InstDynLoopBodyLenOffset = 9;
+  localparam int InstDynLoopBits = 13;          // used bits of DYN_LOOP; the rest are 0
+  localparam int InstDynModiFieldOffset = 3;
+  localparam int InstDynModiStrideOffset = 6;
+  localparam int InstDynModiBits = 22;          // used bits of DYN_MODI; the rest are 0
+
+endpackage : pim_pkg

