@@ -225,6 +225,11 @@ class Channel:
             have = "closed" if rows[cmd.bank] is None else f"row {rows[cmd.bank]} open"
             raise IllegalCommand(cmd, cycle, f"bank {cmd.bank} has {have}, needs row {cmd.row}")
 
+    def binding_rule(self, cmd: Command) -> tuple[str, int]:
+        """The constraint that sets ``cmd``'s earliest cycle now: (rule name, that cycle)."""
+        earliest, name = max((c, n) for n, c in self._bounds(cmd))
+        return name, earliest
+
     def probe(self, cmd: Command, cycle: int = 0) -> int:
         """Earliest legal cycle >= ``cycle`` for ``cmd`` given everything issued so far.
 

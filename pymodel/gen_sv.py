@@ -43,8 +43,8 @@ from pymodel.isa import (
     InstOp,
     ModiField,
     Op,
-    _inst_widths,
     inst_width,
+    inst_widths,
 )
 from pymodel.timing import FAW_LIMIT, FAW_WEIGHT, RULES
 
@@ -323,7 +323,7 @@ def render_pkg(cfg: PimConfig) -> str:
 
     p.section("HUB instruction word (pymodel.isa), LSB first: opcode, then the op's fields")
     p.comment("op_size and body_len are stored minus one; stride is two's complement.")
-    iw = _inst_widths(cfg)
+    iw = inst_widths(cfg)
     p.int_param("InstWidth", inst_width(cfg), "bits of one instruction word")
     p.int_param("InstOpcodeWidth", INST_OPCODE_BITS)
     for name in INST_FIELD_NAMES:

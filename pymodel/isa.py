@@ -175,6 +175,7 @@ class InstOp(IntEnum):
     RD_OUT = 2
     DYN_LOOP = 3
     DYN_MODI = 4
+    WR_BANK = 5  # KV append: GPR[gpr+i] -> one bank's row, column col+i (single-bank WR)
 
 
 class ModiField(IntEnum):
@@ -195,11 +196,13 @@ INST_FIELDS: dict[InstOp, tuple[str, ...]] = {
     InstOp.RD_OUT: ("ch_mask", "op_size", "gpr", "out"),
     InstOp.DYN_LOOP: ("req", "body_len"),
     InstOp.DYN_MODI: ("field", "stride"),
+    InstOp.WR_BANK: ("ch_mask", "op_size", "gpr", "bank", "row", "col"),
 }
 INST_FIELD_NAMES = (
     "ch_mask",
     "op_size",
     "gpr",
+    "bank",
     "gb",
     "row",
     "col",
@@ -217,6 +220,7 @@ class Instruction:
     ch_mask: int = 0
     op_size: int = 1
     gpr: int = 0
+    bank: int = 0
     gb: int = 0
     row: int = 0
     col: int = 0
@@ -247,6 +251,7 @@ def inst_ranges(cfg: PimConfig) -> dict[str, tuple[int, int]]:
         "ch_mask": (1, (1 << m.channels) - 1),
         "op_size": (1, m.max_op_size),
         "gpr": (0, m.gpr_bytes // g.column_bytes - 1),
+        "bank": (0, g.banks - 1),
         "gb": (0, b.gb_entries - 1),
         "row": (0, g.rows_per_bank - 1),
         "col": (0, g.columns_per_row - 1),
@@ -258,7 +263,7 @@ def inst_ranges(cfg: PimConfig) -> dict[str, tuple[int, int]]:
     }
 
 
-def _inst_widths(cfg: PimConfig) -> dict[str, int]:
+def inst_widths(cfg: PimConfig) -> dict[str, int]:
     r = inst_ranges(cfg)
     w = {name: clog2(hi + 1) for name, (lo, hi) in r.items()}
     w["ch_mask"] = cfg.module.channels
@@ -269,7 +274,7 @@ def _inst_widths(cfg: PimConfig) -> dict[str, int]:
 
 
 def inst_width(cfg: PimConfig) -> int:
-    w = _inst_widths(cfg)
+    w = inst_widths(cfg)
     return INST_OPCODE_BITS + max(sum(w[f] for f in fs) for fs in INST_FIELDS.values())
 
 
@@ -285,13 +290,15 @@ def check_instruction(inst: Instruction, cfg: PimConfig) -> None:
                 raise IsaError(f"{inst.op.name}: {name} = {value} out of range [{lo}, {hi}]")
         elif value != getattr(defaults, name):
             raise IsaError(f"{inst.op.name}: field {name} is not an operand of this instruction")
-    if inst.op in (InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT):
+    if inst.op in (InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BANK):
         n = inst.op_size - 1
         ends = {"gb": inst.gb + n, "col": inst.col + n} if inst.op is InstOp.MAC else {}
         if inst.op is InstOp.WR_INP:
             ends = {"gb": inst.gb + n, "gpr": inst.gpr + n}
         if inst.op is InstOp.RD_OUT:
             ends = {"out": inst.out + n, "gpr": inst.gpr + n}
+        if inst.op is InstOp.WR_BANK:
+            ends = {"col": inst.col + n, "gpr": inst.gpr + n}
         for name, last in ends.items():
             if last > ranges[name][1]:
                 raise IsaError(
@@ -301,7 +308,7 @@ def check_instruction(inst: Instruction, cfg: PimConfig) -> None:
 
 def encode_inst(inst: Instruction, cfg: PimConfig) -> int:
     check_instruction(inst, cfg)
-    widths = _inst_widths(cfg)
+    widths = inst_widths(cfg)
     word, pos = int(inst.op), INST_OPCODE_BITS
     for name in INST_FIELDS[inst.op]:
         value = getattr(inst, name)
@@ -322,7 +329,7 @@ def decode_inst(word: int, cfg: PimConfig) -> Instruction:
         op = InstOp(opcode)
     except ValueError:
         raise IsaError(f"opcode {opcode} is not an instruction (0..{len(InstOp) - 1})") from None
-    widths = _inst_widths(cfg)
+    widths = inst_widths(cfg)
     values: dict[str, int] = {}
     pos = INST_OPCODE_BITS
     for name in INST_FIELDS[op]:

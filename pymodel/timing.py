@@ -233,4 +233,5 @@ COMPLETION: dict[Op, Callable[[Timing], int]] = {
     Op.MAC16: lambda t: t.nCCDL,
     Op.RDMAC: lambda t: t.nCLREG + t.nBL,
     Op.CLRMAC: lambda t: 1,
+    Op.WR: lambda t: t.nCWL + t.nBL,
 }

@@ -193,7 +193,7 @@ def instructions(draw: st.DrawFn) -> Instruction:
     for name in INST_FIELDS[op]:
         lo, hi = ranges[name]
         values[name] = draw(st.integers(lo, hi))
-    if op in (InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT):
+    if op in (InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BANK):
         # keep op_size within the addressed buffer
         room = min(
             ranges[f][1] - values[f] + 1

@@ -343,11 +343,12 @@ package pim_pkg;
 
   // ---- HUB instruction word (pymodel.isa), LSB first: opcode, then the op's fields ---------------
   // op_size and body_len are stored minus one; stride is two's complement.
-  localparam int InstWidth = 72;                // bits of one instruction word
+  localparam int InstWidth = 81;                // bits of one instruction word
   localparam int InstOpcodeWidth = 3;
   localparam int InstChMaskWidth = 32;
   localparam int InstOpSizeWidth = 8;
   localparam int InstGprWidth = 14;
+  localparam int InstBankWidth = 4;
   localparam int InstGbWidth = 6;
   localparam int InstRowWidth = 14;
   localparam int InstColWidth = 6;
@@ -363,9 +364,10 @@ package pim_pkg;
     InstMac = 1,
     InstRdOut = 2,
     InstDynLoop = 3,
-    InstDynModi = 4
+    InstDynModi = 4,
+    InstWrBank = 5
   } inst_op_e;
-  localparam int NumInstOps = 5;
+  localparam int NumInstOps = 6;
 
   // Operand a DYN_MODI advances (pymodel.isa.ModiField).
   typedef enum logic [InstFieldWidth-1:0] {
@@ -400,5 +402,12 @@ package pim_pkg;
   localparam int InstDynModiFieldOffset = 3;
   localparam int InstDynModiStrideOffset = 6;
   localparam int InstDynModiBits = 22;          // used bits of DYN_MODI; the rest are 0
+  localparam int InstWrBankChMaskOffset = 3;
+  localparam int InstWrBankOpSizeOffset = 35;
+  localparam int InstWrBankGprOffset = 43;
+  localparam int InstWrBankBankOffset = 57;
+  localparam int InstWrBankRowOffset = 61;
+  localparam int InstWrBankColOffset = 75;
+  localparam int InstWrBankBits = 81;           // used bits of WR_BANK; the rest are 0
 
 endpackage : pim_pkg

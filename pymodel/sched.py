@@ -1,0 +1,377 @@
+"""Cycle-level reference command schedulers for one channel: STATIC, PINGPONG and DCS.
+
+This is the specification the RTL scheduler (``rtl/sched``) follows cycle for cycle. Timing is
+never re-derived here: every decision asks the channel model (``Channel.probe``).
+
+Intake. Instructions (WR_INP, MAC, RD_OUT, WR_BANK) enter in program order, at most one per
+cycle. Each goes to a queue: STATIC has one queue; PINGPONG and DCS have an I/O queue (WR_INP,
+RD_OUT) and a compute queue (MAC, WR_BANK). A queue holds ``buffers.queue_depth`` instructions.
+Instruction ``k`` is accepted at the first cycle ``c`` >= its arrival and > the previous acceptance at which its queue
+has a free slot (a slot freed by an issue at cycle ``p`` is free from ``p + 1``). An instruction
+accepted at ``c`` may issue its first command at ``c + 1``.
+
+Commands of an instruction (issued in order, from the queue head only):
+
+* WR_INP n: ``WRGB gb+i`` with data GPR[gpr+i];
+* MAC n: if the open row differs: ``PREA`` (when a row is open), ``ACT16 row``; then
+  ``MAC16 col+i gb+i out``;
+* RD_OUT n: ``RDMAC out+i`` (data to GPR[gpr+i]) then ``CLRMAC out+i`` (RD_OUT reads and clears);
+* WR_BANK n (KV append, compute queue): unless ``bank`` has ``row`` open: ``PREA`` (when any row
+  is open), ``ACT bank row``; then ``WR bank row col+i`` with data GPR[gpr+i].
+
+The instruction leaves its queue at the cycle its last command issues.
+
+Dependencies (PINGPONG, DCS). A WRGB/MAC16/RDMAC/CLRMAC may issue only when no *older* instruction
+in the other queue still has an unissued command touching the same buffer key: GB entry and OBuf
+entry (DCS), or GB half and OBuf half (PINGPONG: buffers split in two halves). ACT16/PREA have
+no dependency. Completion of issued commands is a timing rule of the channel (``gb:``/``out:``).
+
+STATIC. One queue; an instruction's first command also waits until the previous instruction's
+last command has completed (``pymodel.timing.COMPLETION``): the baseline's fixed gaps.
+
+Arbitration. Each cycle the scheduler issues at most one command. If a refresh is due
+(``Channel.refresh_due``) it issues ``PREA`` (when a row is open) then ``REF`` as soon as legal and
+nothing else meanwhile; the compute head reopens its row afterwards. Otherwise, among the queue
+heads whose next command is dependency-free and legal this cycle, the older instruction wins.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from pymodel.bf16 import U16
+from pymodel.channel import Channel
+from pymodel.config import PimConfig
+from pymodel.isa import Command, InstOp, Instruction, Op, TraceEntry
+from pymodel.timing import COMPLETION
+
+
+class Mode(Enum):
+    STATIC = "static"
+    PINGPONG = "pingpong"
+    DCS = "dcs"
+
+
+IO, COMPUTE = 0, 1
+CAUSES = ("mac", "act_pre", "ref", "gb_write", "out_read", "kv_write", "mode_switch", "stall")
+_CAUSE_OF_OP = {
+    Op.MAC16: "mac",
+    Op.ACT16: "act_pre",
+    Op.PREA: "act_pre",
+    Op.ACT: "act_pre",
+    Op.WR: "kv_write",
+    Op.REF: "ref",
+    Op.WRGB: "gb_write",
+    Op.RDMAC: "out_read",
+    Op.CLRMAC: "out_read",
+}
+_CAUSE_OF_RULE_PREFIX = (
+    ("nRCD", "act_pre"),
+    ("nRAS", "act_pre"),
+    ("nRP", "act_pre"),
+    ("nRC", "act_pre"),
+    ("nRTP", "act_pre"),
+    ("nRRD", "act_pre"),
+    ("nFAW", "act_pre"),
+    ("nRFC", "ref"),
+    ("nREFI", "ref"),
+    ("gb:", "gb_write"),
+    ("bus:WRGB", "gb_write"),
+    ("out:", "out_read"),
+    ("bus:RDMAC", "out_read"),
+    ("nCCDL_MAC", "mac"),
+    ("nMODCH", "mode_switch"),
+)
+
+
+_SCHEDULED = frozenset({InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BANK})
+_ROW_OPS = frozenset({Op.ACT16, Op.PREA, Op.ACT})
+
+
+class SchedError(ValueError):
+    """An instruction the scheduler cannot execute (e.g. DYN_LOOP before DPA expansion)."""
+
+
+@dataclass
+class _Slot:
+    """One queued instruction and how many of its commands have issued."""
+
+    seq: int
+    inst: Instruction
+    queue: int
+    accepted: int
+    issued: int = 0  # sub-commands issued (RD_OUT counts RDMAC and CLRMAC separately)
+
+    @property
+    def total(self) -> int:
+        return self.inst.op_size * (2 if self.inst.op is InstOp.RD_OUT else 1)
+
+    def pending_keys(self, pingpong_gb: int, pingpong_out: int) -> set[tuple[str, int]]:
+        """Buffer keys still touched by unissued commands of this instruction."""
+        inst, keys = self.inst, set()
+        if inst.op is InstOp.WR_INP:
+            keys = {("gb", inst.gb + i) for i in range(self.issued, inst.op_size)}
+        elif inst.op is InstOp.MAC:
+            keys = {("gb", inst.gb + i) for i in range(self.issued, inst.op_size)}
+            if self.issued < inst.op_size:
+                keys.add(("out", inst.out))
+        else:
+            keys = {("out", inst.out + i) for i in range(self.issued // 2, inst.op_size)}
+        if pingpong_gb:
+            keys = {(k, v // (pingpong_gb if k == "gb" else pingpong_out)) for k, v in keys}
+        return keys
+
+
+@dataclass
+class SchedStats:
+    cycles: int = 0
+    commands: Counter[str] = field(default_factory=Counter)
+    causes: Counter[str] = field(default_factory=Counter)
+    mac_utilization: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "cycles": self.cycles,
+            "mac_utilization": self.mac_utilization,
+            "commands": dict(self.commands),
+            "cycles_by_cause": {c: self.causes.get(c, 0) for c in CAUSES},
+        }
+
+
+@dataclass
+class SchedResult:
+    trace: list[TraceEntry]
+    accepted: list[int]  # acceptance cycle of each instruction
+    stats: SchedStats
+    gpr: dict[int, U16]
+
+
+class Scheduler:
+    """Run one channel's instruction stream under a scheduling mode (see module docstring)."""
+
+    def __init__(self, cfg: PimConfig, mode: Mode, channel: Channel | None = None) -> None:
+        self.cfg, self.mode = cfg, mode
+        self.ch = channel or Channel(cfg)
+        t = cfg.timing
+        self._completion = {op: f(t) for op, f in COMPLETION.items()}
+        half_gb = max(1, cfg.buffers.gb_entries // 2)
+        half_out = max(1, cfg.buffers.obuf_entries // 2)
+        self._pp = (half_gb, half_out) if mode is Mode.PINGPONG else (0, 0)
+        self._zero = (0,) * cfg.geometry.lanes
+
+    # ------------------------------------------------------------------ command selection
+
+    def _next_command(self, slot: _Slot) -> Command:
+        inst, k = slot.inst, slot.issued
+        if inst.op is InstOp.WR_INP:
+            return Command(Op.WRGB, gb=inst.gb + k, data=self._zero)  # data filled at issue
+        if inst.op is InstOp.RD_OUT:
+            op = Op.RDMAC if k % 2 == 0 else Op.CLRMAC
+            return Command(op, out=inst.out + k // 2)
+        rows = self.ch.open_row
+        if inst.op is InstOp.WR_BANK:
+            if rows[inst.bank] != inst.row:
+                if any(r is not None for r in rows):
+                    return Command(Op.PREA)
+                return Command(Op.ACT, bank=inst.bank, row=inst.row)
+            return Command(Op.WR, bank=inst.bank, row=inst.row, col=inst.col + k, data=self._zero)
+        if rows[0] != inst.row or any(r != rows[0] for r in rows):
+            if any(r is not None for r in rows):
+                return Command(Op.PREA)
+            return Command(Op.ACT16, row=inst.row)
+        return Command(Op.MAC16, col=inst.col + k, gb=inst.gb + k, out=inst.out)
+
+    def _blocked(self, slot: _Slot, cmd: Command, queues: list[list[_Slot]]) -> bool:
+        """True when an older instruction of the other queue still touches cmd's buffers."""
+        if self.mode is Mode.STATIC or cmd.op in _ROW_OPS or cmd.op is Op.WR:
+            return False
+        keys: set[tuple[str, int]] = set()
+        if cmd.op in (Op.WRGB, Op.MAC16):
+            keys.add(("gb", cmd.gb))
+        if cmd.op in (Op.MAC16, Op.RDMAC, Op.CLRMAC):
+            keys.add(("out", cmd.out))
+        if self.mode is Mode.PINGPONG:
+            gb_half, out_half = self._pp
+            keys = {(k, v // (gb_half if k == "gb" else out_half)) for k, v in keys}
+        other = queues[1 - slot.queue]
+        for older in other:
+            if older.seq > slot.seq:
+                break
+            if keys & older.pending_keys(*self._pp):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(
+        self,
+        program: Sequence[Instruction],
+        gpr: dict[int, U16] | None = None,
+        arrivals: Sequence[int] | None = None,
+        start_cycle: int = 0,
+    ) -> SchedResult:
+        """Schedule ``program``; ``arrivals[k]`` is the earliest acceptance cycle of instruction
+        ``k`` (default: all available at ``start_cycle``). ``gpr`` supplies WR_INP data and
+        receives RD_OUT results."""
+        for k, inst in enumerate(program):
+            if inst.op not in _SCHEDULED:
+                raise SchedError(
+                    f"instruction {k}: {inst.op.name} must be expanded by the DPA before scheduling"
+                )
+        if arrivals is not None and len(arrivals) != len(program):
+            raise SchedError(f"{len(arrivals)} arrival cycles for {len(program)} instructions")
+        gpr = {} if gpr is None else gpr
+        ch, depth = self.ch, self.cfg.buffers.queue_depth
+        n_queues = 1 if self.mode is Mode.STATIC else 2
+        queues: list[list[_Slot]] = [[] for _ in range(n_queues)]
+        free_at = [[start_cycle] * depth for _ in range(n_queues)]  # per-slot free cycle
+        accepted: list[int] = []
+        trace: list[TraceEntry] = []
+        stats = SchedStats()
+        next_inst, last_accept = 0, start_cycle - 1
+        now = start_cycle  # nothing issues before this cycle
+        last_issue = start_cycle - 1
+        barrier = start_cycle  # STATIC: earliest start of the next instruction
+        total = len(program)
+        n_done = 0
+
+        def queue_of(inst: Instruction) -> int:
+            if n_queues == 1:
+                return 0
+            return COMPUTE if inst.op in (InstOp.MAC, InstOp.WR_BANK) else IO
+
+        while n_done < total:
+            # Candidate issue: (cycle, priority, slot, cmd); refresh first.
+            best: tuple[int, int, _Slot | None, Command] | None = None
+            due = (ch.refs_issued + 1) * self.cfg.timing.nREFI
+            for q in queues:
+                if not q:
+                    continue
+                slot = q[0]
+                cmd = self._next_command(slot)
+                if self._blocked(slot, cmd, queues):
+                    continue
+                earliest = max(now, slot.accepted + 1)
+                if self.mode is Mode.STATIC and slot.issued == 0:
+                    earliest = max(earliest, barrier)
+                at = ch.probe(cmd, earliest)
+                if best is None or (at, slot.seq) < (best[0], best[1]):
+                    best = (at, slot.seq, slot, cmd)
+            # Intake: accept the next instruction if that happens before the best issue.
+            if next_inst < total:
+                inst = program[next_inst]
+                qi = queue_of(inst)
+                arrive = start_cycle if arrivals is None else arrivals[next_inst]
+                slot_free = sorted(free_at[qi])[0] if len(queues[qi]) < depth else None
+                if slot_free is not None:
+                    acc = max(arrive, last_accept + 1, slot_free)
+                    if arrivals is not None:
+                        acc = max(arrive, last_accept + 1)  # the DUT's acceptance cycle is given
+                    if best is None or acc + 1 <= best[0] or acc < best[0]:
+                        free_at[qi].remove(sorted(free_at[qi])[0])
+                        queues[qi].append(_Slot(next_inst, inst, qi, acc))
+                        accepted.append(acc)
+                        last_accept = acc
+                        next_inst += 1
+                        continue
+            if best is None:
+                raise SchedError("deadlock: no command can issue")  # pragma: no cover
+            at, _, head, cmd = best
+            if due <= at:
+                self._refresh(max(now, due), trace, stats, last_issue)
+                last_issue = trace[-1].cycle
+                now = last_issue + 1
+                continue
+            assert head is not None
+            slot = head
+            if cmd.op in (Op.WRGB, Op.WR):
+                data = gpr.get(slot.inst.gpr + slot.issued)
+                lanes = self._zero if data is None else tuple(int(v) for v in data)
+                cmd = replace(cmd, data=lanes)
+            result = self._issue(cmd, at, trace, stats, last_issue, blocked_by_dep=False)
+            last_issue, now = at, at + 1
+            if cmd.op in _ROW_OPS:
+                continue
+            if cmd.op is Op.RDMAC:
+                assert result is not None
+                gpr[slot.inst.gpr + slot.issued // 2] = result
+            slot.issued += 1
+            if slot.issued == slot.total:
+                queues[slot.queue].pop(0)
+                free_at[slot.queue].append(at + 1)
+                n_done += 1
+                barrier = at + self._completion[cmd.op]
+        stats.cycles = (last_issue + 1 - start_cycle) if trace else 0
+        macs = stats.commands.get("MAC16", 0)
+        peak = stats.cycles / self.cfg.timing.nCCDL
+        stats.mac_utilization = macs / peak if peak else 0.0
+        return SchedResult(trace, accepted, stats, gpr)
+
+    def _refresh(
+        self, at: int, trace: list[TraceEntry], stats: SchedStats, last_issue: int
+    ) -> None:
+        if any(r is not None for r in self.ch.open_row):
+            pre = Command(Op.PREA)
+            at = self.ch.probe(pre, at)
+            self._issue(pre, at, trace, stats, last_issue, blocked_by_dep=False)
+            last_issue, at = at, at + 1
+        ref = Command(Op.REF)
+        self._issue(ref, self.ch.probe(ref, at), trace, stats, last_issue, blocked_by_dep=False)
+
+    def _issue(
+        self,
+        cmd: Command,
+        at: int,
+        trace: list[TraceEntry],
+        stats: SchedStats,
+        last_issue: int,
+        blocked_by_dep: bool,
+    ) -> U16 | None:
+        gap = at - last_issue
+        if gap > 1:
+            cause = self._cause(cmd, at)
+            stats.causes[cause] += gap - 1
+        stats.causes[_CAUSE_OF_OP[cmd.op]] += 1
+        result = self.ch.issue(cmd, at)
+        trace.append(TraceEntry(at, cmd))
+        stats.commands[cmd.op.name] += 1
+        return result
+
+    def _cause(self, cmd: Command, at: int) -> str:
+        """What the idle cycles before ``cmd`` waited for: its binding timing rule, else a
+        dependency or the intake (stall)."""
+        rule, earliest = self.ch.binding_rule(cmd)
+        if earliest < at:
+            return "stall"
+        for prefix, cause in _CAUSE_OF_RULE_PREFIX:
+            if rule.startswith(prefix):
+                return cause
+        return _CAUSE_OF_OP[cmd.op]
+
+
+def run_kernel(
+    cfg: PimConfig,
+    mode: Mode,
+    program: Sequence[Instruction],
+    rows: dict[int, U16] | None = None,
+    gpr: dict[int, U16] | None = None,
+) -> SchedResult:
+    """Schedule ``program`` on a fresh channel preloaded with ``rows``."""
+    ch = Channel(cfg)
+    for row, data in (rows or {}).items():
+        ch.load_row(row, data)
+    return Scheduler(cfg, mode, ch).run(program, dict(gpr or {}))
+
+
+def gpr_equal(expected: dict[int, U16], got: dict[int, U16]) -> list[int]:
+    """GPR entries whose contents differ (missing entries count as different)."""
+    return [k for k, v in expected.items() if k not in got or not np.array_equal(got[k], v)]
+
+
+def iter_modes(names: Iterable[str]) -> list[Mode]:
+    return [Mode(n) for n in names]
