@@ -6,9 +6,9 @@ never re-derived here: every decision asks the channel model (``Channel.probe``)
 Intake. Instructions (WR_INP, MAC, RD_OUT, WR_BANK) enter in program order, at most one per
 cycle. Each goes to a queue: STATIC has one queue; PINGPONG and DCS have an I/O queue (WR_INP,
 RD_OUT) and a compute queue (MAC, WR_BANK). A queue holds ``buffers.queue_depth`` instructions.
-Instruction ``k`` is accepted at the first cycle ``c`` >= its arrival and > the previous acceptance at which its queue
-has a free slot (a slot freed by an issue at cycle ``p`` is free from ``p + 1``). An instruction
-accepted at ``c`` may issue its first command at ``c + 1``.
+Instruction ``k`` is accepted at the first cycle ``c`` >= its arrival and > the previous
+acceptance at which its queue has a free slot (a slot freed by an issue at cycle ``p`` is free
+from ``p + 1``). An instruction accepted at ``c`` may issue its first command at ``c + 1``.
 
 Commands of an instruction (issued in order, from the queue head only):
 
