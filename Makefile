@@ -26,10 +26,11 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: help setup sysdeps test sim waves lint gen check-gen demo clean distclean
+.PHONY: help setup sysdeps test sim waves lint gen check-gen demo bench clean distclean
 
 help:
 	@echo "make demo        run the end-to-end demo"
+	@echo "make bench       kernel bench table (GEMV, QK^T, SV x static/pingpong/dcs) -> docs/bench.md"
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
@@ -79,6 +80,10 @@ check-gen: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m pymodel.cli demo
+
+# Kernel bench table (reference schedulers, one channel) -> docs/bench.md + docs/bench.json
+bench: $(STAMP)
+	$(PY) -m pymodel.kernel_study --out docs/bench.md
 
 clean:
 	rm -rf sim_build build .pytest_tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis

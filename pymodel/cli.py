@@ -21,6 +21,8 @@ from pymodel.config import ConfigError, PimConfig, resolve
 from pymodel.gemv import GemvShape, assemble_output, gemv_commands, gemv_reference, load_weights
 from pymodel.inorder import CommandStats, InOrderIssuer, TraceRecorder
 from pymodel.isa import IsaError, Op, read_trace, write_trace
+from pymodel.kernel_study import add_kernel_parser
+from pymodel.kernels import KernelError
 from pymodel.progress import progress
 
 
@@ -203,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(check)
     check.set_defaults(func=cmd_trace_check)
 
+    add_kernel_parser(sub)
+
     config = sub.add_parser("config", help="configurations")
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     show = csub.add_parser("show", help="print a resolved configuration (TOML, or --json)")
@@ -217,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, IsaError, UsageError) as exc:
+    except (ConfigError, IsaError, KernelError, UsageError) as exc:
         print(f"pimphony: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

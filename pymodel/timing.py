@@ -47,8 +47,9 @@ class Rule:
 
 ACTS = frozenset({Op.ACT, Op.ACT16})
 PRES = frozenset({Op.PRE, Op.PREA})
-# Column commands occupy a CAS slot on the command bus.
-CAS = frozenset({Op.MAC16, Op.WRGB, Op.RDMAC, Op.CLRMAC, Op.WR, Op.RD})
+# Column commands occupy a CAS slot (nCCDS). CLRMAC only resets registers: no array or data-bus
+# access, so it needs just a command-bus cycle (and its OBuf-entry rules).
+CAS = frozenset({Op.MAC16, Op.WRGB, Op.RDMAC, Op.WR, Op.RD})
 # PIM (register-access) mode vs normal DRAM mode; switching costs nMODCH.
 PIM_MODE = frozenset({Op.ACT16, Op.PREA, Op.MAC16, Op.WRGB, Op.RDMAC, Op.CLRMAC})
 NORMAL_MODE = frozenset({Op.ACT, Op.PRE, Op.WR, Op.RD})

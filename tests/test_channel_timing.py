@@ -65,7 +65,7 @@ SCENARIOS: dict[str, Scenario] = {
     "nRTP": Scenario(MAC0, C(Op.PREA), setup=[ACT16]),
     "nWR": Scenario(_wr(0), C(Op.PRE, bank=0), setup=[C(Op.ACT, bank=0, row=0)]),
     "nWTR": Scenario(_wr(0), C(Op.RD, bank=0, row=0, col=0), setup=[C(Op.ACT, bank=0, row=0)]),
-    "nCCDS": Scenario(C(Op.CLRMAC, out=0), C(Op.CLRMAC, out=1)),
+    "nCCDS": Scenario(C(Op.RDMAC, out=0), _wrgb(5), timing={"nCCDS": 8}),
     "nCCDL_MAC": Scenario(
         MAC0, C(Op.MAC16, col=1, gb=1, out=1), setup=[ACT16], timing={"nCCDL": 4}
     ),

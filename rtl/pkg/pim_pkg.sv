@@ -225,7 +225,7 @@ package pim_pkg;
   //   scope: channel
   localparam int RuleNWTR = 18;
   // nCCDS: column -> column
-  //   prev: MAC16, WRGB, RDMAC, CLRMAC, WR, RD | next: MAC16, WRGB, RDMAC, CLRMAC, WR, RD
+  //   prev: MAC16, WRGB, RDMAC, WR, RD | next: MAC16, WRGB, RDMAC, WR, RD
   //   scope: channel
   localparam int RuleNCCDS = 2;
   // nCCDL_MAC: MAC -> MAC (all-bank, every bank group)

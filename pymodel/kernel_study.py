@@ -1,0 +1,160 @@
+"""One-channel kernel studies: ``pimphony kernel`` and the ``make bench`` table.
+
+The baseline (STATIC) uses one accumulator per bank, as the AiM controller does; PINGPONG and DCS
+use every OBuf entry of the config (``buffers.obuf_entries``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pymodel.config import PimConfig, resolve
+from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel
+from pymodel.sched import Mode, run_kernel
+
+OPS = ("gemv", "qk", "sv")
+BENCH_GEMV = (128, 256, 512, 1024, 4096)
+BENCH_TOKENS = (1024, 4096, 16384, 65536)
+
+Kernel = GemvKernel | QkKernel | SvKernel
+
+
+def obuf_for(mode: Mode, cfg: PimConfig) -> int:
+    return 1 if mode is Mode.STATIC else cfg.buffers.obuf_entries
+
+
+def build_kernel(
+    op: str,
+    cfg: PimConfig,
+    mode: Mode,
+    dim: int = 1024,
+    tokens: int = 4096,
+    group: int = 1,
+    d_head: int = 128,
+) -> Kernel:
+    obuf = obuf_for(mode, cfg)
+    if op == "gemv":
+        return GemvKernel(dim, dim, cfg, obuf=obuf)
+    if op == "qk":
+        return QkKernel(tokens, cfg, d_head=d_head, group=group, obuf=obuf)
+    if op == "sv":
+        return SvKernel(tokens, cfg, d_head=d_head, obuf=obuf)
+    raise KernelError(f"--op {op!r}: one of {', '.join(OPS)}")
+
+
+def study(op: str, cfg: PimConfig, mode: Mode, **shape: int) -> dict[str, Any]:
+    kernel = build_kernel(op, cfg, mode, **shape)
+    program = kernel.program()
+    started = time.perf_counter()
+    res = run_kernel(cfg, mode, program)
+    out: dict[str, Any] = {"op": op, "schedule": mode.value, "config": cfg.name, **shape}
+    out["instructions"] = len(program)
+    out["obuf_entries_used"] = kernel.entries
+    out.update(res.stats.as_dict())
+    out["time_us"] = res.stats.cycles * cfg.tck_ns / 1000
+    out["wall_s"] = time.perf_counter() - started
+    return out
+
+
+def cmd_kernel(args: argparse.Namespace) -> int:
+    """Schedule one kernel on one channel and report cycles, MAC utilization and the breakdown."""
+    cfg = resolve(args.config)
+    shape = {"dim": args.dim} if args.op == "gemv" else {"tokens": args.tokens}
+    if args.op == "qk":
+        shape["group"] = args.group
+    if args.op != "gemv":
+        shape["d_head"] = args.d_head
+    rows = [study(args.op, cfg, Mode(s), **shape) for s in args.schedule]
+    if args.json:
+        print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
+        return 0
+    for r in rows:
+        causes = "  ".join(f"{k} {v}" for k, v in r["cycles_by_cause"].items() if v)
+        print(
+            f"{r['op']} {shape} {r['schedule']:>8}: {r['cycles']:,} cycles "
+            f"({r['time_us']:.1f} us), MAC utilization {100 * r['mac_utilization']:.1f}%  "
+            f"[{causes}]"
+        )
+    return 0
+
+
+def add_kernel_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "kernel",
+        help="schedule one kernel on one channel (cycles, utilization)",
+        description=cmd_kernel.__doc__,
+    )
+    p.add_argument("--op", choices=OPS, required=True)
+    p.add_argument("--dim", type=int, default=1024, help="GEMV d_out = d_in (default 1024)")
+    p.add_argument("--tokens", type=int, default=4096, help="QK^T/SV tokens (default 4096)")
+    p.add_argument("--group", type=int, default=1, help="QK^T queries per GQA group (default 1)")
+    p.add_argument("--d-head", type=int, default=128, help="head dimension (default 128)")
+    p.add_argument(
+        "--schedule",
+        nargs="+",
+        default=["dcs"],
+        choices=[m.value for m in Mode],
+        help="one or more of static, pingpong, dcs (default dcs)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="PRESET|FILE",
+        default=None,
+        help="preset name or TOML/JSON config file (default aim-gddr6)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_kernel)
+
+
+def bench_rows(cfg: PimConfig) -> list[dict[str, Any]]:
+    jobs: list[tuple[str, dict[str, int]]] = [("gemv", {"dim": d}) for d in BENCH_GEMV]
+    jobs += [(op, {"tokens": t}) for op in ("qk", "sv") for t in BENCH_TOKENS]
+    return [study(op, cfg, mode, **shape) for op, shape in jobs for mode in Mode]
+
+
+def bench_markdown(rows: list[dict[str, Any]], cfg: PimConfig) -> str:
+    lines = [
+        "# Kernel bench: one channel, reference schedulers",
+        "",
+        f"Config `{cfg.name}`; written by `make bench` (`python -m pymodel.kernel_study`). STATIC "
+        "uses one accumulator per bank (AiM baseline); PINGPONG and DCS use "
+        f"{cfg.buffers.obuf_entries} OBuf entries. Cycles are command-clock cycles "
+        f"(tCK {cfg.tck_ns} ns); utilization = MAC16 issued / (cycles / nCCDL).",
+        "",
+        "| kernel | size | schedule | cycles | MAC util. | vs static | mac | act/pre | ref | "
+        "gb write | out read | stall |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base: dict[tuple[str, Any], int] = {}
+    for r in rows:
+        size = r.get("dim", r.get("tokens"))
+        key = (r["op"], size)
+        if r["schedule"] == "static":
+            base[key] = r["cycles"]
+        c = r["cycles_by_cause"]
+        lines.append(
+            f"| {r['op']} | {size} | {r['schedule']} | {r['cycles']:,} | "
+            f"{100 * r['mac_utilization']:.1f}% | {base[key] / r['cycles']:.2f}x | {c['mac']} | "
+            f"{c['act_pre']} | {c['ref']} | {c['gb_write']} | {c['out_read']} | {c['stall']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="write the kernel bench table")
+    ap.add_argument("--out", default="docs/bench.md")
+    ap.add_argument("--config", default=None)
+    args = ap.parse_args()
+    cfg = resolve(args.config)
+    rows = bench_rows(cfg)
+    Path(args.out).write_text(bench_markdown(rows, cfg))
+    Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    print(f"wrote {args.out} ({len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    main()
