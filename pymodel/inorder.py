@@ -8,11 +8,12 @@ refresh is never postponed. The reference schedulers of ``pymodel.sched`` build 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from pymodel.bf16 import U16
 from pymodel.channel import Channel
-from pymodel.isa import Command, Op, TraceEntry
+from pymodel.config import PimConfig
+from pymodel.isa import Command, InstOp, Instruction, Op, TraceEntry
 
 
 @dataclass
@@ -87,3 +88,45 @@ class InOrderIssuer:
             if result is not None:
                 reads.append(result)
         return reads
+
+
+def run_sequential(
+    cfg: PimConfig,
+    program: Sequence[Instruction],
+    rows: dict[int, U16],
+    gpr: dict[int, U16],
+    channel: Channel | None = None,
+) -> dict[int, U16]:
+    """Sequential semantics of a HUB program: each instruction's commands strictly in order on
+    the in-order issuer. An oracle independent of ``pymodel.sched``; returns the final GPR."""
+    ch = channel or Channel(cfg)
+    for r, d in rows.items():
+        ch.load_row(r, d)
+    issuer = InOrderIssuer(ch)
+    out = dict(gpr)
+    zero = (0,) * cfg.geometry.lanes
+
+    def data(addr: int) -> tuple[int, ...]:
+        return tuple(int(v) for v in out[addr]) if addr in out else zero
+
+    for inst in program:
+        n = inst.op_size
+        if inst.op is InstOp.WR_INP:
+            for i in range(n):
+                issuer.issue(Command(Op.WRGB, gb=inst.gb + i, data=data(inst.gpr + i)))
+        elif inst.op is InstOp.RD_OUT:
+            for i in range(n):
+                read = issuer.issue(Command(Op.RDMAC, out=inst.out + i))
+                assert read is not None
+                out[inst.gpr + i] = read
+                issuer.issue(Command(Op.CLRMAC, out=inst.out + i))
+        elif inst.op is InstOp.MAC:
+            if ch.open_row != [inst.row] * cfg.geometry.banks:
+                if any(r is not None for r in ch.open_row):
+                    issuer.issue(Command(Op.PREA))
+                issuer.issue(Command(Op.ACT16, row=inst.row))
+            for i in range(n):
+                issuer.issue(Command(Op.MAC16, col=inst.col + i, gb=inst.gb + i, out=inst.out))
+        else:
+            raise ValueError(f"run_sequential: {inst.op.name} is not supported")
+    return out

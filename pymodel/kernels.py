@@ -23,7 +23,7 @@ Layouts (``lanes`` = bf16 per column = banks = 16 on aim-gddr6):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -47,6 +47,7 @@ class KernelData:
     rows: dict[int, U16]  # all-bank row -> (banks, columns, lanes) bf16
     gpr: dict[int, U16]  # GPR entry -> lanes bf16 (inputs)
     expected: dict[int, U16]  # GPR entry -> lanes bf16 the program must leave there
+    operands: dict[str, U16] = field(default_factory=dict)  # the raw matrices, for numpy checks
 
 
 def _mac(**kw: int) -> Instruction:
@@ -193,7 +194,10 @@ class GemvKernel:
                 arr[:, col : col + self.seg_cols, :] = seg.reshape(g.banks, self.seg_cols, g.lanes)
         y = _dot_reference(w, x, g.lanes)
         return KernelData(
-            rows, _vector_to_gpr(x, GPR_IN, g.lanes), _vector_to_gpr(y, self.out_gpr, g.banks)
+            rows,
+            _vector_to_gpr(x, GPR_IN, g.lanes),
+            _vector_to_gpr(y, self.out_gpr, g.banks),
+            {"w": w, "x": x},
         )
 
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pymodel.bf16 import from_bf16, random_bf16, to_bf16
 from pymodel.channel import Channel
 from pymodel.config import preset
-from pymodel.gemv import GemvShape, assemble_output, gemv_commands, gemv_reference, load_weights
-from pymodel.inorder import CommandStats, InOrderIssuer
+from pymodel.inorder import CommandStats, InOrderIssuer, run_sequential
 from pymodel.isa import Command, Op
+from pymodel.kernels import GemvKernel, KernelError
 
 CFG = preset("aim-gddr6")
 
@@ -134,29 +134,30 @@ def test_wr_rd_round_trip_and_unwritten_rows_read_zero() -> None:
 
 @pytest.mark.parametrize("preset_name", ["aim-gddr6", "hbm3-pim"])
 @pytest.mark.parametrize("d_out, tiles", [(16, 1), (48, 2), (160, 1)])
-def test_gemv_equals_naive_reference(preset_name: str, d_out: int, tiles: int) -> None:
+def test_gemv_in_order_equals_scalar_reference(preset_name: str, d_out: int, tiles: int) -> None:
+    """The GEMV kernel's commands issued in order on the channel, against the kernel's numpy
+    reference and a pure-Python scalar model of the bank arithmetic."""
     cfg = preset(preset_name)
-    rng = np.random.default_rng(d_out * 7 + tiles)
-    shape = GemvShape(d_out, tiles * cfg.buffers.gb_entries * cfg.geometry.lanes, cfg)
-    w = random_bf16(rng, (shape.d_out, shape.d_in))
-    x = random_bf16(rng, (shape.d_in,))
+    k = GemvKernel(d_out, tiles * cfg.buffers.gb_entries * cfg.geometry.lanes, cfg)
+    data = k.data(np.random.default_rng(d_out * 7 + tiles))
     ch = Channel(cfg)
     stats = CommandStats()
     ch.observe(stats)
-    load_weights(ch, shape, w)
-    y = assemble_output(shape, _issue_all(ch, list(gemv_commands(shape, x))))
-    assert np.array_equal(y, gemv_reference(w, x, cfg.geometry.lanes))
-    assert stats.counts[Op.MAC16] == shape.macs
-    # Spot-check a few outputs against the pure-Python scalar model.
-    lanes = cfg.geometry.lanes
+    gpr = run_sequential(cfg, k.program(), data.rows, data.gpr, ch)
+    y = np.concatenate([gpr[k.out_gpr + i] for i in range(k.groups)])
+    assert np.concatenate([data.expected[k.out_gpr + i] for i in range(k.groups)]).tolist() == (
+        y.tolist()
+    )
+    assert stats.counts[Op.MAC16] == k.groups * k.tiles * k.seg_cols
+    w, x, lanes = data.operands["w"], data.operands["x"], cfg.geometry.lanes
     for o in (0, d_out - 1):
-        w_cols = [list(w[o, i : i + lanes]) for i in range(0, shape.d_in, lanes)]
-        x_cols = [list(x[i : i + lanes]) for i in range(0, shape.d_in, lanes)]
+        w_cols = [list(w[o, i : i + lanes]) for i in range(0, k.d_in, lanes)]
+        x_cols = [list(x[i : i + lanes]) for i in range(0, k.d_in, lanes)]
         assert int(y[o]) == _mac_scalar(w_cols, x_cols)
 
 
 def test_gemv_shape_errors_name_the_limit() -> None:
-    with pytest.raises(ValueError, match="multiple of 16"):
-        GemvShape(17, 1024, CFG)
-    with pytest.raises(ValueError, match="multiple of 1024"):
-        GemvShape(16, 1000, CFG)
+    with pytest.raises(KernelError, match="multiple of 16"):
+        GemvKernel(17, 1024, CFG)
+    with pytest.raises(KernelError, match="multiple of 1024"):
+        GemvKernel(16, 1024 + 16, CFG)

@@ -36,7 +36,7 @@ def test_trace_check_reports_violation_line(
     "argv, message",
     [
         (["demo", "--config", "ddr9"], "unknown preset 'ddr9'"),
-        (["demo", "--dim", "1000"], "--dim: d_out = 1000 must be a positive multiple of 16"),
+        (["demo", "--dim", "1000"], "d_out = 1000 must be a positive multiple of 16"),
         (["trace", "check", "/nonexistent.trace"], "cannot read trace /nonexistent.trace"),
     ],
 )

@@ -8,10 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymodel.bf16 import from_bf16, random_bf16
-from pymodel.channel import Channel
 from pymodel.config import PimConfig, preset
-from pymodel.inorder import InOrderIssuer
-from pymodel.isa import Command, InstOp, Instruction, Op
+from pymodel.inorder import run_sequential
+from pymodel.isa import InstOp, Instruction, Op
 from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.sched import Mode, SchedError, Scheduler, gpr_equal, run_kernel
 
@@ -21,38 +20,6 @@ MODES = list(Mode)
 
 def _inst(op: InstOp, **kw: int) -> Instruction:
     return Instruction(op, ch_mask=1, **kw)
-
-
-def sequential(cfg: PimConfig, program: list[Instruction], rows: dict, gpr: dict) -> dict:
-    """Program semantics with no scheduler: each instruction's commands in order, in-order
-    controller (an independent path through pymodel.inorder)."""
-    ch = Channel(cfg)
-    for r, d in rows.items():
-        ch.load_row(r, d)
-    issuer = InOrderIssuer(ch)
-    gpr = dict(gpr)
-    zero = (0,) * cfg.geometry.lanes
-
-    def data(addr: int) -> tuple[int, ...]:
-        return tuple(int(v) for v in gpr[addr]) if addr in gpr else zero
-
-    for inst in program:
-        n = inst.op_size
-        if inst.op is InstOp.WR_INP:
-            for i in range(n):
-                issuer.issue(Command(Op.WRGB, gb=inst.gb + i, data=data(inst.gpr + i)))
-        elif inst.op is InstOp.RD_OUT:
-            for i in range(n):
-                gpr[inst.gpr + i] = issuer.issue(Command(Op.RDMAC, out=inst.out + i))
-                issuer.issue(Command(Op.CLRMAC, out=inst.out + i))
-        else:
-            if ch.open_row != [inst.row] * cfg.geometry.banks:
-                if any(r is not None for r in ch.open_row):
-                    issuer.issue(Command(Op.PREA))
-                issuer.issue(Command(Op.ACT16, row=inst.row))
-            for i in range(n):
-                issuer.issue(Command(Op.MAC16, col=inst.col + i, gb=inst.gb + i, out=inst.out))
-    return gpr
 
 
 KERNELS = {
@@ -274,7 +241,7 @@ def test_random_programs_keep_sequential_semantics(prog: list[Instruction], seed
     g = CFG.geometry
     rows = {r: random_bf16(rng, (g.banks, g.columns_per_row, g.lanes)) for r in range(4)}
     gpr = {a: random_bf16(rng, (g.lanes,)) for a in range(41)}
-    expect = sequential(CFG, prog, rows, gpr)
+    expect = run_sequential(CFG, prog, rows, gpr)
     for mode in MODES:
         res = run_kernel(CFG, mode, prog, rows, gpr)
         assert gpr_equal(expect, res.gpr) == [], mode
