@@ -74,9 +74,11 @@ lint: $(STAMP)
 
 gen: $(STAMP)
 	$(PY) -m pymodel.gen_sv --out rtl/pkg
+	$(PY) -m pymodel.docgen --out docs/timing.md
 
 check-gen: $(STAMP)
 	$(PY) -m pymodel.gen_sv --check rtl/pkg
+	$(PY) -m pymodel.docgen --check --out docs/timing.md
 
 demo: $(STAMP)
 	$(PY) -m pymodel.cli demo
