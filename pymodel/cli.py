@@ -19,6 +19,7 @@ from pymodel.inorder import CommandStats
 from pymodel.isa import IsaError, read_trace
 from pymodel.kernel_study import add_kernel_parser
 from pymodel.kernels import KernelError
+from pymodel.timeline import add_timeline_parser
 
 
 class UsageError(Exception):
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_trace_check)
 
     add_kernel_parser(sub)
+    add_timeline_parser(sub)
 
     config = sub.add_parser("config", help="configurations")
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
