@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import sys
@@ -203,6 +204,12 @@ def run(
     if sim == "icarus" and waves:
         plusargs.append(f"+dumpfile_path={test_dir / 'dump.fst'}")
     results_xml = test_dir / f"{module}.results.xml"
+    # One seed for cocotb's random module and for the bench's own RNG (env SEED), so a failure
+    # names the exact command that reproduces it.
+    if seed is None:
+        seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 31)
+    env = {"SEED": str(seed), **dict(extra_env or {})}
+    reproduce = f"reproduce: SEED={env['SEED']} SIM={sim} make waves TEST='{_test_id()}'"
     try:
         xml = runner.test(
             test_module=module,
@@ -213,7 +220,7 @@ def run(
             testcase=testcase,
             seed=seed,
             plusargs=plusargs,
-            extra_env=dict(extra_env or {}),
+            extra_env=env,
             waves=waves,
             results_xml=str(results_xml),
             timescale=TIMESCALE,
@@ -226,7 +233,7 @@ def run(
         )
         raise AssertionError(
             f"{sim} simulation of {toplevel} ({module}): {why}; "
-            f"results: {results_xml}; log in the captured output / {test_dir}"
+            f"results: {results_xml}; log in the captured output / {test_dir}\n{reproduce}"
         ) from None
     finally:
         if waves:
@@ -234,7 +241,7 @@ def run(
 
     n, failed = get_results(xml)
     assert n > 0, f"no cocotb test ran from {module} (is each test decorated?); see {xml}"
-    assert failed == 0, f"{failed}/{n} cocotb tests failed on {sim}; see {xml}"
+    assert failed == 0, f"{failed}/{n} cocotb tests failed on {sim}; see {xml}\n{reproduce}"
     return Path(xml)
 
 
