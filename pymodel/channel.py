@@ -36,7 +36,6 @@ from pymodel.timing import (
     FAW_WEIGHT,
     REFRESH_RULE,
     RULES,
-    Rule,
     Scope,
 )
 
@@ -87,8 +86,14 @@ class Channel:
         self.n_banks = g.banks
         self._group = [g.bank_group(b) for b in range(g.banks)]
         self._latency = {r.name: r.latency(t) for r in RULES}
-        self._rules_for: dict[Op, tuple[Rule, ...]] = {
-            op: tuple(r for r in RULES if op in r.next and self._latency[r.name] > 0) for op in Op
+        # Per next-op: (rule, latency, prev ops, scope) of the rules that can bind (latency > 0).
+        self._plan: dict[Op, list[tuple[str, int, tuple[Op, ...], Scope]]] = {
+            op: [
+                (r.name, self._latency[r.name], tuple(r.prev), r.scope)
+                for r in RULES
+                if op in r.next and self._latency[r.name] > 0
+            ]
+            for op in Op
         }
         # Last issue cycle of each op: anywhere, per bank, per GB entry, per OBuf entry.
         self._last_any = {op: NEVER for op in Op}
@@ -146,28 +151,33 @@ class Channel:
     def _bounds(self, cmd: Command) -> list[tuple[str, int]]:
         """(rule, earliest cycle) for every constraint that applies to ``cmd``."""
         out: list[tuple[str, int]] = [(CMD_BUS_RULE, self.last_cycle + 1)]
-        banks = _banks_of(cmd, self.n_banks)
-        all_banks = cmd.op in ALL_BANK_OPS
-        for rule in self._rules_for[cmd.op]:
+        op = cmd.op
+        all_banks = op in ALL_BANK_OPS
+        banks: range | tuple[int, ...] | None = None
+        for name, latency, prevs, scope in self._plan[op]:
             last = NEVER
-            for prev in rule.prev:
-                scope = rule.scope
-                if scope is Scope.CHANNEL or (all_banks and scope in _BANK_SCOPES):
-                    cand = self._last_any[prev]
-                elif scope is Scope.GB_ENTRY:
-                    cand = self._last_gb[prev][cmd.gb]
-                elif scope is Scope.OUT_ENTRY:
-                    cand = self._last_out[prev][cmd.out]
-                else:
-                    cand = self._scoped_bank_last(prev, scope, banks)
-                last = max(last, cand)
+            if scope is Scope.CHANNEL or (all_banks and scope in _BANK_SCOPES):
+                last_any = self._last_any
+                for prev in prevs:
+                    if last_any[prev] > last:
+                        last = last_any[prev]
+            elif scope is Scope.GB_ENTRY:
+                for prev in prevs:
+                    last = max(last, self._last_gb[prev][cmd.gb])
+            elif scope is Scope.OUT_ENTRY:
+                for prev in prevs:
+                    last = max(last, self._last_out[prev][cmd.out])
+            else:
+                banks = banks or _banks_of(cmd, self.n_banks)
+                for prev in prevs:
+                    last = max(last, self._scoped_bank_last(prev, scope, banks))
             if last != NEVER:
-                out.append((rule.name, last + self._latency[rule.name]))
-        if cmd.op in FAW_WEIGHT:
-            faw = self._faw_bound(FAW_WEIGHT[cmd.op])
+                out.append((name, last + latency))
+        if op in FAW_WEIGHT:
+            faw = self._faw_bound(FAW_WEIGHT[op])
             if faw is not None:
                 out.append((FAW_RULE, faw))
-        if cmd.op is Op.REF:
+        if op is Op.REF:
             t = self.cfg.timing
             ahead = self.refs_issued - t.max_postponed_refs + 1
             if ahead > 0:
