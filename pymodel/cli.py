@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Sequence
 
 from pymodel.channel import Channel, ChannelError
-from pymodel.config import ConfigError, PimConfig, resolve
+from pymodel.config import ConfigError, PimConfig, add_config_argument, resolve
 from pymodel.gemv_demo import add_demo_parser
 from pymodel.inorder import CommandStats
 from pymodel.isa import IsaError, read_trace
@@ -24,15 +24,6 @@ from pymodel.timeline import add_timeline_parser
 
 class UsageError(Exception):
     """Bad input detected after argument parsing (exit code 2)."""
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config",
-        metavar="PRESET|FILE",
-        default=None,
-        help="preset name (aim-gddr6, hbm3-pim) or a TOML/JSON config file (default: aim-gddr6)",
-    )
 
 
 def _cfg(args: argparse.Namespace) -> PimConfig:
@@ -97,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=cmd_trace_check.__doc__,
     )
     check.add_argument("trace", metavar="TRACE", help="trace file (one '<cycle> CMD k=v' a line)")
-    _add_config_args(check)
+    add_config_argument(check)
     check.set_defaults(func=cmd_trace_check)
 
     add_kernel_parser(sub)
@@ -106,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configurations")
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     show = csub.add_parser("show", help="print a resolved configuration (TOML, or --json)")
-    _add_config_args(show)
+    add_config_argument(show)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_config_show)
     return parser

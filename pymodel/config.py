@@ -338,6 +338,16 @@ def load_config(path: str | Path) -> PimConfig:
         raise ConfigError(f"{p}: {exc}") from None
 
 
+def add_config_argument(parser: Any) -> None:
+    """The ``--config PRESET|FILE`` option every CLI command shares (read with :func:`resolve`)."""
+    parser.add_argument(
+        "--config",
+        metavar="PRESET|FILE",
+        default=None,
+        help=f"preset name ({', '.join(PRESETS)}) or a TOML/JSON config file (default: aim-gddr6)",
+    )
+
+
 def resolve(spec: str | Path | None) -> PimConfig:
     """A preset name or a path to a config file (``None`` = aim-gddr6)."""
     if spec is None:

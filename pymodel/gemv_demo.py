@@ -15,7 +15,7 @@ import numpy as np
 
 from pymodel.bf16 import U16, from_bf16
 from pymodel.channel import Channel
-from pymodel.config import resolve
+from pymodel.config import add_config_argument, resolve
 from pymodel.inorder import TraceRecorder
 from pymodel.isa import Command, InstOp, Op, write_trace
 from pymodel.kernel_study import obuf_for
@@ -114,12 +114,7 @@ def add_demo_parser(sub: Any) -> None:
         help="GEMV on the golden PIM channel (cycles, utilization, check)",
         description=cmd_demo.__doc__,
     )
-    demo.add_argument(
-        "--config",
-        metavar="PRESET|FILE",
-        default=None,
-        help="preset name or TOML/JSON config file (default aim-gddr6)",
-    )
+    add_config_argument(demo)
     demo.add_argument("--dim", type=int, default=4096, help="d_in (and d_out unless --d-out)")
     demo.add_argument("--d-out", type=int, default=None, help="output dimension")
     demo.add_argument(

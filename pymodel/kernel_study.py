@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymodel.config import PimConfig, resolve
+from pymodel.config import PimConfig, add_config_argument, resolve
 from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel
 from pymodel.sched import Mode, run_kernel
 
@@ -100,12 +100,7 @@ def add_kernel_parser(sub: Any) -> None:
         choices=[m.value for m in Mode],
         help="one or more of static, pingpong, dcs (default dcs)",
     )
-    p.add_argument(
-        "--config",
-        metavar="PRESET|FILE",
-        default=None,
-        help="preset name or TOML/JSON config file (default aim-gddr6)",
-    )
+    add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_kernel)
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pymodel.config import PimConfig, resolve
+from pymodel.config import PimConfig, add_config_argument, resolve
 from pymodel.isa import Op, TraceEntry, read_trace
 
 CLASS_OF = {
@@ -164,10 +164,5 @@ def add_timeline_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PNG", help="output picture")
     p.add_argument("--start", type=int, default=None, help="first cycle to draw")
     p.add_argument("--end", type=int, default=None, help="cycle after the last one to draw")
-    p.add_argument(
-        "--config",
-        metavar="PRESET|FILE",
-        default=None,
-        help="preset name or TOML/JSON config file (default aim-gddr6)",
-    )
+    add_config_argument(p)
     p.set_defaults(func=cmd_timeline)
