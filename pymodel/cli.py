@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Sequence
 
 from pymodel.channel import Channel, ChannelError
+from pymodel.compiler.cli import add_parser as add_compile_parser
 from pymodel.config import ConfigError, PimConfig, add_config_argument, resolve
 from pymodel.gemv_demo import add_demo_parser
 from pymodel.inorder import CommandStats
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_trace_check)
 
     add_kernel_parser(sub)
+    add_compile_parser(sub)
     add_timeline_parser(sub)
 
     config = sub.add_parser("config", help="configurations")

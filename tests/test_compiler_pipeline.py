@@ -1,0 +1,205 @@
+"""PIM compiler: dialect round trip, passes, errors with locations, CLI, golden-model numerics,
+and identical cycles for the compiled and the hand-built (pymodel.kernels) streams."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xdsl.printer import Printer
+
+from pymodel.bf16 import from_bf16, random_bf16
+from pymodel.cli import main
+from pymodel.compiler.execute import kernel_streams, run_attention, run_gemv
+from pymodel.compiler.frontend import CompileError, context, parse_layer
+from pymodel.compiler.passes import MatchPass, PartitionPass
+from pymodel.compiler.pipeline import compile_layer
+from pymodel.isa import InstOp, decode_inst, encode_inst
+from pymodel.kernels import QkKernel, SvKernel
+from pymodel.sched import Mode, run_kernel
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "pymodel" / "compiler" / "examples"
+TINY = (EXAMPLES / "tiny.mlir").read_text()
+
+
+def _print(op: object, generic: bool = False) -> str:
+    s = io.StringIO()
+    Printer(stream=s, print_generic_format=generic).print_op(op)  # type: ignore[arg-type]
+    return s.getvalue()
+
+
+@pytest.mark.parametrize("memory", ["static", "dpa"])
+def test_pim_ir_round_trips(memory: str) -> None:
+    c = compile_layer(TINY, "tiny.mlir", partition="tcp", memory=memory)
+    for generic in (False, True):
+        text = _print(c.module, generic)
+        again = parse_layer(text, "again.mlir")
+        again.verify()
+        assert _print(again) == _print(c.module)
+
+
+def test_match_finds_kernels_and_gqa_group() -> None:
+    m = parse_layer(TINY, "tiny.mlir")
+    MatchPass().apply(context(), m)
+    PartitionPass(tp=1, pp=1).apply(context(), m)
+    text = _print(m)
+    for role in ("q_proj", "k_proj", "v_proj", "o_proj", "ffn_gate", "ffn_up", "ffn_down"):
+        assert f'sym_name = "{role}"' in text
+    assert "pim.qk" in text and "pim.sv" in text and "pim.softmax" in text
+    assert "group = 2" in text and text.count("pim.kv_write") == 2
+    assert "stablehlo.dot_general" not in text
+
+
+def test_partition_tp_and_pp() -> None:
+    c = compile_layer(TINY, "t", modules=2, pp=1)
+    assert sorted(c.programs) == [0, 1]
+    assert {k["module"] for k in c.table["kernels"] if k["kind"] == "qk"} == {0, 1}
+    c = compile_layer(TINY, "t", modules=2, pp=2, layer=1)  # tiny has 2 layers: stage 1
+    assert sorted(c.programs) == [1]
+    with pytest.raises(CompileError, match="not divisible by tp = 4"):
+        compile_layer(TINY, "t", modules=4)
+
+
+def test_dpa_program_size_constant_static_grows() -> None:
+    sizes = {}
+    for mem in ("static", "dpa"):
+        for t in (128, 1024):
+            c = compile_layer(TINY, "t", memory=mem, context_tokens=t)
+            sizes[mem, t] = len(c.programs[0])
+    assert sizes["dpa", 128] == sizes["dpa", 1024]
+    assert sizes["static", 1024] > sizes["static", 128]
+
+
+def test_emitted_words_decode() -> None:
+    c = compile_layer(TINY, "t", memory="dpa")
+    prog = c.programs[0]
+    assert [decode_inst(encode_inst(i, c.cfg), c.cfg) for i in prog] == prog
+    assert any(i.op is InstOp.DYN_LOOP for i in prog)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("stablehlo.rsqrt", "stablehlo.cosine"), r"tiny.mlir:21:5: unsupported op"),
+        (("tensor<128x2x16xbf16>", "tensor<128x2x17xbf16>"), r"tiny.mlir:\d+:\d+: "),
+    ],
+)
+def test_bad_input_names_location(edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(CompileError, match=message):
+        compile_layer(TINY.replace(*edit), "tiny.mlir")
+
+
+def test_does_not_fit_device(tmp_path: Path) -> None:
+    small = tmp_path / "small.toml"
+    small.write_text("[geometry]\nrows_per_bank = 8\n[dpa]\nchunk_rows = 4\n")
+    with pytest.raises(CompileError, match=r"tiny.mlir:\d+:\d+: .*rows"):
+        compile_layer(TINY, "tiny.mlir", config=str(small), context_tokens=4096)
+
+
+def test_cli_compile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    layer = tmp_path / "tiny.mlir"
+    layer.write_text(TINY)
+    out = tmp_path / "out"
+    argv = ["compile", str(layer), "--memory", "dpa", "--partition", "hfp", "-o", str(out)]
+    assert main(argv) == 0
+    table = json.loads((out / "table.json").read_text())
+    n = table["program"]["files"]["0"]["instructions"]
+    assert (out / "module0.bin").stat().st_size == n * -(-table["program"]["inst_bits"] // 8)
+    assert {"kernels", "buffers", "requests", "steps"} <= table.keys()
+    assert main(["compile", str(layer), "--emit", "pim"]) == 0
+    assert "pim.program" in capsys.readouterr().out
+    bad = tmp_path / "bad.mlir"
+    bad.write_text(TINY.replace("stablehlo.exponential", "stablehlo.erf"))
+    assert main(["compile", str(bad), "-o", str(out)]) == 2
+    assert "pimphony: error: " in capsys.readouterr().err
+
+
+def test_compiled_streams_equal_hand_built_cycles() -> None:
+    """Same instruction streams -> same cycles: compiled STATIC QK^T/SV vs pymodel.kernels."""
+    c = compile_layer(TINY, "t", partition="hfp", memory="static")
+    streams = dict(kernel_streams(c, 0, 1))
+    qk_info = next(k for k in c.table["kernels"] if k["kind"] == "qk")
+    sv_info = next(k for k in c.table["kernels"] if k["kind"] == "sv")
+    qk = QkKernel(128, c.cfg, d_head=16, group=2, base_row=qk_info["base_row"]).program()
+    sv = SvKernel(128, c.cfg, d_head=16, base_row=sv_info["base_row"]).program()
+    assert streams[qk_info["name"]] == qk and streams[sv_info["name"]] == sv
+    for mode in (Mode.STATIC, Mode.DCS):
+        for mine, ref in ((streams[qk_info["name"]], qk), (streams[sv_info["name"]], sv)):
+            a = run_kernel(c.cfg, mode, mine).stats.cycles
+            assert a == run_kernel(c.cfg, mode, ref).stats.cycles > 0
+
+
+# ---------------------------------------------------------------------------- numerics
+
+U = 2.0**-8  # bf16 round-to-nearest: relative error <= 2^-8 (8 significant bits)
+F = 2.0**-24  # float32 addition
+
+
+def _attention_bound(q: np.ndarray, k: np.ndarray, v: np.ndarray, length: int) -> tuple[
+        np.ndarray, np.ndarray]:
+    """float64 reference and a rigorous-by-construction error bound for the PIM attention.
+
+    Scores: bf16 rounding of an fp32 tree sum: |ds| <= U|s| + (d/16 + 4) F sum|q||k|. Softmax of
+    perturbed scores changes each p by a factor within exp(+-2 max|ds|/sqrt(d)); p is rounded to
+    bf16 (U). SV: fp32 sums ((T/16 + 4) F), TCP partials rounded to bf16 (U) then the output
+    (U). So |o - o64| <= eps * sum p|v| + U (|o64| + eps * sum p|v|)."""
+    qf, kf, vf = (from_bf16(a).astype(np.float64) for a in (q, k, v))
+    d, t = q.shape[-1], k.shape[0]
+    s = np.einsum("kgd,tkd->kgt", qf, kf)
+    mag = np.einsum("kgd,tkd->kgt", np.abs(qf), np.abs(kf))
+    ds = (U * np.abs(s) + (d / 16 + 4) * F * mag)[..., :length].max() / np.sqrt(d)
+    s = s / np.sqrt(d)
+    s[..., length:] = -np.inf
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    o = np.einsum("kgt,tkd->kgd", p, vf)
+    m = np.einsum("kgt,tkd->kgd", p, np.abs(vf))
+    eps = (np.exp(2 * ds) * (1 + U) * (1 + 2.0**-20) - 1) + U + (t / 16 + 4) * F
+    return o, eps * m + U * (np.abs(o) + eps * m)
+
+
+@pytest.mark.parametrize("partition", ["hfp", "tcp"])
+@pytest.mark.parametrize("memory", ["static", "dpa"])
+def test_attention_matches_numpy_within_bound(partition: str, memory: str) -> None:
+    rng = np.random.default_rng(7)
+    c = compile_layer(TINY, "t", partition=partition, memory=memory)
+    q = random_bf16(rng, (2, 2, 16))
+    k = random_bf16(rng, (128, 2, 16))
+    v = random_bf16(rng, (128, 2, 16))
+    length = 128 if memory == "static" else 77
+    o, _ = run_attention(c, q, k, v, length)
+    ref, bound = _attention_bound(q, k, v, length)
+    err = np.abs(from_bf16(o) - ref)
+    assert (err <= bound).all(), float((err / bound).max())
+
+
+def test_ffn_matches_numpy_within_bound() -> None:
+    """FFN = down(silu(gate x) * up x): gate/up on PIM (bf16 out), SiLU*mul on the host in fp32
+    rounded to bf16 (the next GEMV's input), down on PIM. Bound propagated per element."""
+    rng = np.random.default_rng(3)
+    c = compile_layer(TINY, "t", memory="static")
+    x = random_bf16(rng, (64,))
+    wg, wu, wd = random_bf16(rng, (64, 128)), random_bf16(rng, (64, 128)), random_bf16(
+        rng, (128, 64))
+    g = from_bf16(run_gemv(c, "ffn_gate", wg, x)).astype(np.float64)
+    u = from_bf16(run_gemv(c, "ffn_up", wu, x)).astype(np.float64)
+    silu = g / (1 + np.exp(-g))
+    from pymodel.bf16 import to_bf16
+
+    h = to_bf16((silu * u).astype(np.float32))
+    y = from_bf16(run_gemv(c, "ffn_down", wd, h)).astype(np.float64)
+    xf, wgf, wuf, wdf = (from_bf16(a).astype(np.float64) for a in (x, wg, wu, wd))
+    g64, u64 = xf @ wgf, xf @ wuf
+    eg = U * np.abs(g64) + 8 * F * (np.abs(xf) @ np.abs(wgf))
+    eu = U * np.abs(u64) + 8 * F * (np.abs(xf) @ np.abs(wuf))
+    s64 = g64 / (1 + np.exp(-g64))
+    h64 = s64 * u64
+    eh = 1.1 * eg * (np.abs(u64) + eu) + np.abs(s64) * eu + U * (np.abs(h64) + 1.1 * eg * (
+        np.abs(u64) + eu) + np.abs(s64) * eu)
+    y64 = h64 @ wdf
+    ey = np.abs(wdf.T) @ eh
+    bound = ey + U * (np.abs(y64) + ey) + 12 * F * (np.abs(h64) + eh) @ np.abs(wdf)
+    assert (np.abs(y - y64) <= bound).all()
