@@ -8,7 +8,8 @@ Layouts (``lanes`` = bf16 per column = banks = 16 on aim-gddr6):
 
 * GEMV ``y = W x``: output ``o`` in bank ``o % banks``; segment (group of ``banks`` outputs, input
   tile of up to ``gb_entries * lanes`` inputs) takes ``tile / lanes`` consecutive columns of one
-  all-bank row; segments are packed into rows in order (so small ``d_in`` shares rows).
+  all-bank row; segments are packed into rows in order (so small ``d_in`` shares rows). The last
+  input tile may be short (``d_in`` only needs to be a multiple of ``lanes``).
 * QK^T, K token-major: token ``t`` in bank ``t % banks``, slot ``t // banks``; a slot takes
   ``d_head / lanes`` columns; ``slots_per_row`` slots fill a row. The ``group`` queries of a GQA
   group are in GB entries ``[i * d_head/lanes, (i+1) * d_head/lanes)`` and all use the open row.
@@ -105,8 +106,6 @@ class GemvKernel:
             raise KernelError(f"d_out = {self.d_out} must be a positive multiple of {g.banks}")
         if self.d_in <= 0 or self.d_in % g.lanes:
             raise KernelError(f"d_in = {self.d_in} must be a positive multiple of {g.lanes}")
-        if self.d_in > self.tile and self.d_in % self.tile:
-            raise KernelError(f"d_in = {self.d_in} > {self.tile} must be a multiple of {self.tile}")
         _check_obuf(self.cfg, self.entries)
         if self.base_row + self.rows > g.rows_per_bank:
             raise KernelError(
@@ -129,7 +128,11 @@ class GemvKernel:
 
     @property
     def tiles(self) -> int:
-        return max(1, self.d_in // self.tile)
+        return -(-self.d_in // self.tile)
+
+    def tile_cols(self, tile: int) -> int:
+        """Columns (= GB entries) of input tile ``tile``; only the last may be short."""
+        return min(self.seg_cols, self.d_in // self.cfg.geometry.lanes - tile * self.seg_cols)
 
     @property
     def groups(self) -> int:
@@ -158,11 +161,12 @@ class GemvKernel:
             block = range(first, min(first + self.entries, self.groups))
             outs: list[int] = []
             for tile in range(self.tiles):
+                cols = self.tile_cols(tile)
                 prog.append(
                     Instruction(
                         InstOp.WR_INP,
                         ch_mask=1,
-                        op_size=self.seg_cols,
+                        op_size=cols,
                         gpr=GPR_IN + tile * self.seg_cols,
                         gb=0,
                     )
@@ -172,7 +176,7 @@ class GemvKernel:
                     out = flush.take() if tile == 0 else outs[j]
                     if tile == 0:
                         outs.append(out)
-                    prog.append(_mac(op_size=self.seg_cols, gb=0, row=row, col=col, out=out))
+                    prog.append(_mac(op_size=cols, gb=0, row=row, col=col, out=out))
             prog.extend(flush.flush())
         return prog
 
@@ -187,11 +191,10 @@ class GemvKernel:
                 arr = rows.setdefault(
                     row, np.zeros((g.banks, g.columns_per_row, g.lanes), dtype=np.uint16)
                 )
-                seg = w[
-                    grp * g.banks : (grp + 1) * g.banks,
-                    tile * self.seg_cols * g.lanes : (tile + 1) * self.seg_cols * g.lanes,
-                ]
-                arr[:, col : col + self.seg_cols, :] = seg.reshape(g.banks, self.seg_cols, g.lanes)
+                cols = self.tile_cols(tile)
+                first = tile * self.seg_cols * g.lanes
+                seg = w[grp * g.banks : (grp + 1) * g.banks, first : first + cols * g.lanes]
+                arr[:, col : col + cols, :] = seg.reshape(g.banks, cols, g.lanes)
         y = _dot_reference(w, x, g.lanes)
         return KernelData(
             rows,

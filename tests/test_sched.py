@@ -25,6 +25,7 @@ def _inst(op: InstOp, **kw: int) -> Instruction:
 KERNELS = {
     "gemv-256": lambda cfg, obuf: GemvKernel(256, 256, cfg, obuf=obuf),
     "gemv-2048x1024": lambda cfg, obuf: GemvKernel(1024, 2048, cfg, obuf=obuf),
+    "gemv-ragged-1360": lambda cfg, obuf: GemvKernel(64, 1360, cfg, obuf=obuf),
     "qk-300": lambda cfg, obuf: QkKernel(300, cfg, obuf=obuf),
     "qk-1k-gqa4": lambda cfg, obuf: QkKernel(1024, cfg, group=4, obuf=obuf),
     "sv-300": lambda cfg, obuf: SvKernel(300, cfg, obuf=obuf),
