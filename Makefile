@@ -26,10 +26,11 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: help setup sysdeps test sim waves lint gen check-gen demo bench clean distclean
+.PHONY: help setup sysdeps test sim waves lint gen check-gen demo repro bench clean distclean
 
 help:
-	@echo "make demo        run the end-to-end demo"
+	@echo "make demo        end-to-end demo: LLM-7B-128K-GQA decode, baseline -> +TCP -> +DCS -> pimphony"
+	@echo "make repro       full-system experiment set -> build/repro (JSON, CSV, PNG)"
 	@echo "make bench       kernel bench table (GEMV, QK^T, SV x static/pingpong/dcs) -> docs/bench.md"
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml"
@@ -81,7 +82,11 @@ check-gen: $(STAMP)
 	$(PY) -m pymodel.docgen --check --out docs/timing.md
 
 demo: $(STAMP)
-	$(PY) -m pymodel.cli demo
+	$(PY) -m pymodel.cli demo-system
+
+# Full-system experiment set (paper setups) -> build/repro/NAME.{json,csv,png}
+repro: $(STAMP)
+	$(PY) -m pymodel.cli repro --out build/repro
 
 # Kernel bench table (reference schedulers, one channel) -> docs/bench.md + docs/bench.json
 bench: $(STAMP)

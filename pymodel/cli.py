@@ -20,6 +20,8 @@ from pymodel.inorder import CommandStats
 from pymodel.isa import IsaError, read_trace
 from pymodel.kernel_study import add_kernel_parser
 from pymodel.kernels import KernelError
+from pymodel.system.cli import add_system_parsers
+from pymodel.system.errors import SystemSimError
 from pymodel.timeline import add_timeline_parser
 
 
@@ -95,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_kernel_parser(sub)
     add_compile_parser(sub)
     add_timeline_parser(sub)
+    add_system_parsers(sub)
 
     config = sub.add_parser("config", help="configurations")
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -110,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, IsaError, KernelError, UsageError) as exc:
+    except (ConfigError, IsaError, KernelError, SystemSimError, UsageError) as exc:
         print(f"pimphony: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

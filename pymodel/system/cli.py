@@ -1,0 +1,242 @@
+"""``pimphony simulate``, ``pimphony demo-system`` and ``pimphony repro`` (full-system simulator).
+
+Bad models, traces, techniques and configurations that cannot run raise
+:class:`~pymodel.system.errors.SystemSimError`; the main CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pymodel.config import PimConfig, add_config_argument, resolve
+from pymodel.progress import progress
+from pymodel.system import workloads
+from pymodel.system.errors import SystemSimError
+from pymodel.system.experiments import EXPERIMENTS, run_experiment, write_outputs
+from pymodel.system.gpu import gpu_best
+from pymodel.system.kernel_cost import KernelCache
+from pymodel.system.models import resolve_model
+from pymodel.system.simulate import StepModel, StepResult
+from pymodel.system.systems import SYSTEMS, GpuSystem, pim_only, xpu_pim
+from pymodel.system.techniques import BUNDLES, bundle
+
+DEFAULT_CACHE = Path("build/kernel-cache.json")
+
+
+def _cache(args: argparse.Namespace, cfg: PimConfig) -> KernelCache:
+    path = None if args.kernel_cache in ("", "none") else Path(args.kernel_cache)
+    return KernelCache(cfg, path)
+
+
+def _workload(args: argparse.Namespace) -> workloads.Workload:
+    if args.trace:
+        return workloads.read_trace(args.trace)
+    if args.context is not None:
+        return workloads.fixed(args.context, n=1, output_tokens=args.output_tokens)
+    return workloads.dataset(args.dataset, seed=args.seed, output_tokens=args.output_tokens)
+
+
+def simulate_one(
+    model_spec: str,
+    system: str,
+    modules: int,
+    work: workloads.Workload,
+    technique: str,
+    cache: KernelCache,
+    batch: int | None = None,
+) -> StepResult:
+    model = resolve_model(model_spec)
+    if system == "gpu":
+        return gpu_best(model, GpuSystem(modules), work, batch)
+    builder = pim_only if system == "pim-only" else xpu_pim
+    if system not in ("pim-only", "xpu-pim"):
+        raise SystemSimError(f"unknown system '{system}' (available: {', '.join(SYSTEMS)})")
+    if batch is not None and batch < 1:
+        raise SystemSimError(f"--batch = {batch} must be at least 1")
+    sm = StepModel(model, builder(modules, cache.cfg), bundle(technique), cache)
+    return sm.best(work, batch)
+
+
+def _summary(r: StepResult) -> dict[str, Any]:
+    d = r.as_dict()
+    return d
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """One decode step of a model on a system: throughput, utilization, breakdowns, energy."""
+    cfg = resolve(args.config)
+    cache = _cache(args, cfg)
+    work = _workload(args)
+    started = time.perf_counter()
+    res = simulate_one(
+        args.model, args.system, args.modules, work, args.techniques, cache, args.batch
+    )
+    cache.save()
+    wall = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(_summary(res) | {"wall_s": wall}, indent=2))
+        return 0
+    print(
+        f"{res.model} on {res.modules} {res.system} modules, {res.workload} "
+        f"(mean context {res.mean_context:,.0f}), techniques {res.technique}"
+    )
+    print(f"  batch {res.batch}, TP {res.tp} x PP {res.pp}")
+    print(
+        f"  throughput   {res.throughput_tokens_per_s:,.1f} tokens/s, "
+        f"per-token latency {1e3 * res.token_latency_s:.2f} ms"
+    )
+    print(
+        f"  utilization  MAC {100 * res.mac_utilization:.1f}%, "
+        f"capacity {100 * res.capacity_utilization:.1f}%"
+    )
+    parts = "  ".join(f"{k} {100 * v / res.step_s:.1f}%" for k, v in res.time_s.items())
+    print(f"  time         {parts}")
+    if res.channel_time:
+        ct = "  ".join(f"{k} {100 * v:.1f}%" for k, v in res.channel_time.items())
+        print(f"  PIM channels {ct}")
+    if res.energy_j_per_token:
+        print(f"  energy       {1e3 * res.energy_j_per_token:.2f} mJ/token (PIM)")
+    print(f"  simulated in {wall:.2f} s ({cache.exact_runs} command-level kernel runs)")
+    return 0
+
+
+DEMO_MODEL = "LLM-7B-128K-GQA"
+
+
+def cmd_demo_system(args: argparse.Namespace) -> int:
+    """LLM-7B-128K-GQA on multifieldqa lengths, PIM-only, 8 modules: baseline -> +TCP -> +DCS ->
+    pimphony (+DPA); a table on the terminal and a PNG."""
+    cfg = resolve(args.config)
+    cache = _cache(args, cfg)
+    work = workloads.dataset("multifieldqa", seed=args.seed)
+    started = time.perf_counter()
+    rows: list[StepResult] = []
+    for tech in progress(list(BUNDLES), len(BUNDLES), "simulating"):
+        rows.append(simulate_one(DEMO_MODEL, "pim-only", args.modules, work, tech, cache))
+        cache.save()
+    wall = time.perf_counter() - started
+    base = rows[0].throughput_tokens_per_s
+    print(
+        f"{DEMO_MODEL}, multifieldqa lengths (mean {rows[0].mean_context:,.0f} tokens), "
+        f"PIM-only, {args.modules} modules ({args.modules * 16} GB), {cfg.name}"
+    )
+    head = (
+        f"{'technique':<10} {'tokens/s':>9} {'speedup':>8} {'batch':>5} {'TPxPP':>6} "
+        f"{'MAC util':>8} {'capacity':>8} {'attn':>5} {'ms/token':>8} {'mJ/token':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r.technique:<10} {r.throughput_tokens_per_s:>9,.0f} "
+            f"{r.throughput_tokens_per_s / base:>7.2f}x {r.batch:>5} {r.tp:>3}x{r.pp:<2} "
+            f"{100 * r.mac_utilization:>7.1f}% {100 * r.capacity_utilization:>7.1f}% "
+            f"{100 * r.time_s['attention'] / r.step_s:>4.0f}% {1e3 * r.token_latency_s:>8.2f} "
+            f"{1e3 * r.energy_j_per_token:>8.2f}"
+        )
+    out = Path(args.out)
+    _demo_png(rows, out)
+    print(f"figure: {out}   ({wall:.1f} s, {cache.exact_runs} command-level kernel runs)")
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+    return 0
+
+
+def _demo_png(rows: list[StepResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    names = [r.technique for r in rows]
+    axes[0].bar(names, [r.throughput_tokens_per_s for r in rows], color="tab:blue")
+    axes[0].set_ylabel("decode tokens/s")
+    axes[1].bar(names, [100 * r.mac_utilization for r in rows], color="tab:orange")
+    axes[1].set_ylabel("MAC utilization (%)")
+    axes[2].bar(names, [100 * r.capacity_utilization for r in rows], color="tab:green")
+    axes[2].set_ylabel("capacity utilization (%)")
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle(f"{rows[0].model}, {rows[0].workload}, PIM-only x{rows[0].modules}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cmd_repro(args: argparse.Namespace) -> int:
+    """Run the experiment set; per experiment NAME.json, NAME.csv and NAME.png in --out."""
+    cfg = resolve(args.config)
+    cache = _cache(args, cfg)
+    names = EXPERIMENTS if not args.only else tuple(args.only)
+    for n in names:
+        if n not in EXPERIMENTS:
+            raise SystemSimError(f"--only: unknown experiment '{n}' ({', '.join(EXPERIMENTS)})")
+    out = Path(args.out)
+    started = time.perf_counter()
+    for n in names:
+        t0 = time.perf_counter()
+        rows = run_experiment(n, cache)
+        paths = write_outputs(n, rows, out)
+        print(f"{n}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s -> {paths[0].parent}")
+    print(f"repro: {len(names)} experiments in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    p.add_argument(
+        "--kernel-cache",
+        metavar="FILE",
+        default=str(DEFAULT_CACHE),
+        help=f"JSON cache of command-level kernel runs ('none': off; default {DEFAULT_CACHE})",
+    )
+
+
+def add_system_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="full-system decode simulation (throughput, utilization, energy)",
+        description=cmd_simulate.__doc__,
+    )
+    p.add_argument("--model", required=True, help="Table-I name or a local HF config.json")
+    p.add_argument("--system", required=True, choices=SYSTEMS)
+    p.add_argument("--modules", type=int, required=True, help="PIM modules (or GPUs)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help=f"length statistics: {', '.join(workloads.DATASETS)}")
+    src.add_argument("--context", type=int, help="fixed context length (tokens)")
+    src.add_argument("--trace", help="CSV with context_tokens,output_tokens columns")
+    p.add_argument("--techniques", default="pimphony", choices=list(BUNDLES))
+    p.add_argument("--batch", type=int, default=None, help="batch (default: largest that fits)")
+    p.add_argument("--output-tokens", type=int, default=workloads.DEFAULT_OUTPUT_TOKENS)
+    p.add_argument("--seed", type=int, default=0, help="length sampling seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+    p.set_defaults(func=cmd_simulate)
+
+    d = sub.add_parser(
+        "demo-system",
+        help="end-to-end demo: baseline -> +TCP -> +DCS -> pimphony on PIM-only",
+        description=cmd_demo_system.__doc__,
+    )
+    d.add_argument("--modules", type=int, default=8)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default="build/demo-system.png", help="PNG path")
+    d.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    _common(d)
+    d.set_defaults(func=cmd_demo_system)
+
+    r = sub.add_parser(
+        "repro",
+        help="run the paper's experiment set (JSON, CSV, PNG per experiment)",
+        description=cmd_repro.__doc__,
+    )
+    r.add_argument("--out", required=True, help="output directory")
+    r.add_argument("--only", action="append", metavar="NAME", help=", ".join(EXPERIMENTS))
+    _common(r)
+    r.set_defaults(func=cmd_repro)

@@ -1,0 +1,71 @@
+"""A100 reference: decode-step roofline with flash-decoding (KV streamed once at achieved HBM
+bandwidth) and paged attention (KV held in 16-token pages), tensor-parallel over all GPUs."""
+
+from __future__ import annotations
+
+from pymodel.system.models import ModelSpec
+from pymodel.system.simulate import MAX_BATCH, SimError, StepResult
+from pymodel.system.systems import GpuSystem
+from pymodel.system.workloads import Workload
+
+
+def _fits(model: ModelSpec, gpu: GpuSystem, finals: list[int]) -> tuple[int, int]:
+    pages = sum(-(-f // gpu.page_tokens) * gpu.page_tokens for f in finals)
+    used = model.weight_bytes + pages * model.kv_bytes_per_token()
+    return used, gpu.gpus * (gpu.memory_bytes - gpu.reserve_bytes)
+
+
+def gpu_step(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int) -> StepResult:
+    lengths = work.lengths(batch)
+    bw = gpu.gpus * gpu.bytes_per_s * gpu.bw_efficiency
+    flops = gpu.gpus * gpu.flops * gpu.flops_efficiency
+    w = model.weight_bytes
+    fc = max(w / bw, 2.0 * batch * w / 2 / flops)
+    kv = model.kv_bytes_per_token() * sum(lengths)
+    attn = max(kv / bw, 4.0 * model.heads * model.d_head * sum(lengths) * model.layers / flops)
+    comm = 0.0
+    if gpu.gpus > 1:
+        msg = 2 * model.hidden * batch
+        comm = model.layers * 2 * (gpu.nvlink_latency_s + msg / gpu.nvlink_bytes_per_s)
+    step = fc + attn + comm
+    used, cap = _fits(model, gpu, work.finals(batch))
+    live = model.weight_bytes + kv
+    useful = 2.0 * batch * w / 2 + 4.0 * model.heads * model.d_head * sum(lengths) * model.layers
+    return StepResult(
+        model=model.name,
+        workload=work.name,
+        system="gpu",
+        modules=gpu.gpus,
+        technique="flash-decoding+paged",
+        batch=batch,
+        tp=gpu.gpus,
+        pp=1,
+        step_s=step,
+        throughput_tokens_per_s=batch / step,
+        token_latency_s=step,
+        mac_utilization=useful / (gpu.gpus * gpu.flops * step),
+        capacity_utilization=min(1.0, live / cap),
+        memory_used_bytes=used,
+        capacity_bytes=cap,
+        mean_context=sum(lengths) / len(lengths),
+        time_s={"fc": fc, "attention": attn, "other": comm},
+    )
+
+
+def gpu_best(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int | None) -> StepResult:
+    lo, hi = 0, MAX_BATCH if batch is None else batch
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        used, cap = _fits(model, gpu, work.finals(mid))
+        if used <= cap:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo == 0 or (batch is not None and lo < batch):
+        used, cap = _fits(model, gpu, work.finals(batch or 1))
+        raise SimError(
+            f"{model.name} with batch {batch or 1} does not fit {gpu.gpus} A100-80GB: needs "
+            f"{used / (1 << 30):.1f} GiB, has {cap / (1 << 30):.1f} GiB "
+            f"(short by {(used - cap) / (1 << 30):.1f} GiB)"
+        )
+    return gpu_step(model, gpu, work, lo)

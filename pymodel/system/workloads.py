@@ -1,0 +1,138 @@
+"""Decode workloads: dataset context-length statistics (paper Table II) sampled with a seed, fixed
+lengths, or a CSV request trace with ``context_tokens,output_tokens`` columns."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pymodel.system.errors import SystemSimError
+
+
+class WorkloadError(SystemSimError):
+    """A workload that cannot be used: names the dataset, file, line or field."""
+
+
+@dataclass(frozen=True)
+class LengthStats:
+    mean: float
+    std: float
+    max: int
+    min: int
+
+
+# Paper Table II (input tokens).
+DATASETS: dict[str, LengthStats] = {
+    "qmsum": LengthStats(13966, 6182, 30456, 2651),
+    "musique": LengthStats(16362, 1651, 17917, 6820),
+    "multifieldqa": LengthStats(60780, 31025, 119480, 20333),
+    "loogle-sd": LengthStats(50693, 26506, 109221, 13347),
+}
+DEFAULT_OUTPUT_TOKENS = 256  # decode length per request when the workload does not give one
+DEFAULT_REQUESTS = 512  # requests sampled from a length distribution
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A pool of requests; the simulator decodes the first ``batch`` of them concurrently."""
+
+    name: str
+    context: tuple[int, ...]
+    output: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.context:
+            raise WorkloadError(f"workload {self.name}: no requests")
+        if len(self.context) != len(self.output):
+            raise WorkloadError(f"workload {self.name}: context/output lengths differ")
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest final sequence (context + output) in the pool."""
+        return max(c + o for c, o in zip(self.context, self.output, strict=True))
+
+    def lengths(self, batch: int) -> list[int]:
+        """Sequence lengths of ``batch`` concurrent requests at mid-decode (context + half the
+        output), cycling through the pool when ``batch`` exceeds it."""
+        n = len(self.context)
+        return [self.context[i % n] + self.output[i % n] // 2 for i in range(batch)]
+
+    def finals(self, batch: int) -> list[int]:
+        n = len(self.context)
+        return [self.context[i % n] + self.output[i % n] for i in range(batch)]
+
+
+def truncated_normal(
+    stats: LengthStats, n: int, seed: int, rng: np.random.Generator | None = None
+) -> list[int]:
+    """``n`` lengths ~ N(mean, std) restricted to [min, max] (rejection sampling)."""
+    rng = rng or np.random.default_rng(seed)
+    out: list[int] = []
+    while len(out) < n:
+        x = rng.normal(stats.mean, stats.std, size=2 * n)
+        x = x[(x >= stats.min) & (x <= stats.max)]
+        out.extend(int(round(v)) for v in x[: n - len(out)])
+    return out
+
+
+def dataset(
+    name: str, n: int = DEFAULT_REQUESTS, seed: int = 0, output_tokens: int = DEFAULT_OUTPUT_TOKENS
+) -> Workload:
+    key = name.lower()
+    if key not in DATASETS:
+        raise WorkloadError(f"unknown dataset '{name}' (available: {', '.join(DATASETS)})")
+    ctx = truncated_normal(DATASETS[key], n, seed)
+    return Workload(key, tuple(ctx), (output_tokens,) * n)
+
+
+def fixed(context: int, n: int = 1, output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> Workload:
+    if context <= 0:
+        raise WorkloadError(f"--context = {context} must be positive")
+    return Workload(f"ctx{context}", (context,) * n, (output_tokens,) * n)
+
+
+def varied(
+    context: int,
+    sigmas: float = 3.0,
+    rel_std: float = 0.1,
+    n: int = DEFAULT_REQUESTS,
+    seed: int = 0,
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> Workload:
+    """Lengths around ``context`` with std ``rel_std * context``, clipped at +-``sigmas`` std
+    (the paper's context-scaling study varies lengths within +-3 sigma)."""
+    std = rel_std * context
+    lo, hi = max(1, int(context - sigmas * std)), int(context + sigmas * std)
+    stats = LengthStats(context, std, hi, lo)
+    return Workload(f"ctx{context}", tuple(truncated_normal(stats, n, seed)), (output_tokens,) * n)
+
+
+def read_trace(path: str | Path) -> Workload:
+    """CSV with a header naming at least ``context_tokens`` and ``output_tokens``."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise WorkloadError(f"cannot read trace {p}: {exc.strerror}") from None
+    rows = csv.DictReader(text.splitlines())
+    need = ("context_tokens", "output_tokens")
+    if rows.fieldnames is None or any(k not in rows.fieldnames for k in need):
+        raise WorkloadError(f"{p}:1: header must name {', '.join(need)} (got {rows.fieldnames})")
+    ctx: list[int] = []
+    out: list[int] = []
+    for lineno, row in enumerate(rows, start=2):
+        for key, dest in zip(need, (ctx, out), strict=True):
+            raw = (row.get(key) or "").strip()
+            try:
+                v = int(raw)
+            except ValueError:
+                raise WorkloadError(f"{p}:{lineno}: {key} = {raw!r} is not an integer") from None
+            if v <= 0 or (key == "output_tokens" and v > 1 << 24):
+                raise WorkloadError(f"{p}:{lineno}: {key} = {v} must be positive")
+            dest.append(v)
+    if not ctx:
+        raise WorkloadError(f"{p}: no requests")
+    return Workload(p.stem, tuple(ctx), tuple(out))
