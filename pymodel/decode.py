@@ -1,0 +1,375 @@
+"""Attention decode on one PIM module in pure pymodel: DPA -> per-channel scheduler -> channels.
+
+This is the golden pipeline the RTL co-simulation (``tb/top``) must equal bit for bit. One decode
+step, for every open request and KV head (one DPA request id per (request, KV head)):
+
+1. **KV append** (DPA path): ``GROW(id, 1)`` allocates a chunk when the length crosses a chunk
+   boundary; the host ``TRANSLATE``s the token's K and V virtual rows and issues physical
+   ``WR_BANK`` instructions: K (token-major) is ``d_head/lanes`` consecutive columns of bank
+   ``t % banks``; V (dim-major) changes one lane of ``d_head/banks`` columns in every bank, so the
+   HUB rewrites each of those columns whole from its copy of the block's V (the columns hold 16
+   tokens; the HUB keeps the open ones).
+2. **QK^T**: ``pymodel.dpa.qk_template`` per query head of the KV group, expanded by the DPA
+   dispatcher over the request's current length; every channel runs the instructions whose
+   ``ch_mask`` names it (TCP: the request's chunks are spread over the channels).
+3. **EPU softmax** (HUB, float32): scores (bf16 from RD_OUT) times ``1/sqrt(d_head)``, softmax over
+   the real tokens, probabilities rounded to bf16 (tokens past the length get 0).
+4. **SV**: ``pymodel.dpa.sv_template``; every channel reads out its partial sums, the EPU adds
+   them in float32 in channel order and rounds once to bf16.
+
+The prefill KV (the context a request is admitted with) is placed by backdoor writes at the rows
+the DPA translation gives; decode-time KV goes through the command path above. Channels run
+concurrently: each keeps its own cycle count; a step ends when the slowest channel is done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pymodel.bf16 import U16, from_bf16, random_bf16, to_bf16
+from pymodel.channel import Channel
+from pymodel.config import PimConfig
+from pymodel.dpa import D_HEAD, ROWS_PER_BLOCK, DpaModel, expand, qk_template, sv_template
+from pymodel.isa import InstOp, Instruction
+from pymodel.sched import Mode, Scheduler
+
+# GPR map of every channel (entries of 32 B).
+GPR_QUERY = 0  # d_head/lanes entries (qk_template's WR_INP)
+GPR_SCORES = 8  # qk_template: block b's scores at GPR_SCORES + b * slots
+GPR_PROBS = 4096  # sv_template's score_gpr
+GPR_K_STAGE = 12000  # K vector of the appended token
+GPR_V_STAGE = 12100  # the V columns being rewritten
+GPR_OUT = 16000  # sv_template's out_gpr (partial sums)
+
+
+@dataclass(frozen=True)
+class AttnShape:
+    q_heads: int = 4
+    kv_heads: int = 2
+    d_head: int = D_HEAD
+
+    def __post_init__(self) -> None:
+        if self.q_heads % self.kv_heads:
+            raise ValueError(f"q_heads = {self.q_heads} must be a multiple of kv_heads")
+        if self.d_head != D_HEAD:
+            raise ValueError(f"d_head = {self.d_head}: the KV layout supports {D_HEAD}")
+
+    @property
+    def group(self) -> int:
+        return self.q_heads // self.kv_heads
+
+
+@dataclass
+class StepStats:
+    cycles: int = 0  # slowest channel
+    channel_cycles: list[int] = field(default_factory=list)
+    instructions: int = 0
+    commands: int = 0
+    tokens: int = 0  # KV tokens attended (sum over requests)
+    out_of_memory: list[int] = field(default_factory=list)  # requests that could not grow
+
+
+@dataclass
+class _Request:
+    ids: list[int]  # DPA request id per KV head
+    k: list[U16]  # host copy per KV head: tokens x d_head (for V column rewrites and checks)
+    v: list[U16]
+
+
+RunChannel = Callable[[int, list[Instruction], dict[int, U16]], tuple[int, int]]
+
+
+class DecodeModule:
+    """Decode attention for several requests on one module (``cfg.module.channels`` channels).
+
+    ``run_channel(ch, program, gpr) -> (cycles, commands)`` executes one channel's instructions
+    (default: the reference scheduler on the golden channel); the RTL co-simulation substitutes
+    its own.
+    """
+
+    def __init__(
+        self,
+        cfg: PimConfig,
+        shape: AttnShape,
+        mode: Mode = Mode.DCS,
+        seed: int = 0,
+        run_channel: RunChannel | None = None,
+    ) -> None:
+        self.cfg, self.shape = cfg, shape
+        self.dpa = DpaModel(cfg, d_head=shape.d_head)
+        self.lay = self.dpa.lay
+        n = cfg.module.channels
+        self.channels = [Channel(cfg) for _ in range(n)]
+        self.scheds = [Scheduler(cfg, mode, ch) for ch in self.channels]
+        self.gpr: list[dict[int, U16]] = [{} for _ in range(n)]
+        self.clock = [0] * n
+        self.rng = np.random.default_rng(seed)
+        self.requests: dict[int, _Request] = {}
+        self._run_channel = run_channel or self._run_reference
+
+    # ------------------------------------------------------------------ channels
+
+    def _run_reference(
+        self, ch: int, program: list[Instruction], gpr: dict[int, U16]
+    ) -> tuple[int, int]:
+        res = self.scheds[ch].run(program, gpr, start_cycle=self.clock[ch])
+        return res.stats.cycles, len(res.trace)
+
+    def _run(self, programs: list[list[Instruction]], stats: StepStats) -> None:
+        for ch, prog in enumerate(programs):
+            if not prog:
+                continue
+            cycles, commands = self._run_channel(ch, prog, self.gpr[ch])
+            self.clock[ch] += cycles
+            stats.instructions += len(prog)
+            stats.commands += commands
+
+    def _split(self, prog: Sequence[Instruction]) -> list[list[Instruction]]:
+        """Per-channel programs: each instruction goes to every channel its ch_mask names."""
+        out: list[list[Instruction]] = [[] for _ in self.channels]
+        for inst in prog:
+            for ch in range(len(self.channels)):
+                if inst.ch_mask >> ch & 1:
+                    out[ch].append(inst)
+        return out
+
+    # ------------------------------------------------------------------ requests
+
+    def admit(self, req: int, tokens: int) -> None:
+        """OPEN one DPA request per KV head with ``tokens`` of random prefill KV (backdoor)."""
+        lanes, banks = self.cfg.geometry.lanes, self.cfg.geometry.banks
+        ids = [req * self.shape.kv_heads + h for h in range(self.shape.kv_heads)]
+        opened: list[int] = []
+        try:
+            for i in ids:
+                self.dpa.open(i, tokens)
+                opened.append(i)
+        except Exception:
+            for i in opened:  # all or nothing: free what this admission took
+                self.dpa.close(i)
+            raise
+        d = self.shape.d_head
+        ks = [random_bf16(self.rng, (tokens, d)) for _ in ids]
+        vs = [random_bf16(self.rng, (tokens, d)) for _ in ids]
+        self.requests[req] = _Request(ids, ks, vs)
+        bt = self.lay.block_tokens
+        for i, k, v in zip(ids, ks, vs, strict=True):
+            for b in range(-(-tokens // bt)):
+                kb = np.zeros((bt, d), dtype=np.uint16)
+                vb = np.zeros((bt, d), dtype=np.uint16)
+                kb[: min(bt, tokens - b * bt)] = k[b * bt : (b + 1) * bt]
+                vb[: min(bt, tokens - b * bt)] = v[b * bt : (b + 1) * bt]
+                ch, row = self.dpa.translate(i, ROWS_PER_BLOCK * b)
+                self.channels[ch].load_row(row, k_row(kb, banks, lanes))
+                ch, row = self.dpa.translate(i, ROWS_PER_BLOCK * b + 1)
+                self.channels[ch].load_row(row, v_row(vb, banks, lanes))
+
+    def close(self, req: int) -> None:
+        for i in self.requests.pop(req).ids:
+            self.dpa.close(i)
+
+    # ------------------------------------------------------------------ one decode step
+
+    def step(self, queries: dict[int, U16] | None = None) -> tuple[dict[int, U16], StepStats]:
+        """Append one token to every request and run attention for every query head.
+
+        Returns ``{req: q_heads x d_head bf16}`` and the step statistics. ``queries`` (req ->
+        q_heads x d_head) defaults to random; the appended K/V are random.
+        """
+        stats = StepStats()
+        start = list(self.clock)
+        outputs: dict[int, U16] = {}
+        for req, state in self.requests.items():
+            if self._room_for_one_more(state):
+                self._append(state, stats)
+            else:  # reported, and this request sits the step out; nothing else changes
+                stats.out_of_memory.append(req)
+        for req, state in self.requests.items():
+            if req in stats.out_of_memory:
+                continue
+            q = (
+                queries[req]
+                if queries
+                else random_bf16(self.rng, (self.shape.q_heads, self.shape.d_head))
+            )
+            outputs[req] = self._attend(state, q, stats)
+        stats.channel_cycles = [c - s for c, s in zip(self.clock, start, strict=True)]
+        stats.cycles = max(stats.channel_cycles)
+        return outputs, stats
+
+    def _room_for_one_more(self, state: _Request) -> bool:
+        """Whether every KV head of the request can grow by one token (chunks it would need on
+        each channel are free), so a step appends all heads or none."""
+        need: dict[int, int] = {}
+        for i in state.ids:
+            length = self.dpa.length(i)
+            if length % self.lay.chunk_tokens == 0:
+                ch = self.lay.channel_of(i, length // self.lay.chunk_tokens)
+                need[ch] = need.get(ch, 0) + 1
+        return all(self.dpa.free_on(ch) >= n for ch, n in need.items())
+
+    def _append(self, state: _Request, stats: StepStats) -> None:
+        g = self.cfg.geometry
+        lanes, banks, d = g.lanes, g.banks, self.shape.d_head
+        bt = self.lay.block_tokens
+        for h, i in enumerate(state.ids):
+            self.dpa.grow(i, 1)
+            t = self.dpa.length(i) - 1
+            k_new = random_bf16(self.rng, (1, d))
+            v_new = random_bf16(self.rng, (1, d))
+            state.k[h] = np.concatenate([state.k[h], k_new])
+            state.v[h] = np.concatenate([state.v[h], v_new])
+            b, pos = divmod(t, bt)
+            prog: list[Instruction] = []
+            kch, krow = self.dpa.translate(i, ROWS_PER_BLOCK * b)
+            head_cols = d // lanes
+            gpr = self.gpr[kch]
+            for c in range(head_cols):
+                gpr[GPR_K_STAGE + c] = k_new[0, c * lanes : (c + 1) * lanes]
+            prog.append(
+                Instruction(
+                    InstOp.WR_BANK,
+                    ch_mask=1 << kch,
+                    op_size=head_cols,
+                    gpr=GPR_K_STAGE,
+                    bank=t % banks,
+                    row=krow,
+                    col=(pos // banks) * head_cols,
+                )
+            )
+            vch, vrow = self.dpa.translate(i, ROWS_PER_BLOCK * b + 1)
+            first = b * bt + (pos // lanes) * lanes  # the column's first token
+            col_tokens = np.zeros((lanes, d), dtype=np.uint16)
+            col_tokens[: t - first + 1] = state.v[h][first : t + 1]
+            cols_per_slot = bt // lanes
+            gpr = self.gpr[vch]
+            for bank in range(banks):
+                for j in range(d // banks):
+                    entry = GPR_V_STAGE + bank * (d // banks) + j
+                    gpr[entry] = col_tokens[:, j * banks + bank].copy()
+                    prog.append(
+                        Instruction(
+                            InstOp.WR_BANK,
+                            ch_mask=1 << vch,
+                            op_size=1,
+                            gpr=entry,
+                            bank=bank,
+                            row=vrow,
+                            col=j * cols_per_slot + pos // lanes,
+                        )
+                    )
+            self._run(self._split(prog), stats)
+
+    def _attend(self, state: _Request, q: U16, stats: StepStats) -> U16:
+        g = self.cfg.geometry
+        lanes, d, bt = g.lanes, self.shape.d_head, self.lay.block_tokens
+        slots = g.columns_per_row // (d // lanes)
+        out = np.zeros((self.shape.q_heads, d), dtype=np.uint16)
+        for h, i in enumerate(state.ids):
+            length = self.dpa.length(i)
+            stats.tokens += length
+            blocks = -(-length // bt)
+            for qi in range(self.shape.group):
+                head = h * self.shape.group + qi
+                for gpr in self.gpr:
+                    for c in range(d // lanes):
+                        gpr[GPR_QUERY + c] = q[head, c * lanes : (c + 1) * lanes]
+                self._run(self._split(expand(self.dpa, qk_template(self.cfg, i, d))), stats)
+                scores = np.zeros(blocks * bt, dtype=np.uint16)
+                for b in range(blocks):
+                    ch, _ = self.dpa.translate(i, ROWS_PER_BLOCK * b)
+                    for s in range(slots):
+                        tok = b * bt + s * g.banks
+                        scores[tok : tok + g.banks] = self.gpr[ch][GPR_SCORES + b * slots + s]
+                probs = epu_softmax(scores[:length], d, blocks * bt)
+                for gpr in self.gpr:
+                    for e in range(blocks * bt // lanes):
+                        gpr[GPR_PROBS + e] = probs[e * lanes : (e + 1) * lanes]
+                prog = sv_template(self.cfg, i, score_gpr=GPR_PROBS, out_gpr=GPR_OUT, d_head=d)
+                self._run(self._split(expand(self.dpa, prog)), stats)
+                out[head] = epu_reduce(
+                    [
+                        np.concatenate([gpr[GPR_OUT + j] for j in range(d // g.banks)])
+                        for gpr in self.gpr
+                    ]
+                )
+        return out
+
+
+# ---------------------------------------------------------------------------- HUB / EPU
+
+
+def epu_softmax(scores: U16, d_head: int, padded: int) -> U16:
+    """Softmax of bf16 scores scaled by 1/sqrt(d_head), in float32; bf16 probabilities, zero
+    past the real tokens (``padded`` entries in all)."""
+    s = from_bf16(scores) * np.float32(1.0 / math.sqrt(d_head))
+    e = np.exp(s - s.max(), dtype=np.float32)
+    p = np.zeros(padded, dtype=np.float32)
+    p[: len(scores)] = e / e.sum(dtype=np.float32)
+    return to_bf16(p)
+
+
+def epu_reduce(partials: Sequence[U16]) -> U16:
+    """Cross-channel SV reduction: float32 sum in channel order, one bf16 rounding."""
+    acc = np.zeros(len(partials[0]), dtype=np.float32)
+    for part in partials:
+        acc += from_bf16(part)
+    return to_bf16(acc)
+
+
+def k_row(block: U16, banks: int, lanes: int) -> U16:
+    """K of one block (block_tokens x d_head) as an all-bank row: token t in bank t % banks,
+    slot t // banks at columns slot * d_head/lanes (pymodel.dpa's layout)."""
+    bt, d = block.shape
+    head_cols = d // lanes
+    row = block.reshape(bt // banks, banks, head_cols, lanes).transpose(1, 0, 2, 3)
+    return row.reshape(banks, (bt // banks) * head_cols, lanes)
+
+
+def v_row(block: U16, banks: int, lanes: int) -> U16:
+    """V of one block as an all-bank row: bank k holds dims j*banks+k; dim slot j takes the
+    block_tokens/lanes columns from j*block_tokens/lanes, consecutive tokens per column."""
+    bt, d = block.shape
+    by_dim = block.T.reshape(d // banks, banks, bt // lanes, lanes)  # j, k, col, lane
+    return by_dim.transpose(1, 0, 2, 3).reshape(banks, (d // banks) * (bt // lanes), lanes)
+
+
+def reference_attention(q: U16, k: U16, v: U16) -> np.ndarray:
+    """float32 numpy attention of one query head: softmax(q k^T / sqrt(d)) v."""
+    qf, kf, vf = from_bf16(q), from_bf16(k), from_bf16(v)
+    s = (kf @ qf) * np.float32(1.0 / math.sqrt(len(qf)))
+    e = np.exp(s - s.max())
+    out: np.ndarray = (e / e.sum()) @ vf
+    return out
+
+
+def attention_error_bound(q: U16, k: U16, v: U16) -> np.ndarray:
+    """Per output dim, a bound on |pipeline - exact attention| (float64 analysis):
+
+    * each score is a float32 dot product rounded to bf16: error <= 2^-8 sum_i |q_i k_ti|
+      (2^-9 rounding + float32 accumulation, generously), times c = 1/sqrt(d) -> e_t;
+    * softmax: shifting every logit by at most E = max e_t changes each probability by a factor
+      within exp(+-2E); then bf16 rounding (2^-9) and float32 exp/sum (1e-6 relative);
+    * SV: per-channel partial sums rounded to bf16 (2^-9), the final sum rounded (2^-9), float32
+      accumulation (T/16 + 16 additions of 2^-24) — all relative to sum_t p_t |v_tj|.
+    """
+    qf = from_bf16(q).astype(np.float64)
+    kf, vf = from_bf16(k).astype(np.float64), from_bf16(v).astype(np.float64)
+    c = 1.0 / math.sqrt(len(qf))
+    s = kf @ qf * c
+    p = np.exp(s - s.max())
+    p /= p.sum()
+    e_max = float((2.0**-8 * (np.abs(kf) @ np.abs(qf)) * c).max())
+    dp = p * ((math.exp(2 * e_max) - 1) * (1 + 2.0**-9) + 2.0**-9 + 1e-6)
+    mag = (p + dp) @ np.abs(vf)
+    rounding = 2 * 2.0**-9 + (len(kf) / 16 + 16) * 2.0**-24
+    bound: np.ndarray = dp @ np.abs(vf) + rounding * mag + 1e-30
+    return bound
+
+
+def with_channels(cfg: PimConfig, channels: int) -> PimConfig:
+    return replace(cfg, module=replace(cfg.module, channels=channels))
