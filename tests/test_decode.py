@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pymodel.bf16 import from_bf16, random_bf16
+from pymodel.bf16 import from_bf16, random_bf16, to_bf16
 from pymodel.config import PimConfig, preset
 from pymodel.decode import (
     AttnShape,
@@ -138,6 +138,6 @@ def test_bound_check_catches_a_wrong_output() -> None:
     out, _ = m.step(qs)
     _check(m, qs, out)
     out[0] = out[0].copy()
-    out[0][1, 7] ^= 0x0400  # a wrong exponent bit in one output
+    out[0][1, 7] = to_bf16(from_bf16(out[0][1, 7]) + np.float32(0.05))  # one output off by 0.05
     with pytest.raises(AssertionError):
         _check(m, qs, out)
