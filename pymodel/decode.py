@@ -350,21 +350,24 @@ def reference_attention(q: U16, k: U16, v: U16) -> np.ndarray:
 def attention_error_bound(q: U16, k: U16, v: U16) -> np.ndarray:
     """Per output dim, a bound on |pipeline - exact attention| (float64 analysis):
 
-    * each score is a float32 dot product rounded to bf16: error <= 2^-8 sum_i |q_i k_ti|
-      (2^-9 rounding + float32 accumulation, generously), times c = 1/sqrt(d) -> e_t;
-    * softmax: shifting every logit by at most E = max e_t changes each probability by a factor
-      within exp(+-2E); then bf16 rounding (2^-9) and float32 exp/sum (1e-6 relative);
-    * SV: per-channel partial sums rounded to bf16 (2^-9), the final sum rounded (2^-9), float32
-      accumulation (T/16 + 16 additions of 2^-24) — all relative to sum_t p_t |v_tj|.
+    * score t is a float32 dot product rounded to bf16, then scaled by c = 1/sqrt(d): its error
+      is d_t = c * (2^-9 |s_t| + 2^-20 sum_i |q_i k_ti|) (rounding, plus float32 accumulation of
+      at most 16 additions of 2^-24 each, generously);
+    * softmax: p_t' = p_t exp(d_t - sum_u p_u d_u) to first order, so |dp_t| <= p_t (d_t + dbar)
+      times (1 + 2 max d) for the second-order terms; then the bf16 rounding of p (2^-9) and
+      float32 exp/sum (1e-6 relative);
+    * SV: per-channel partial sums rounded to bf16 (2^-9), the final sum rounded (2^-9) and
+      float32 accumulation (T/16 + 16 additions of 2^-24), relative to sum_t p_t |v_tj|.
     """
     qf = from_bf16(q).astype(np.float64)
     kf, vf = from_bf16(k).astype(np.float64), from_bf16(v).astype(np.float64)
     c = 1.0 / math.sqrt(len(qf))
-    s = kf @ qf * c
+    raw = kf @ qf
+    s = raw * c
     p = np.exp(s - s.max())
     p /= p.sum()
-    e_max = float((2.0**-8 * (np.abs(kf) @ np.abs(qf)) * c).max())
-    dp = p * ((math.exp(2 * e_max) - 1) * (1 + 2.0**-9) + 2.0**-9 + 1e-6)
+    d = c * (2.0**-9 * np.abs(raw) + 2.0**-20 * (np.abs(kf) @ np.abs(qf)))
+    dp = p * ((d + p @ d) * (1 + 2 * float(d.max())) + 2.0**-9 + 1e-6)
     mag = (p + dp) @ np.abs(vf)
     rounding = 2 * 2.0**-9 + (len(kf) / 16 + 16) * 2.0**-24
     bound: np.ndarray = dp @ np.abs(vf) + rounding * mag + 1e-30
