@@ -72,6 +72,23 @@ Instruction path (:class:`Dispatcher`, one instruction word at a time)
   or an unknown opcode outside a loop -> BAD_PROGRAM, the word is dropped. ``len == 0`` runs zero
   iterations without error.
 
+APPEND (host-issued KV append, a separate operation; DYN_LOOP/DYN_MODI are unchanged)
+--------------------------------------------------------------------------------------
+* ``APPEND r`` + one WR_BANK word (:meth:`Dispatcher.append`): writes into request ``r``'s newest
+  token ``t = len(r) - 1`` (issued after the step's ``GROW(r, 1)``), ``b = t // block_tokens``,
+  ``i = t % block_tokens``. The word's ``row`` is the *block-relative* virtual row, 0 (K) or 1
+  (V); the emitted word has ``row`` = the physical row of virtual row ``2b + row`` and ``ch_mask``
+  one-hot on its channel, and
+  - K (row 0, token-major): ``bank = (bank + i) % banks``, ``col = col + (i // banks) * D/lanes``
+    (token ``t``'s slot), so a template ``bank=0 col=0 op_size=D/lanes`` writes the token's K;
+  - V (row 1, dim-major): ``bank`` unchanged (it names the dims ``j * banks + bank``),
+    ``col = col + i // lanes`` (the column holding tokens ``i - i % lanes ..``), so the template
+    ``bank=k col=j * block_tokens/lanes op_size=1`` rewrites that column whole from the GPR (the
+    HUB stages the column's ``lanes`` tokens: the earlier ones of the column and ``t``).
+  Other fields are copied (GPR is physical). Errors (nothing emitted): ``r`` not open ->
+  UNKNOWN_REQUEST; not a WR_BANK, or ``row > 1`` -> BAD_PROGRAM; ``len == 0`` -> OUT_OF_RANGE.
+  This is what the compiler's KV-append kernels use under DPA (no per-step patching by the host).
+
 Templates (:func:`qk_template`, :func:`sv_template`, :func:`kv_write_template`) are the kernels
 of :mod:`pymodel.kernels` rewritten as one DYN_LOOP over the request's blocks;
 ``qk_template`` expands to exactly ``QkKernel(tokens).program()`` (one channel, rows mapped
@@ -518,6 +535,29 @@ class Dispatcher:
             return LoopResult((word,))
         return LoopResult((), DpaStatus.BAD_PROGRAM)
 
+    def append(self, req: int, word: int) -> LoopResult:
+        """``APPEND req`` + ``word`` (see the module docstring): a WR_BANK whose block-relative
+        virtual row (0 = K, 1 = V), bank and column follow the request's newest token."""
+        cfg, dpa, lay = self.cfg, self.dpa, self.dpa.lay
+        opcode, vals = unpack(word, cfg)
+        if opcode != InstOp.WR_BANK or vals["row"] >= ROWS_PER_BLOCK:
+            return LoopResult((), DpaStatus.BAD_PROGRAM)
+        if not dpa.is_open(req):
+            return LoopResult((), DpaStatus.UNKNOWN_REQUEST)
+        if dpa.length(req) == 0:
+            return LoopResult((), DpaStatus.OUT_OF_RANGE)
+        g = cfg.geometry
+        b, i = divmod(dpa.length(req) - 1, lay.block_tokens)
+        ch, row = dpa.translate(req, ROWS_PER_BLOCK * b + vals["row"])
+        new = {"row": row, "ch_mask": 1 << ch}
+        if vals["row"] == 0:
+            head_cols = g.banks * g.columns_per_row // lay.block_tokens
+            new["bank"] = (vals["bank"] + i) % g.banks
+            new["col"] = vals["col"] + (i // g.banks) * head_cols
+        else:
+            new["col"] = vals["col"] + i // g.lanes
+        return LoopResult((pack(InstOp.WR_BANK, new, cfg, word),))
+
     def _expand(self, req: int, body: Sequence[int]) -> LoopResult:
         cfg, dpa, lay = self.cfg, self.dpa, self.dpa.lay
         decoded = [unpack(w, cfg) for w in body]
@@ -566,6 +606,38 @@ def expand(dpa: DpaModel, prog: Iterable[Instruction]) -> list[Instruction]:
     if disp.collecting:
         raise BadProgram("program ends inside a DYN_LOOP body")
     return out
+
+
+def append(dpa: DpaModel, req: int, prog: Iterable[Instruction]) -> list[Instruction]:
+    """``APPEND req`` of every WR_BANK of ``prog`` (software view): raises the typed error."""
+    disp = Dispatcher(dpa)
+    out: list[Instruction] = []
+    errors = {e.status: e for e in (OutOfRange, UnknownRequest, BadProgram)}
+    for inst in prog:
+        res = disp.append(req, encode_inst(inst, dpa.cfg))
+        if res.error is not None:
+            raise errors[res.error](f"APPEND {req} {inst}")
+        out.extend(decode_inst(w, dpa.cfg) for w in res.out)
+    return out
+
+
+def kv_append_template(cfg: PimConfig, v_row: bool, gpr: int,
+                       d_head: int = D_HEAD) -> list[Instruction]:
+    """WR_BANK words for :meth:`Dispatcher.append`: K (``v_row`` False): one word writing the
+    token's ``d_head/lanes`` columns from GPR ``gpr..``; V: one word per (bank ``k``, dim slot
+    ``j``) rewriting the token's column from GPR ``gpr + k * d_head/banks + j``."""
+    g = cfg.geometry
+    lay = DpaLayout.of(cfg, d_head)
+    if not v_row:
+        return [Instruction(InstOp.WR_BANK, ch_mask=1, op_size=d_head // g.lanes, gpr=gpr,
+                            bank=0, row=0, col=0)]
+    ds, cols = d_head // g.banks, lay.block_tokens // g.lanes
+    return [
+        Instruction(InstOp.WR_BANK, ch_mask=1, op_size=1, gpr=gpr + k * ds + j, bank=k, row=1,
+                    col=j * cols)
+        for k in range(g.banks)
+        for j in range(ds)
+    ]
 
 
 # ---------------------------------------------------------------------------- templates

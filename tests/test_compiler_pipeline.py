@@ -11,18 +11,20 @@ import numpy as np
 import pytest
 from xdsl.printer import Printer
 
-from pymodel.bf16 import from_bf16, random_bf16
+from pymodel.bf16 import from_bf16, random_bf16, to_bf16
 from pymodel.cli import main
 from pymodel.compiler.execute import kernel_streams, run_attention, run_gemv
 from pymodel.compiler.frontend import CompileError, context, parse_layer
 from pymodel.compiler.passes import MatchPass, PartitionPass
-from pymodel.compiler.pipeline import compile_layer
+from pymodel.compiler.pipeline import Compiled, compile_layer
+from pymodel.dpa import qk_template, sv_template
 from pymodel.isa import InstOp, decode_inst, encode_inst
 from pymodel.kernels import QkKernel, SvKernel
 from pymodel.sched import Mode, run_kernel
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pymodel" / "compiler" / "examples"
 TINY = (EXAMPLES / "tiny.mlir").read_text()
+TINY128 = (EXAMPLES / "tiny-d128.mlir").read_text()  # d_head 128: the DPA KV layout
 
 
 def _print(op: object, generic: bool = False) -> str:
@@ -33,7 +35,7 @@ def _print(op: object, generic: bool = False) -> str:
 
 @pytest.mark.parametrize("memory", ["static", "dpa"])
 def test_pim_ir_round_trips(memory: str) -> None:
-    c = compile_layer(TINY, "tiny.mlir", partition="tcp", memory=memory)
+    c = compile_layer(TINY128, "tiny.mlir", partition="tcp", memory=memory, batch=2)
     for generic in (False, True):
         text = _print(c.module, generic)
         again = parse_layer(text, "again.mlir")
@@ -67,14 +69,14 @@ def test_dpa_program_size_constant_static_grows() -> None:
     sizes = {}
     for mem in ("static", "dpa"):
         for t in (128, 1024):
-            c = compile_layer(TINY, "t", memory=mem, context_tokens=t)
+            c = compile_layer(TINY128, "t", memory=mem, context_tokens=t)
             sizes[mem, t] = len(c.programs[0])
     assert sizes["dpa", 128] == sizes["dpa", 1024]
     assert sizes["static", 1024] > sizes["static", 128]
 
 
 def test_emitted_words_decode() -> None:
-    c = compile_layer(TINY, "t", memory="dpa")
+    c = compile_layer(TINY128, "t", memory="dpa")
     prog = c.programs[0]
     assert [decode_inst(encode_inst(i, c.cfg), c.cfg) for i in prog] == prog
     assert any(i.op is InstOp.DYN_LOOP for i in prog)
@@ -101,18 +103,18 @@ def test_does_not_fit_device(tmp_path: Path) -> None:
 
 def test_cli_compile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     layer = tmp_path / "tiny.mlir"
-    layer.write_text(TINY)
+    layer.write_text(TINY128)
     out = tmp_path / "out"
     argv = ["compile", str(layer), "--memory", "dpa", "--partition", "hfp", "-o", str(out)]
     assert main(argv) == 0
     table = json.loads((out / "table.json").read_text())
     n = table["program"]["files"]["0"]["instructions"]
     assert (out / "module0.bin").stat().st_size == n * -(-table["program"]["inst_bits"] // 8)
-    assert {"kernels", "buffers", "requests", "steps"} <= table.keys()
+    assert {"kernels", "buffers", "requests", "steps", "dpa"} <= table.keys()
     assert main(["compile", str(layer), "--emit", "pim"]) == 0
     assert "pim.program" in capsys.readouterr().out
     bad = tmp_path / "bad.mlir"
-    bad.write_text(TINY.replace("stablehlo.exponential", "stablehlo.erf"))
+    bad.write_text(TINY128.replace("stablehlo.exponential", "stablehlo.erf"))
     assert main(["compile", str(bad), "-o", str(out)]) == 2
     assert "pimphony: error: " in capsys.readouterr().err
 
@@ -161,19 +163,125 @@ def _attention_bound(q: np.ndarray, k: np.ndarray, v: np.ndarray, length: int) -
     return o, eps * m + U * (np.abs(o) + eps * m)
 
 
+def _check_attention(c: Compiled, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                     lengths: list[int]) -> float:
+    """Run one decode step (token length-1 appended by the compiled kernels) and check every
+    request against the bound; returns the largest error seen."""
+    o, _ = run_attention(c, q, k, v, lengths)
+    worst = 0.0
+    for b, n in enumerate(lengths):
+        ref, bound = _attention_bound(q[b], k[b], v[b], n)
+        err = np.abs(from_bf16(o[b]) - ref)
+        assert (err <= bound).all(), (b, float((err / bound).max()))
+        worst = max(worst, float(err.max()))
+    return worst
+
+
 @pytest.mark.parametrize("partition", ["hfp", "tcp"])
 @pytest.mark.parametrize("memory", ["static", "dpa"])
 def test_attention_matches_numpy_within_bound(partition: str, memory: str) -> None:
+    """Batch 2, different lengths, each request's newest token appended by the compiled
+    KV-append kernels (DPA: the dispatcher's APPEND after GROW)."""
     rng = np.random.default_rng(7)
-    c = compile_layer(TINY, "t", partition=partition, memory=memory)
-    q = random_bf16(rng, (2, 2, 16))
-    k = random_bf16(rng, (128, 2, 16))
-    v = random_bf16(rng, (128, 2, 16))
-    length = 128 if memory == "static" else 77
-    o, _ = run_attention(c, q, k, v, length)
-    ref, bound = _attention_bound(q, k, v, length)
-    err = np.abs(from_bf16(o) - ref)
-    assert (err <= bound).all(), float((err / bound).max())
+    c = compile_layer(TINY128, "t", partition=partition, memory=memory, batch=2)
+    q = random_bf16(rng, (2, 2, 2, 128))
+    k = random_bf16(rng, (2, 128, 2, 128))
+    v = random_bf16(rng, (2, 128, 2, 128))
+    _check_attention(c, q, k, v, [77, 128])
+
+
+def test_dpa_attention_spans_chunks_and_channels() -> None:
+    """A request of 2100 tokens holds two 2048-token chunks on two channels (TCP spreading):
+    its blocks' scores and SV partial sums come from both and are combined by the EPU."""
+    rng = np.random.default_rng(11)
+    c = compile_layer(TINY128, "t", memory="dpa", context_tokens=2304, batch=2)
+    q = random_bf16(rng, (2, 2, 2, 128))
+    k = random_bf16(rng, (2, 2304, 2, 128))
+    v = random_bf16(rng, (2, 2304, 2, 128))
+    chans = (0, 1, 2, 31)
+    streams = {ch: dict(kernel_streams(c, 0, ch, [2100, 300]))["qk.m0.b0.h0.q0"] for ch in chans}
+    assert all(s[0].op is InstOp.WR_INP for s in streams.values())  # the query: broadcast
+    macs = {ch: sum(i.op is InstOp.MAC for i in s) for ch, s in streams.items()}
+    assert macs == {0: 16 * 8, 1: 1 * 8, 2: 0, 31: 0}  # id 0: chunk v on channel (0 + v) % 32
+    _check_attention(c, q, k, v, [2100, 300])
+
+
+def test_kv_append_is_what_the_step_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The newest token dominates query 0 (its K = 8 q): the output follows its V only if the
+    compiled KV append wrote it; with the append dropped the same check fails."""
+    import pymodel.compiler.execute as ex
+
+    rng = np.random.default_rng(5)
+    q = random_bf16(rng, (1, 2, 2, 128))
+    k = random_bf16(rng, (1, 128, 2, 128))
+    v = random_bf16(rng, (1, 128, 2, 128))
+    n = 77
+    k[0, n - 1] = to_bf16(from_bf16(q[0, :, 0]) * 8)
+    real = ex.expand_kernel
+
+    def no_append(c: Compiled, kern: dict[str, object], *a: object) -> list[object]:
+        return [] if kern["kind"] == "kv_append" else real(c, kern, *a)  # type: ignore[arg-type]
+
+    for partition, memory in (("hfp", "static"), ("tcp", "static"), ("tcp", "dpa")):
+        c = compile_layer(TINY128, "t", partition=partition, memory=memory)
+        _check_attention(c, q, k, v, [n])
+        monkeypatch.setattr(ex, "expand_kernel", no_append)
+        with pytest.raises(AssertionError):
+            _check_attention(c, q, k, v, [n])
+        monkeypatch.setattr(ex, "expand_kernel", real)
+
+
+def test_dpa_kernels_are_the_dpa_templates() -> None:
+    """One DPA semantics: the compiled loops are pymodel.dpa's templates, expanded by it."""
+    c = compile_layer(TINY128, "t", memory="dpa", batch=2)
+    by_name = {kk["name"]: kk for kk in c.table["kernels"]}
+    for name, tpl in (("qk.m0.b1.h1.q0", qk_template(c.cfg, 3)),
+                      ("sv.m0.b1.h1.q1", sv_template(c.cfg, 3, score_gpr=8, out_gpr=16376))):
+        p = by_name[name]["program"]
+        assert c.programs[0][p["start"] : p["start"] + p["count"]] == tpl
+    assert c.table["requests"][1]["modules"]["0"]["dpa_ids"] == [2, 3]
+    assert c.table["dpa"]["reserve"]["0"] == [{"req": 63, "tokens": 32 * 2048}]
+    assert c.table["dpa"]["max_tokens_per_request"] == 2046 * 128
+
+
+def test_dpa_rejects_a_head_size_the_layout_cannot_hold() -> None:
+    with pytest.raises(CompileError, match=r"tiny.mlir:\d+:\d+: .*DPA \(d_head = 16\)"):
+        compile_layer(TINY, "tiny.mlir", memory="dpa")
+
+
+def test_hfp_static_long_context_is_rejected_with_the_gpr_budget() -> None:
+    text = (EXAMPLES / "llm-7b-128k-gqa.mlir").read_text()
+    with pytest.raises(CompileError, match=r"HFP STATIC attention at T_max = 65536: QK\^T of "
+                       r"the 4-query group needs 16416 GPR entries .* the GPR has 16384"):
+        compile_layer(text, "7b.mlir", partition="hfp", context_tokens=65536)
+    compile_layer(text, "7b.mlir", partition="hfp", context_tokens=32768)  # fits
+
+
+GEMV_11008 = """"builtin.module"() ({
+  "func.func"() <{function_type = (tensor<1x11008xbf16>, tensor<11008x64xbf16>) -> tensor<1x64xbf16>, sym_name = "main"}> ({
+  ^bb0(%arg0: tensor<1x11008xbf16>, %arg1: tensor<11008x64xbf16>):
+    %0 = "stablehlo.dot_general"(%arg0, %arg1) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [0]>}> : (tensor<1x11008xbf16>, tensor<11008x64xbf16>) -> tensor<1x64xbf16>
+    "func.return"(%0) : (tensor<1x64xbf16>) -> ()
+  }) : () -> ()
+}) : () -> ()
+"""  # noqa: E501
+
+
+def test_gemv_ragged_d_in_qwen_ffn_11008() -> None:
+    """Qwen-7B's FFN (11008) compiles (ragged last input tile), and a d_in = 11008 GEMV matches
+    numpy within U|y| + (d_in/16 + 4) F sum|x||w|."""
+    qwen = (EXAMPLES / "llm-7b-128k-gqa.mlir").read_text().replace("14336", "11008")
+    c = compile_layer(qwen, "qwen.mlir")
+    down = next(k for k in c.table["kernels"] if k.get("op") == "ffn_down")
+    assert down["d_in"] == 11008
+    c = compile_layer(GEMV_11008, "gemv.mlir")
+    rng = np.random.default_rng(1)
+    x, w = random_bf16(rng, (11008,)), random_bf16(rng, (11008, 64))
+    y = from_bf16(run_gemv(c, "ffn_up", w, x)).astype(np.float64)
+    xf, wf = from_bf16(x).astype(np.float64), from_bf16(w).astype(np.float64)
+    y64 = xf @ wf
+    bound = U * np.abs(y64) + (11008 / 16 + 4) * F * (np.abs(xf) @ np.abs(wf))
+    assert (np.abs(y - y64) <= bound).all()
 
 
 def test_ffn_matches_numpy_within_bound() -> None:

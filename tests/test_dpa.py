@@ -22,7 +22,9 @@ from pymodel.dpa import (
     TooLong,
     TooManyRequests,
     UnknownRequest,
+    append,
     expand,
+    kv_append_template,
     kv_write_template,
     qk_template,
     sv_template,
@@ -222,3 +224,43 @@ def test_dispatcher_errors() -> None:
         expand(d, [Instruction(InstOp.DYN_LOOP, req=1, body_len=3)])
     d.open(0)  # zero length: zero iterations, no error
     assert expand(d, qk_template(SMALL, 0))[1:] == []
+
+
+@pytest.mark.parametrize("length", [1, 17, 128, 129, 2048, 2049, 5000])
+def test_append_writes_the_newest_token(length: int) -> None:
+    """APPEND of the K/V templates = the WR_BANKs pymodel.decode issues by hand for token
+    ``length - 1`` (K: its bank and slot columns; V: every bank's column of that token)."""
+    cfg = AIM.with_overrides({"module": {"channels": 4}})
+    d = DpaModel(cfg)
+    d.open(0, 3000)  # occupy chunks so request 3's indices differ from its virtual ones
+    d.open(3, length - 1)
+    d.grow(3, 1)
+    t = length - 1
+    b, i = divmod(t, 128)
+    kch, krow = d.translate(3, 2 * b)
+    got = append(d, 3, kv_append_template(cfg, v_row=False, gpr=40))
+    assert got == [Instruction(InstOp.WR_BANK, ch_mask=1 << kch, op_size=8, gpr=40,
+                               bank=t % 16, row=krow, col=(i // 16) * 8)]
+    vch, vrow = d.translate(3, 2 * b + 1)
+    got = append(d, 3, kv_append_template(cfg, v_row=True, gpr=100))
+    want = [Instruction(InstOp.WR_BANK, ch_mask=1 << vch, op_size=1, gpr=100 + k * 8 + j,
+                        bank=k, row=vrow, col=j * 8 + i // 16)
+            for k in range(16) for j in range(8)]
+    assert got == want
+
+
+def test_append_errors() -> None:
+    d = DpaModel(SMALL)
+    disp = Dispatcher(d)
+    enc = lambda i: encode_inst(i, SMALL)  # noqa: E731
+    wr = Instruction(InstOp.WR_BANK, ch_mask=1, op_size=1, row=0)
+    assert disp.append(1, enc(wr)).error is DpaStatus.UNKNOWN_REQUEST
+    d.open(1)
+    assert disp.append(1, enc(wr)).error is DpaStatus.OUT_OF_RANGE  # no token yet
+    d.grow(1, 1)
+    assert disp.append(1, enc(dataclasses.replace(wr, row=2))).error is DpaStatus.BAD_PROGRAM
+    mac = Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=0)
+    assert disp.append(1, enc(mac)).error is DpaStatus.BAD_PROGRAM
+    assert len(disp.append(1, enc(wr)).out) == 1
+    with pytest.raises(BadProgram):
+        append(d, 1, [mac])

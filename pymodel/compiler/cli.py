@@ -33,7 +33,7 @@ def _compile(args: argparse.Namespace) -> int:
     c = compile_layer(
         text, args.layer, model=args.model, modules=args.modules, pp=args.pp,
         partition=args.partition, memory=args.memory, config=args.config or "aim-gddr6",
-        context_tokens=args.context or 0, layer=args.layer_index,
+        context_tokens=args.context or 0, layer=args.layer_index, batch=args.batch,
     )
     seconds = time.perf_counter() - started
     if args.emit == "pim":
@@ -68,6 +68,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--layer-index", type=int, default=0, help="which layer this is (for PP)")
     p.add_argument("--partition", choices=("hfp", "tcp"), default="tcp")
     p.add_argument("--memory", choices=("static", "dpa"), default="static")
+    p.add_argument("--batch", type=int, default=1,
+                   help="requests decoded together (each its own KV; lengths are runtime)")
     p.add_argument("--context", type=int, default=None, help="T_max (default: cache length)")
     p.add_argument("--config", metavar="PRESET|FILE", default=None)
     p.add_argument("--emit", choices=("pim", "program"), default="program")

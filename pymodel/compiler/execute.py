@@ -1,72 +1,131 @@
 """Run compiled programs: per-channel kernel streams (for pymodel.sched / the system simulator)
 and a golden-model execution of a layer's attention and FFN with real numbers.
 
-:func:`kernel_streams` is the entry point for the full-system simulator: it takes the module
-program and table written by ``pimphony compile`` and returns, for one channel, every kernel's
-instruction stream with ``ch_mask = 1`` and (DPA) the loops expanded for the request lengths and
-the rows translated through a page table.
+The runtime (this module) follows the execution table:
+
+* **DPA**: per module one :class:`pymodel.dpa.DpaModel`: first the ``dpa.reserve`` pseudo
+  requests are OPENed (they hold the chunks under the weight rows), then one id per (request,
+  KV head) with the request's length. Attention kernels are expanded by
+  :func:`pymodel.dpa.expand` (the dispatcher); KV-append kernels go through the dispatcher's
+  APPEND path (:func:`pymodel.dpa.append`) after ``GROW(id, 1)``. Nothing is patched by the host.
+* **STATIC**: kernels run as compiled, except KV append (``issue = static_position``): the
+  compiled words are those of token 0; per step the runtime takes
+  :func:`pymodel.compiler.layout.kv_append_static` for token ``t = length - 1`` (same opcodes,
+  op_size and GPR; ``row``, ``col``, ``bank`` and ``ch_mask`` follow ``t``).
+* Each expanded instruction goes to every channel its ``ch_mask`` names (with ``ch_mask = 1``).
+
+:func:`kernel_streams` is the entry point for the full-system simulator.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from pymodel import dpa
 from pymodel.bf16 import U16, from_bf16, to_bf16
+from pymodel.channel import Channel
 from pymodel.compiler import layout as L
 from pymodel.compiler.pipeline import Compiled
 from pymodel.config import PimConfig
-from pymodel.isa import InstOp, Instruction
+from pymodel.decode import epu_reduce, k_row, v_row
+from pymodel.isa import Instruction
 from pymodel.kernels import GPR_IN, GemvKernel
-from pymodel.sched import Mode, run_kernel
+from pymodel.sched import Mode, Scheduler, run_kernel
+
+
+class RunError(ValueError):
+    """The runtime cannot run the compiled program for these lengths (names the limit)."""
 
 
 def _shape(cfg: PimConfig, k: dict[str, Any]) -> L.AttnShape:
     return L.AttnShape(cfg, k["kv_heads"], k["group"], k["d_head"], k["tokens"], k["layout"])
 
 
-def _in_mask(inst: Instruction, channel: int) -> bool:
-    return inst.op in (InstOp.DYN_LOOP, InstOp.DYN_MODI) or bool(inst.ch_mask >> channel & 1)
+def _words(compiled: Compiled, k: dict[str, Any]) -> list[Instruction]:
+    p = k["program"]
+    return compiled.programs[p["module"]][p["start"] : p["start"] + p["count"]]
+
+
+def _lengths(compiled: Compiled, lengths: dict[int, int] | Sequence[int] | int | None
+             ) -> dict[int, int]:
+    n = len(compiled.table["requests"])
+    if lengths is None:
+        return dict.fromkeys(range(n), compiled.table["program"]["context"])
+    if isinstance(lengths, int):
+        return dict.fromkeys(range(n), lengths)
+    if isinstance(lengths, dict):
+        return dict(lengths)
+    return dict(enumerate(lengths))
+
+
+def dpa_model(compiled: Compiled, module: int, lengths: dict[int, int]) -> dpa.DpaModel:
+    """The module's page table as the runtime sets it up (see the module docstring)."""
+    t = compiled.table["dpa"]
+    limit = t["max_tokens_per_request"]
+    for r, n in lengths.items():
+        if n > limit:
+            raise RunError(f"request {r}: {n} tokens > {limit}, the most whose scores fit "
+                                f"the GPR (scores at GPR {t['gpr']['scores']}.., outputs at "
+                                f"{t['gpr']['out']})")
+    d = dpa.DpaModel(compiled.cfg, d_head=t["d_head"])
+    for res in t["reserve"].get(str(module), []):
+        d.open(res["req"], res["tokens"])
+    for req in compiled.table["requests"]:
+        for rid in req["modules"].get(str(module), {}).get("dpa_ids", []):
+            d.open(rid, lengths[req["req"]])
+    return d
+
+
+def expand_kernel(compiled: Compiled, k: dict[str, Any], lengths: dict[int, int],
+                  model: dpa.DpaModel | None) -> list[Instruction]:
+    """The kernel's instructions as the channels receive them (ch_mask still the module's)."""
+    words = _words(compiled, k)
+    if k["kind"] == "gemv":
+        return list(words)
+    if k["memory"] == "dpa":
+        assert model is not None
+        if k["kind"] == "kv_append":
+            return dpa.append(model, k["dpa_req"], words)
+        return dpa.expand(model, words)
+    if k["kind"] == "kv_append":
+        a = _shape(compiled.cfg, k)
+        return L.kv_append_static(a, k["kv"], k["base_row"], k["head"], lengths[k["req"]] - 1)
+    return list(words)
+
+
+def split(prog: Sequence[Instruction], channels: int) -> list[list[Instruction]]:
+    """Per-channel streams: each instruction to every channel its ch_mask names (ch_mask 1)."""
+    out: list[list[Instruction]] = [[] for _ in range(channels)]
+    for inst in prog:
+        one = replace(inst, ch_mask=1)
+        for c in range(channels):
+            if inst.ch_mask >> c & 1:
+                out[c].append(one)
+    return out
 
 
 def kernel_streams(
     compiled: Compiled,
     module: int,
     channel: int,
-    lengths: dict[int, int] | None = None,
-    page_table: L.PageTable | None = None,
+    lengths: dict[int, int] | Sequence[int] | int | None = None,
 ) -> list[tuple[str, list[Instruction]]]:
     """(kernel name, instruction stream) of every kernel ``channel`` of ``module`` takes part in,
-    in program order. ``lengths`` (request -> tokens, default the compiled context) sets the DPA
-    loop trip counts; ``page_table`` translates DPA virtual rows (default: chunks allocated after
-    the module's weight rows)."""
-    cfg, table = compiled.cfg, compiled.table
-    prog = compiled.programs.get(module, [])
-    ctx = table["program"]["context"]
-    lengths = lengths or {0: ctx}
-    dpa = table["program"]["memory"] == "dpa"
-    if dpa and page_table is None:
-        weights = sum(r["rows"] for r in table["buffers"].get(str(module), []))
-        chunk = cfg.dpa.chunk_rows
-        page_table = L.PageTable(chunk, -(-weights // chunk) * chunk)
+    in program order. ``lengths`` (request -> tokens, default the compiled context for every
+    request) sets the DPA loop trip counts and the KV-append position (``length - 1``)."""
+    lens = _lengths(compiled, lengths)
+    model = (dpa_model(compiled, module, lens)
+             if compiled.table["program"]["memory"] == "dpa" else None)
     out: list[tuple[str, list[Instruction]]] = []
-    for k in table["kernels"]:
-        p = k["program"]
-        if p["module"] != module:
+    for k in compiled.table["kernels"]:
+        if k["program"]["module"] != module:
             continue
-        insts = [i for i in prog[p["start"] : p["start"] + p["count"]] if _in_mask(i, channel)]
-        if not any(i.op not in (InstOp.DYN_LOOP, InstOp.DYN_MODI) for i in insts):
-            continue
-        if dpa and k["kind"] != "gemv":
-            a = _shape(cfg, k)
-
-            def trips(req: int, a: L.AttnShape = a) -> int:
-                return a.local_slots(lengths[req], channel)
-
-            insts = L.expand(insts, cfg, trips, page_table, virtual=True)
-        out.append((k["name"], [replace(i, ch_mask=1) for i in insts]))
+        stream = split(expand_kernel(compiled, k, lens, model), compiled.cfg.module.channels)
+        if stream[channel]:
+            out.append((k["name"], stream[channel]))
     return out
 
 
@@ -82,39 +141,68 @@ def _rows_empty(cfg: PimConfig) -> U16:
     return np.zeros((g.banks, g.columns_per_row, g.lanes), dtype=np.uint16)
 
 
-def run_gemv(compiled: Compiled, name: str, w: U16, x: U16, mode: Mode = Mode.DCS) -> U16:
-    """``x[d_in] @ w[d_in, d_out]`` with the compiled GEMV ``name`` (module 0 of its TP group
-    and the others), each channel on the golden model."""
+def run_gemv(compiled: Compiled, name: str, w: U16, x: U16, mode: Mode = Mode.DCS,
+             channels: Sequence[int] | None = None) -> U16:
+    """``x[d_in] @ w[d_in, d_out]`` with the compiled GEMV ``name`` (request 0; every module of
+    its TP group), each channel on the golden model (``channels``: only those, the other
+    outputs stay 0)."""
     cfg = compiled.cfg
     g = cfg.geometry
     y = np.zeros(w.shape[1], dtype=np.uint16)
     for k in compiled.table["kernels"]:
-        if k.get("op") != name:
+        if k.get("op") != name or k["req"] != 0:
             continue
         kern = GemvKernel(k["d_out"], k["d_in"], cfg, base_row=k["base_row"])
-        streams = dict(kernel_streams(compiled, k["module"], 0))
-        for c in range(k["channels"]):
-            stream = dict(kernel_streams(compiled, k["module"], c))[k["name"]]
-            assert stream == streams[k["name"]]  # broadcast: same stream on every channel
+        stream = split(_words(compiled, k), cfg.module.channels)
+        for c in range(k["channels"]) if channels is None else channels:
+            assert stream[c] == stream[0]  # broadcast: same stream on every channel
             lo = k["out_offset"] + c * k["d_out"]
             wt = w[:, lo : lo + k["d_out"]].T  # d_out x d_in
             rows: dict[int, U16] = {}
             for grp in range(kern.groups):
                 for tile in range(kern.tiles):
                     row, col = kern.place(grp, tile)
+                    n = kern.tile_cols(tile)
+                    first = tile * kern.seg_cols * g.lanes
                     arr = rows.setdefault(row, _rows_empty(cfg))
-                    seg = wt[grp * g.banks : (grp + 1) * g.banks,
-                             tile * kern.seg_cols * g.lanes : (tile + 1) * kern.seg_cols * g.lanes]
-                    arr[:, col : col + kern.seg_cols, :] = seg.reshape(g.banks, kern.seg_cols,
-                                                                       g.lanes)
-            res = run_kernel(cfg, mode, stream, rows, _gpr(x, GPR_IN, g.lanes))
+                    seg = wt[grp * g.banks : (grp + 1) * g.banks, first : first + n * g.lanes]
+                    arr[:, col : col + n, :] = seg.reshape(g.banks, n, g.lanes)
+            res = run_kernel(cfg, mode, stream[c], rows, _gpr(x, GPR_IN, g.lanes))
             y[lo : lo + k["d_out"]] = np.concatenate(
                 [res.gpr[kern.out_gpr + i] for i in range(kern.groups)])
     return y
 
 
-def _tokens_of(a: L.AttnShape, channel: int, head: int, t_max: int) -> list[int]:
-    """Global token ids held by ``channel`` for ``head``, in local order (padded with -1)."""
+class _Module:
+    """The channels of one module with their GPR views and clocks (as pymodel.decode)."""
+
+    def __init__(self, cfg: PimConfig, mode: Mode) -> None:
+        n = cfg.module.channels
+        self.cfg = cfg
+        self.channels = [Channel(cfg) for _ in range(n)]
+        self.scheds = [Scheduler(cfg, mode, ch) for ch in self.channels]
+        self.gpr: list[dict[int, U16]] = [{} for _ in range(n)]
+        self.clock = [0] * n
+        self.rows: list[dict[int, U16]] = [{} for _ in range(n)]  # prefill, loaded once
+
+    def put(self, ch: int, row: int, bank: int, col: int, lanes: slice, data: U16) -> None:
+        self.rows[ch].setdefault(row, _rows_empty(self.cfg))[bank, col, lanes] = data
+
+    def load(self) -> None:
+        for ch, rows in enumerate(self.rows):
+            for row, data in rows.items():
+                self.channels[ch].load_row(row, data)
+        self.rows = [{} for _ in self.channels]
+
+    def run(self, prog: Sequence[Instruction]) -> None:
+        for c, stream in enumerate(split(prog, len(self.channels))):
+            if stream:
+                res = self.scheds[c].run(stream, self.gpr[c], start_cycle=self.clock[c])
+                self.clock[c] += res.stats.cycles
+
+
+def _tokens_of(a: L.AttnShape, channel: int, t_max: int) -> list[int]:
+    """Global token ids ``channel`` holds for a head (STATIC), in local order (-1 = padding)."""
     lanes = a.cfg.geometry.banks
     if a.layout == "hfp":
         ids = list(range(a.slots * lanes))
@@ -124,105 +212,196 @@ def _tokens_of(a: L.AttnShape, channel: int, head: int, t_max: int) -> list[int]
     return ids + [-1] * (a.local_tokens - len(ids))
 
 
+def _softmax(scores: np.ndarray, length: int, d: int) -> U16:
+    """EPU softmax (float32) of one query's scores scaled by 1/sqrt(d), tokens >= length -> 0."""
+    s = scores.astype(np.float32) * np.float32(1.0 / np.sqrt(d))
+    s[length:] = -np.inf
+    e = np.exp(s - s.max())
+    return to_bf16((e / e.sum()).astype(np.float32))
+
+
 def run_attention(
-    compiled: Compiled, q: U16, k_cache: U16, v_cache: U16, length: int, mode: Mode = Mode.DCS
+    compiled: Compiled, q: U16, k_cache: U16, v_cache: U16,
+    lengths: Sequence[int] | int, mode: Mode = Mode.DCS,
 ) -> tuple[U16, np.ndarray]:
-    """Attention of one layer on the golden model: QK^T kernels, host softmax (float32, scaled by
-    1/sqrt(d_head), tokens >= ``length`` masked), SV kernels, TCP partial sums added in float32.
-    ``q``: [kv, g, d]; caches: [T, kv, d] (bf16 bits). Returns (o [kv, g, d], scores [kv, g, T])."""
-    cfg = compiled.cfg
+    """One decode step of the layer's attention on the golden model, following the table.
+
+    ``q``: [B, kv, g, d]; caches [B, T, kv, d] (bf16 bits; 3-D = batch 1). Request ``b`` has
+    ``lengths[b]`` tokens *after* this step: tokens ``< length - 1`` are prefill (placed by
+    backdoor where the layout/page table says), token ``length - 1`` is appended by the
+    compiled KV-append kernels (DPA: after ``GROW(id, 1)``). Returns (o [B, kv, g, d] bf16,
+    scores [B, kv, g, T] float32 as read from the GPR)."""
+    if q.ndim == 3:
+        q, k_cache, v_cache = q[None], k_cache[None], v_cache[None]
+    lens = [lengths] * q.shape[0] if isinstance(lengths, int) else list(lengths)
+    cfg, table = compiled.cfg, compiled.table
     geo = cfg.geometry
-    kv, grp, d = q.shape
-    t_max = k_cache.shape[0]
-    dpa = compiled.table["program"]["memory"] == "dpa"
-    kerns = compiled.table["kernels"]
-    scores = np.zeros((kv, grp, t_max), dtype=np.float32)
-    out = np.zeros((kv, grp, d), dtype=np.float32)
-    lengths = {0: length}
-    probs: U16 = np.zeros((kv, grp, t_max), dtype=np.uint16)
-    for k in kerns:
-        if k["kind"] not in ("qk", "sv"):
+    n_b, kv, grp, d = q.shape
+    t_max = k_cache.shape[1]
+    is_dpa = table["program"]["memory"] == "dpa"
+    lmap = dict(enumerate(lens))
+    mods: dict[int, _Module] = {}
+    models: dict[int, dpa.DpaModel | None] = {}
+    kerns = {k["name"]: k for k in table["kernels"]}
+    attn = [k for k in table["kernels"] if k["kind"] != "gemv"]
+    for m in sorted({k["module"] for k in attn}):
+        mods[m] = _Module(cfg, mode)
+        if is_dpa:
+            models[m] = dpa_model(compiled, m, {b: n - 1 for b, n in lmap.items()})
+    # prefill by backdoor: every token but the newest of every (request, head)
+    for k in attn:
+        if k["kind"] != "kv_append":
+            continue
+        m, b, h = k["module"], k["req"], k["head"]
+        mod, head = mods[m], k["head_offset"] + h
+        cache = k_cache if k["kv"] == "k" else v_cache
+        prefill = lens[b] - 1
+        if is_dpa:
+            model = models[m]
+            assert model is not None
+            _prefill_dpa(model, mod, k, cache[b, :prefill, head])
+        else:
+            _prefill_static(_shape(cfg, k), mod, k, cache[b, :prefill, head])
+    for mod in mods.values():
+        mod.load()
+    if is_dpa:
+        for m, model in models.items():
+            assert model is not None
+            for req in table["requests"]:
+                for rid in req["modules"].get(str(m), {}).get("dpa_ids", []):
+                    model.grow(rid, 1)  # the step's GROW: a chunk is allocated when needed
+    scores = np.zeros((n_b, kv, grp, t_max), dtype=np.float32)
+    out = np.zeros((n_b, kv, grp, d), dtype=np.float32)
+    for step in table["steps"]:
+        if "kernel" not in step or kerns[step["kernel"]]["kind"] == "gemv":
+            continue  # host steps: the softmax/reduction is done where SV needs it below
+        k = kerns[step["kernel"]]
+        m, b = k["module"], k["req"]
+        mod, model = mods[m], models.get(m)
+        prog = expand_kernel(compiled, k, lmap, model)
+        if k["kind"] == "kv_append":
+            t = lens[b] - 1
+            cache = k_cache if k["kv"] == "k" else v_cache
+            _stage_kv(cfg, mod, k["kv"], cache[b, :, k["head_offset"] + k["head"]], t, d)
+            mod.run(prog)
+            continue
+        if is_dpa:
+            assert model is not None
+            head, qi = k["head_offset"] + k["head"], k["query"]
+            _run_dpa(cfg, mod, model, k, prog, q[b, head, qi], lens[b],
+                     scores[b, head, qi], out[b, head, qi])
             continue
         a = _shape(cfg, k)
-        m = k["module"]
-        heads_before = m * a.kv_heads  # TP: module m holds heads [m*kv_m, (m+1)*kv_m)
         chans = [c for c in range(a.channels) if k["ch_mask"] >> c & 1]
-        qi = int(k["name"].rsplit("q", 1)[1]) if k["kind"] == "sv" else 0
         for c in chans:
-            h = heads_before + (k["round"] * a.channels + c if a.layout == "hfp" else k["round"])
-            ids = _tokens_of(a, c, h, t_max)
-            pt = L.PageTable(cfg.dpa.chunk_rows, 1 << 10) if dpa else None
-            stream = dict(kernel_streams(compiled, m, c, lengths, pt))[k["name"]]
-            rows: dict[int, U16] = {}
-
-            def put(
-                row: int, bank: int, col: int, lanes: slice, data: U16,
-                pt: L.PageTable | None = pt, rows: dict[int, U16] = rows,
-            ) -> None:
-                r = pt(0, row) if pt is not None else row
-                rows.setdefault(r, _rows_empty(cfg))[bank, col, lanes] = data
-
+            head = k["head_offset"] + a.head_of(k["round"], c)
+            ids = _tokens_of(a, c, t_max)
             if k["kind"] == "qk":
-                hc = a.head_cols
-                for i, t in enumerate(ids):
-                    if t < 0:
-                        continue
-                    slot, bank = divmod(i, geo.banks)
-                    va = (k["base_row"] + k["round"] * a.k_rows(k["memory"])) * a.cols
-                    va += slot * hc
-                    for cc in range(hc):
-                        put((va + cc) // a.cols, bank, (va + cc) % a.cols, slice(None),
-                            k_cache[t, h, cc * geo.lanes : (cc + 1) * geo.lanes])
-                gpr = _gpr(q[h].reshape(-1), GPR_IN, geo.lanes)
-                res = run_kernel(cfg, mode, stream, rows, gpr)
-                base = GPR_IN + grp * hc
-                for i, t in enumerate(ids):
-                    if t >= 0:
-                        slot = i // geo.banks
-                        for qq in range(grp):
-                            v = res.gpr.get(base + slot * grp + qq)
-                            if v is not None:
-                                scores[h, qq, t] = from_bf16(v)[i % geo.banks]
+                mod.gpr[c].update(_gpr(q[b, head].reshape(-1), GPR_IN, geo.lanes))
                 continue
-            # SV: scores of query qi (probabilities, bf16) in local token order
-            p = probs[h, qi]
-            local = np.array([p[t] if 0 <= t < length else 0 for t in ids], dtype=np.uint16)
-            ds = a.dim_slots
-            sv = a.sv(k["base_row"] + k["round"] * a.v_rows("static"))
-            for i, t in enumerate(ids):
-                if t < 0 or t >= length:
-                    continue
-                slot, lane = divmod(i, geo.lanes)
-                for j in range(ds):
-                    dims = v_cache[t, h, j * geo.banks : (j + 1) * geo.banks]
-                    if dpa:
-                        va = (k["base_row"] + k["round"] * a.v_rows("dpa")) * a.cols
-                        va += slot * ds + j
-                        row, col = divmod(va, a.cols)
-                    else:
-                        blk, rem = divmod(i, sv.block_cols * geo.lanes)
-                        row, col = sv.row_of(blk, j), rem // geo.lanes
-                    for b in range(geo.banks):
-                        put(row, b, col, slice(lane, lane + 1), dims[b : b + 1])
-            res = run_kernel(cfg, mode, stream, rows, _gpr(local, GPR_IN, geo.lanes))
-            if dpa:
-                top = L.sv_out_gpr(cfg, d)
-                part = np.concatenate([res.gpr[top + j] for j in range(ds)])
+            qi = k["query"]
+            p = _softmax(scores[b, head, qi], lens[b], d)
+            local = np.array([p[t] if 0 <= t < lens[b] else 0 for t in ids], dtype=np.uint16)
+            mod.gpr[c].update(_gpr(local, GPR_IN, geo.lanes))
+        mod.run(prog)
+        for c in chans:
+            head = k["head_offset"] + a.head_of(k["round"], c)
+            ids = _tokens_of(a, c, t_max)
+            if k["kind"] == "qk":
+                base = k["gpr"]["scores"]
+                for i, t in enumerate(ids):
+                    if 0 <= t:
+                        for qq in range(grp):
+                            v = mod.gpr[c][base + (i // geo.banks) * grp + qq]
+                            scores[b, head, qq, t] = from_bf16(v)[i % geo.banks]
             else:
-                part = sv.combine(res.gpr)
-            out[h, qi] += from_bf16(part)
-        if k["kind"] == "qk" and k is _last(kerns, "qk"):
-            probs = _softmax(scores, length, d)
+                part = a.sv().combine(mod.gpr[c])
+                out[b, head, k["query"]] += from_bf16(part)
     return to_bf16(out), scores
 
 
-def _last(kerns: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    return [k for k in kerns if k["kind"] == kind][-1]
+def _prefill_dpa(model: dpa.DpaModel, mod: _Module, k: dict[str, Any], toks: U16) -> None:
+    """Backdoor K (row 2b) or V (row 2b + 1) rows of id ``k['dpa_req']`` (pymodel.dpa layout)."""
+    geo = mod.cfg.geometry
+    bt = model.lay.block_tokens
+    n, d = toks.shape
+    for blk in range(-(-n // bt)):
+        block = np.zeros((bt, d), dtype=np.uint16)
+        part = toks[blk * bt : (blk + 1) * bt]
+        block[: len(part)] = part
+        v = int(k["kv"] == "v")
+        ch, row = model.translate(k["dpa_req"], dpa.ROWS_PER_BLOCK * blk + v)
+        data = (v_row if v else k_row)(block, geo.banks, geo.lanes)
+        mod.rows[ch][row] = data
 
 
-def _softmax(scores: np.ndarray, length: int, d: int) -> U16:
-    s = scores.astype(np.float32) * np.float32(1.0 / np.sqrt(d))
-    s[..., length:] = -np.inf
-    e = np.exp(s - s.max(axis=-1, keepdims=True))
-    return to_bf16((e / e.sum(axis=-1, keepdims=True)).astype(np.float32))
+def _prefill_static(a: L.AttnShape, mod: _Module, k: dict[str, Any], toks: U16) -> None:
+    geo = a.cfg.geometry
+    hch, r = a.head_place(k["head"])
+    for t in range(toks.shape[0]):
+        ch, local, bank = a.token_place(t)
+        ch = ch if ch >= 0 else hch
+        if k["kv"] == "k":
+            row, col = a.k_place(k["base_row"], r, local)
+            for cc in range(a.head_cols):
+                mod.put(ch, row, bank, col + cc, slice(None),
+                        toks[t, cc * geo.lanes : (cc + 1) * geo.lanes])
+            continue
+        for j in range(a.dim_slots):
+            row, col, lane = a.v_place(k["base_row"], r, local, j)
+            for kk in range(geo.banks):
+                mod.put(ch, row, kk, col, slice(lane, lane + 1),
+                        toks[t, j * geo.banks + kk : j * geo.banks + kk + 1])
 
+
+def _stage_kv(cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: int) -> None:
+    """Host step before a KV-append kernel: GPR_KV_STAGE.. on every channel holds token ``t``'s
+    K (``d/lanes`` entries) or, for V, entry ``k * d/banks + j`` = the column of dims
+    ``j * banks + k`` over tokens ``t - t % lanes .. t`` (lanes after ``t`` zero)."""
+    geo = cfg.geometry
+    base = L.GPR_KV_STAGE
+    if kind == "k":
+        stage = _gpr(cache[t], base, geo.lanes)
+    else:
+        first = t - t % geo.lanes
+        col = np.zeros((geo.lanes, d), dtype=np.uint16)
+        col[: t - first + 1] = cache[first : t + 1]
+        ds = d // geo.banks
+        stage = {base + kk * ds + j: col[:, j * geo.banks + kk].copy()
+                 for kk in range(geo.banks) for j in range(ds)}
+    for g in mod.gpr:
+        g.update(stage)
+
+
+def _run_dpa(cfg: PimConfig, mod: _Module, model: dpa.DpaModel, k: dict[str, Any],
+             prog: list[Instruction], q: U16, length: int, scores: np.ndarray,
+             out: np.ndarray) -> None:
+    """One DPA QK^T or SV kernel of (id, query head): stage its GPR inputs, run, read back."""
+    geo = cfg.geometry
+    gpr = k["gpr"]
+    bt = model.lay.block_tokens
+    slots = bt // geo.lanes
+    blocks = -(-length // bt)
+    rid = k["dpa_req"]
+    if k["kind"] == "qk":
+        for g in mod.gpr:
+            g.update(_gpr(q, gpr["query"], geo.lanes))
+        mod.run(prog)
+        for blk in range(blocks):
+            ch, _ = model.translate(rid, dpa.ROWS_PER_BLOCK * blk)
+            for s in range(slots):
+                v = from_bf16(mod.gpr[ch][gpr["scores"] + blk * slots + s])
+                lo = blk * bt + s * geo.lanes
+                scores[lo : lo + geo.lanes] = v[: max(0, min(geo.lanes, len(scores) - lo))]
+        return
+    full = np.zeros(blocks * bt, dtype=np.float32)
+    full[: min(len(scores), blocks * bt)] = scores[: blocks * bt]
+    p = _softmax(full, length, k["d_head"])
+    for blk in range(blocks):
+        ch, _ = model.translate(rid, dpa.ROWS_PER_BLOCK * blk)
+        base = gpr["probs"] + blk * slots
+        mod.gpr[ch].update(_gpr(p[blk * bt : (blk + 1) * bt], base, geo.lanes))
+    mod.run(prog)
+    ds = k["d_head"] // geo.banks
+    parts = [np.concatenate([g[gpr["out"] + j] for j in range(ds)]) for g in mod.gpr]
+    out += from_bf16(epu_reduce(parts))

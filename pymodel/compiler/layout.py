@@ -2,29 +2,27 @@
 
 STATIC memory reuses the layouts and instruction streams of :mod:`pymodel.kernels` (one source of
 truth), broadcast to every channel of ``ch_mask``: all channels run the same stream at the same
-addresses on their own data. DPA memory uses looped kernels whose addresses are *virtual*:
+addresses on their own data. Head-first (HFP) puts KV head ``h`` on channel ``h % C``;
+token-centric (TCP) deals 16-token slots round-robin over the channels (slot ``s`` on channel
+``s % C``, local slot ``s // C``) and every channel holds every head.
 
-* a virtual column address is ``va = row * columns_per_row + col``; ``DYN_MODI COL s`` advances it
-  by ``s`` columns per iteration (carrying into the row); rows translate through the request's
-  page table in chunks of ``dpa.chunk_rows`` rows;
-* ``DYN_LOOP req n`` repeats the next ``n`` instructions once per KV block (16 tokens = one column
-  of 16 banks) of request ``req`` on that channel; a ``DYN_MODI f s`` applies to every later
-  instruction of the body that has operand ``f`` (``base + i * s`` in iteration ``i``);
-* K is token-major as in STATIC; V is dim-major *interleaved*: the slot ``s`` of 16 tokens sits at
-  ``va = base + s * dim_slots + j`` for dim slot ``j`` (so K and V blocks advance linearly).
-
-Token-centric partitioning (TCP) deals 16-token slots round-robin over the channels (slot ``s`` on
-channel ``s % C``, local slot ``s // C``); head-first (HFP) puts KV head ``h`` on channel ``h % C``.
+DPA memory uses the one DPA semantics of :mod:`pymodel.dpa` (its docstring is the spec): one DPA
+request id per (batch request, KV head); K of KV block ``b`` in virtual row ``2b``, V in ``2b + 1``;
+virtual chunk ``v`` of id ``r`` on channel ``(r + v) % C`` (the dispatcher's spreading, for HFP and
+TCP alike: the device has no pinned-channel placement). Attention is ``pymodel.dpa.qk_template``
+and ``sv_template`` per (id, query head) and KV append is ``pymodel.dpa.kv_append_template``
+issued through the dispatcher's APPEND path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Union
+from dataclasses import dataclass, replace
+from typing import Union
 
+from pymodel import dpa
 from pymodel.config import PimConfig
-from pymodel.isa import InstOp, Instruction, ModiField
-from pymodel.kernels import GPR_IN, GemvKernel, KernelError, QkKernel, SvKernel
+from pymodel.isa import InstOp, Instruction
+from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel
 
 
 @dataclass
@@ -50,14 +48,31 @@ def flatten(items: list[Item]) -> list[Instruction]:
     return out
 
 
+def items_of(prog: list[Instruction]) -> list[Item]:
+    """Inverse of :func:`flatten`: group each DYN_LOOP with its body."""
+    out: list[Item] = []
+    k = 0
+    while k < len(prog):
+        inst = prog[k]
+        if inst.op is InstOp.DYN_LOOP:
+            out.append(Loop(inst.req, prog[k + 1 : k + 1 + inst.body_len]))
+            k += 1 + inst.body_len
+        else:
+            out.append(inst)
+            k += 1
+    return out
+
+
 def mask(n: int) -> int:
     return (1 << n) - 1
 
 
 def with_mask(prog: list[Instruction], ch_mask: int) -> list[Instruction]:
-    from dataclasses import replace
-
     return [replace(i, ch_mask=ch_mask) for i in prog]
+
+
+def gpr_entries(cfg: PimConfig) -> int:
+    return cfg.module.gpr_bytes // cfg.geometry.column_bytes
 
 
 # ---------------------------------------------------------------------------- GEMV
@@ -74,10 +89,15 @@ def gemv_channels(cfg: PimConfig, d_out: int) -> int:
 
 def gemv(cfg: PimConfig, d_out: int, d_in: int, base_row: int) -> tuple[GemvKernel, int]:
     n = gemv_channels(cfg, d_out)
-    return GemvKernel(d_out // n, d_in, cfg, base_row=base_row), n
+    kern = GemvKernel(d_out // n, d_in, cfg, base_row=base_row)
+    need = kern.out_gpr + kern.groups
+    if need > gpr_entries(cfg):
+        raise KernelError(f"GEMV {d_in} -> {d_out // n} per channel needs {need} GPR entries "
+                          f"> {gpr_entries(cfg)}")
+    return kern, n
 
 
-# ---------------------------------------------------------------------------- attention
+# ---------------------------------------------------------------------------- STATIC attention
 
 
 @dataclass(frozen=True)
@@ -116,10 +136,14 @@ class AttnShape:
         return -(-self.slots // self.channels) * self.cfg.geometry.banks
 
     def head_place(self, h: int) -> tuple[int, int]:
-        """(channel mask bit or -1 for all, round) of local KV head ``h``."""
+        """(channel or -1 for all, round) of local KV head ``h``."""
         if self.layout == "hfp":
             return h % self.channels, h // self.channels
         return -1, h
+
+    def head_of(self, r: int, channel: int) -> int:
+        """Local KV head that ``channel`` works on in round ``r``."""
+        return r * self.channels + channel if self.layout == "hfp" else r
 
     def round_mask(self, r: int) -> int:
         if self.layout == "tcp":
@@ -141,248 +165,152 @@ class AttnShape:
     def dim_slots(self) -> int:
         return self.d_head // self.cfg.geometry.banks
 
-    def k_rows(self, memory: str) -> int:
-        """Rows one head's K takes per channel (STATIC) or spans virtually (DPA)."""
-        if memory == "static":
-            return self.qk().rows
-        return -(-self.local_tokens // self.cfg.geometry.banks * self.head_cols // self.cols)
+    @property
+    def k_rows(self) -> int:
+        """Rows one head's K takes per channel."""
+        return self.qk().rows
 
-    def v_rows(self, memory: str) -> int:
-        if memory == "static":
-            return self.sv().rows
-        return -(-self.local_tokens // self.cfg.geometry.banks * self.dim_slots // self.cols)
+    @property
+    def v_rows(self) -> int:
+        return self.sv().rows
 
     @property
     def cols(self) -> int:
         return self.cfg.geometry.columns_per_row
 
-    def local_slots(self, length: int, channel: int) -> int:
-        """16-token slots of a ``length``-token request on ``channel`` (for one head)."""
-        s = -(-length // self.cfg.geometry.banks)
-        if self.layout == "hfp":
-            return s
-        return max(0, -(-(s - channel) // self.channels))
+    def check_gpr(self) -> None:
+        """The STATIC kernels keep a whole head's scores in the GPR: QK^T writes
+        ``group * local_tokens / 16`` score entries after the queries, SV reads the
+        ``local_tokens / 16`` probability entries and writes ``d_head / 16`` outputs after them."""
+        n = gpr_entries(self.cfg)
+        qk, sv = self.qk(), self.sv()
+        need_qk = qk.out_gpr + self.group * qk.slots
+        sets = 1 if sv.resident else sv.blocks
+        need_sv = sv.out_gpr + sets * self.dim_slots
+        if max(need_qk, need_sv) > n:
+            raise KernelError(
+                f"{self.layout.upper()} STATIC attention at T_max = {self.tokens}: QK^T of the "
+                f"{self.group}-query group needs {need_qk} GPR entries per channel and SV "
+                f"{need_sv}; the GPR has {n} (module.gpr_bytes / column_bytes). Use "
+                f"--partition tcp (each channel holds 1/{self.channels} of the tokens), "
+                f"--memory dpa, or a smaller --context"
+            )
+
+    # ---------------------------------------------------------------- KV placement
+
+    def token_place(self, t: int) -> tuple[int, int, int]:
+        """(channel or -1 = the head's channel, local token index, bank) of token ``t``."""
+        slot, bank = divmod(t, self.cfg.geometry.banks)
+        if self.layout == "tcp":
+            ls = slot // self.channels
+            return slot % self.channels, ls * self.cfg.geometry.banks + bank, bank
+        return -1, t, bank
+
+    def k_place(self, k_base: int, r: int, local: int) -> tuple[int, int]:
+        """(row, first column) of local token ``local``'s K (QkKernel layout, round ``r``)."""
+        spr = self.cols // self.head_cols
+        ls = local // self.cfg.geometry.banks
+        return k_base + r * self.k_rows + ls // spr, (ls % spr) * self.head_cols
+
+    def v_place(self, v_base: int, r: int, local: int, j: int) -> tuple[int, int, int]:
+        """(row, column, lane) of local token ``local``'s dims of slot ``j`` (SvKernel)."""
+        sv = self.sv(v_base + r * self.v_rows)
+        lanes = self.cfg.geometry.lanes
+        blk, rem = divmod(local, sv.block_cols * lanes)
+        return sv.row_of(blk, j), rem // lanes, rem % lanes
 
 
 def qk_static(a: AttnShape, k_base: int) -> list[tuple[str, list[Item], int]]:
     """(name suffix, stream, round) per round: HFP rounds or TCP heads."""
+    a.check_gpr()
     out: list[tuple[str, list[Item], int]] = []
     for r in range(a.rounds):
-        prog = a.qk(k_base + r * a.k_rows("static")).program()
+        prog = a.qk(k_base + r * a.k_rows).program()
         out.append((f"r{r}", list(with_mask(prog, a.round_mask(r))), r))
     return out
 
 
 def sv_static(a: AttnShape, v_base: int) -> list[tuple[str, list[Item], int]]:
+    a.check_gpr()
     out: list[tuple[str, list[Item], int]] = []
     for r in range(a.rounds):
-        prog = with_mask(a.sv(v_base + r * a.v_rows("static")).program(), a.round_mask(r))
+        prog = with_mask(a.sv(v_base + r * a.v_rows).program(), a.round_mask(r))
         for q in range(a.group):
             out.append((f"r{r}q{q}", list(prog), r))
     return out
 
 
-def _check_dpa(a: AttnShape) -> None:
-    body = a.cfg.dpa.max_body_len
-    if a.group + 3 > body or a.dim_slots + 3 > body:
-        raise KernelError(
-            f"DPA loop body of {max(a.group, a.dim_slots) + 3} instructions exceeds "
-            f"dpa.max_body_len = {body}"
-        )
-    if a.group > a.cfg.buffers.obuf_entries or a.dim_slots > a.cfg.buffers.obuf_entries:
-        raise KernelError(
-            f"DPA kernels need group = {a.group} and d_head/banks = {a.dim_slots} "
-            f"<= obuf_entries = {a.cfg.buffers.obuf_entries}"
-        )
-    if a.cols % a.head_cols:
-        raise KernelError(f"d_head/lanes = {a.head_cols} must divide columns_per_row")
+#: GPR entry the host stages the appended token's K (``d_head/lanes`` entries) or V columns
+#: (``banks * d_head/banks`` entries, bank-major) at, before a KV-append kernel.
+GPR_KV_STAGE = 0
 
 
-def qk_dpa(a: AttnShape, req: int, k_base: int) -> list[tuple[str, list[Item], int]]:
-    """Per round: WR_INP the group's queries, loop over KV blocks (one MAC per query, one
-    RD_OUT of the block's ``group`` scores to GPR ``out_gpr + slot * group + q``)."""
-    _check_dpa(a)
-    hc, g = a.head_cols, a.group
-    out: list[tuple[str, list[Item], int]] = []
-    for r in range(a.rounds):
-        m = a.round_mask(r)
-        row = k_base + r * a.k_rows("dpa")
-        body = [
-            Instruction(InstOp.DYN_MODI, field=int(ModiField.COL), stride=hc),
-            Instruction(InstOp.DYN_MODI, field=int(ModiField.GPR), stride=g),
-        ]
-        body += [
-            Instruction(InstOp.MAC, ch_mask=m, op_size=hc, gb=q * hc, row=row, col=0, out=q)
-            for q in range(g)
-        ]
-        body.append(Instruction(InstOp.RD_OUT, ch_mask=m, op_size=g, gpr=GPR_IN + g * hc, out=0))
-        items: list[Item] = [
-            Instruction(InstOp.WR_INP, ch_mask=m, op_size=g * hc, gpr=GPR_IN, gb=0),
-            Loop(req, body),
-        ]
-        out.append((f"r{r}", items, r))
-    return out
-
-
-def sv_out_gpr(cfg: PimConfig, d_head: int) -> int:
-    """DPA SV results sit at the top of the GPR (the score region grows with the length)."""
-    return cfg.module.gpr_bytes // cfg.geometry.column_bytes - d_head // cfg.geometry.banks
-
-
-def sv_dpa(a: AttnShape, req: int, v_base: int) -> list[tuple[str, list[Item], int]]:
-    """Per query: loop over KV blocks (WR_INP the block's 16 scores, one MAC per dim slot into
-    a resident accumulator), then RD_OUT the d_head outputs."""
-    _check_dpa(a)
-    ds = a.dim_slots
-    out: list[tuple[str, list[Item], int]] = []
-    for r in range(a.rounds):
-        m = a.round_mask(r)
-        row = v_base + r * a.v_rows("dpa")
-        body = [
-            Instruction(InstOp.DYN_MODI, field=int(ModiField.COL), stride=ds),
-            Instruction(InstOp.DYN_MODI, field=int(ModiField.GPR), stride=1),
-            Instruction(InstOp.WR_INP, ch_mask=m, op_size=1, gpr=GPR_IN, gb=0),
-        ]
-        body += [
-            Instruction(InstOp.MAC, ch_mask=m, op_size=1, gb=0, row=row, col=j, out=j)
-            for j in range(ds)
-        ]
-        tail = Instruction(
-            InstOp.RD_OUT, ch_mask=m, op_size=ds, gpr=sv_out_gpr(a.cfg, a.d_head), out=0
-        )
-        for q in range(a.group):
-            out.append((f"r{r}q{q}", [Loop(req, list(body)), tail], r))
-    return out
-
-
-# ---------------------------------------------------------------------------- KV append
-
-
-def kv_slot_place(a: AttnShape, kind: str, memory: str, pos: int) -> tuple[int, int, int]:
-    """(channel or -1, local slot, bank) of token ``pos``."""
-    slot, bank = divmod(pos, a.cfg.geometry.banks)
-    if a.layout == "tcp":
-        return slot % a.channels, slot // a.channels, bank
-    return -1, slot, bank
-
-
-def kv_append(
-    a: AttnShape, kind: str, memory: str, base: int, pos: int
-) -> list[Instruction]:
-    """WR_BANK instructions writing token ``pos`` of every local head (rows virtual under DPA).
-    GPR holds the column(s) to write from entry 0 (the host keeps the 16-token column of V)."""
-    ch, slot, bank = kv_slot_place(a, kind, memory, pos)
-    cols = a.cols
+def kv_append_static(a: AttnShape, kind: str, base: int, h: int, t: int) -> list[Instruction]:
+    """WR_BANKs writing token ``t`` of local head ``h`` into the STATIC layout. K: one word
+    (``d_head/lanes`` columns of the token's bank); V: per (bank ``k``, dim slot ``j``) the
+    column holding the token, rewritten whole from GPR ``GPR_KV_STAGE + k * dim_slots + j``."""
+    ch, local, bank = a.token_place(t)
+    hch, r = a.head_place(h)
+    m = 1 << (ch if ch >= 0 else hch)
+    if kind == "k":
+        row, col = a.k_place(base, r, local)
+        return [Instruction(InstOp.WR_BANK, ch_mask=m, op_size=a.head_cols, gpr=GPR_KV_STAGE,
+                            bank=bank, row=row, col=col)]
     out: list[Instruction] = []
-    for h in range(a.kv_heads):
-        hch, r = a.head_place(h)
-        m = 1 << (ch if ch >= 0 else hch)
-        if kind == "k":
-            spr = cols // a.head_cols
-            row = base + r * a.k_rows(memory) + slot // spr
-            col = (slot % spr) * a.head_cols
-            out.append(
-                Instruction(
-                    InstOp.WR_BANK, ch_mask=m, op_size=a.head_cols, gpr=0, bank=bank,
-                    row=row, col=col,
-                )
-            )
-            continue
+    for k in range(a.cfg.geometry.banks):
         for j in range(a.dim_slots):
-            if memory == "static":
-                sv = a.sv()
-                blk, rem = divmod(slot, sv.block_cols)
-                row, col = base + r * a.v_rows(memory) + blk * a.dim_slots + j, rem
-            else:
-                va = slot * a.dim_slots + j
-                row, col = base + r * a.v_rows(memory) + va // cols, va % cols
-            for b in range(a.cfg.geometry.banks):
-                out.append(
-                    Instruction(
-                        InstOp.WR_BANK, ch_mask=m, op_size=1, gpr=j * a.cfg.geometry.banks + b,
-                        bank=b, row=row, col=col,
-                    )
-                )
+            row, col, _ = a.v_place(base, r, local, j)
+            out.append(Instruction(InstOp.WR_BANK, ch_mask=m, op_size=1,
+                                   gpr=GPR_KV_STAGE + k * a.dim_slots + j, bank=k, row=row,
+                                   col=col))
     return out
 
 
-# ---------------------------------------------------------------------------- DPA expansion
+# ---------------------------------------------------------------------------- DPA attention
 
 
-Translate = Callable[[int, int], int]  # (req, virtual row) -> physical row
+@dataclass(frozen=True)
+class DpaGpr:
+    """GPR map of the DPA attention kernels (every channel's view, as in pymodel.decode)."""
+
+    query: int  # qk_template's WR_INP source: d_head/lanes entries
+    scores: int  # block b's scores at scores + b * slots; the host overwrites them with probs
+    out: int  # sv_template's partial sums: d_head/banks entries
+    max_blocks: int  # KV blocks a request may hold before the score region reaches ``out``
+
+    @staticmethod
+    def of(cfg: PimConfig, d_head: int) -> DpaGpr:
+        g = cfg.geometry
+        head_cols = d_head // g.lanes
+        lay = dpa.DpaLayout.of(cfg, d_head)
+        slots = g.columns_per_row // head_cols
+        if slots != lay.block_tokens // g.lanes:
+            raise KernelError(f"DPA: score entries per K row ({slots}) != probability entries "
+                              f"per V row ({lay.block_tokens // g.lanes}) (banks != lanes)")
+        out = gpr_entries(cfg) - d_head // g.banks
+        return DpaGpr(0, head_cols, out, (out - head_cols) // slots)
+
+    def max_tokens(self, cfg: PimConfig, d_head: int) -> int:
+        return self.max_blocks * dpa.DpaLayout.of(cfg, d_head).block_tokens
 
 
-@dataclass
-class PageTable:
-    """A minimal VA2PA for the compiler's own runs: chunks allocated on first touch."""
-
-    chunk_rows: int
-    first_free_row: int
-    table: dict[tuple[int, int], int] = field(default_factory=dict)
-
-    def __call__(self, req: int, vrow: int) -> int:
-        key = (req, vrow // self.chunk_rows)
-        if key not in self.table:
-            self.table[key] = self.first_free_row + len(self.table) * self.chunk_rows
-        return self.table[key] + vrow % self.chunk_rows
-
-
-def _modify(inst: Instruction, mods: dict[int, int], i: int, cols: int) -> Instruction:
-    from dataclasses import replace
-
-    kw: dict[str, int] = {}
-    for fld, stride in mods.items():
-        name = ModiField(fld).name.lower()
-        if name == "col" and inst.op in (InstOp.MAC, InstOp.WR_BANK):
-            va = inst.row * cols + inst.col + i * stride
-            kw["row"], kw["col"] = divmod(va, cols)
-        elif name == "row" and inst.op in (InstOp.MAC, InstOp.WR_BANK):
-            kw["row"] = inst.row + i * stride
-        elif name in ("gb", "out", "gpr") and name in _fields(inst.op):
-            kw[name] = getattr(inst, name) + i * stride
-    return replace(inst, **kw)  # type: ignore[arg-type]
+def dpa_attention(cfg: PimConfig, req: int, d_head: int) -> tuple[list[Item], list[Item]]:
+    """(QK^T, SV) kernels of one (DPA id, query head): pymodel.dpa's templates."""
+    try:
+        gpr = DpaGpr.of(cfg, d_head)
+        qk = dpa.qk_template(cfg, req, d_head)
+        sv = dpa.sv_template(cfg, req, score_gpr=gpr.scores, out_gpr=gpr.out, d_head=d_head)
+    except dpa.DpaConfigError as exc:
+        raise KernelError(f"DPA (d_head = {d_head}): {exc}") from None
+    for prog in (qk, sv):
+        body = max(i.body_len for i in prog if i.op is InstOp.DYN_LOOP)
+        if body > cfg.dpa.max_body_len:
+            raise KernelError(f"DPA loop body of {body} instructions (d_head = {d_head}) exceeds "
+                              f"dpa.max_body_len = {cfg.dpa.max_body_len}")
+    return items_of(qk), items_of(sv)
 
 
-def _fields(op: InstOp) -> tuple[str, ...]:
-    from pymodel.isa import INST_FIELDS
+def dpa_kv_append(cfg: PimConfig, kind: str, d_head: int) -> list[Instruction]:
+    """KV-append words for the dispatcher's APPEND path (rows block-relative: 0 = K, 1 = V)."""
+    return dpa.kv_append_template(cfg, kind == "v", GPR_KV_STAGE, d_head)
 
-    return INST_FIELDS[op]
-
-
-def expand(
-    prog: list[Instruction],
-    cfg: PimConfig,
-    trips: Callable[[int], int],
-    translate: Translate | None,
-    virtual: bool,
-    req: int = 0,
-) -> list[Instruction]:
-    """Expand DYN_LOOP/DYN_MODI for one channel (``trips(req)`` = its KV blocks) and translate
-    virtual rows (``virtual``) through ``translate``."""
-    cols = cfg.geometry.columns_per_row
-    out: list[Instruction] = []
-    k = 0
-
-    def phys(inst: Instruction, r: int) -> Instruction:
-        from dataclasses import replace
-
-        if virtual and translate is not None and inst.op in (InstOp.MAC, InstOp.WR_BANK):
-            return replace(inst, row=translate(r, inst.row))
-        return inst
-
-    while k < len(prog):
-        inst = prog[k]
-        if inst.op is InstOp.DYN_LOOP:
-            body = prog[k + 1 : k + 1 + inst.body_len]
-            for i in range(trips(inst.req)):
-                mods: dict[int, int] = {}
-                for b in body:
-                    if b.op is InstOp.DYN_MODI:
-                        mods[b.field] = b.stride
-                        continue
-                    out.append(phys(_modify(b, mods, i, cols), inst.req))
-            k += 1 + inst.body_len
-            continue
-        out.append(phys(inst, req))
-        k += 1
-    return out

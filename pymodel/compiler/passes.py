@@ -6,7 +6,8 @@
                    pipeline parallelism (layer ``layer`` of ``layers`` -> stage); sets
                    ``pim.modules`` on every graph op.
 ``pim-lower``      graph ops -> ``pim.program`` of ``pim.kernel`` (HFP or TCP layout, STATIC
-                   addresses or DPA loops) and ``pim.host`` steps; allocates rows per module.
+                   addresses or pymodel.dpa's DYN_LOOP templates) and ``pim.host`` steps, for
+                   ``batch`` requests; allocates rows per module (see layout.py).
 ``pim-emit``       the HUB program (pymodel.isa words) and the execution table (JSON).
 """
 
@@ -29,6 +30,7 @@ from xdsl.dialects.func import FuncOp
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, Region, SSAValue
 from xdsl.passes import ModulePass
 
+from pymodel import dpa
 from pymodel.compiler import layout as L
 from pymodel.compiler.dialect import (
     GemvOp,
@@ -48,7 +50,7 @@ from pymodel.compiler.dialect import (
 from pymodel.compiler.frontend import CompileError, op_name
 from pymodel.config import PimConfig, resolve
 from pymodel.isa import Instruction, IsaError, check_instruction, encode_inst, inst_width
-from pymodel.kernels import KernelError
+from pymodel.kernels import GPR_IN, KernelError
 
 _PASSTHROUGH = ("stablehlo.reshape", "stablehlo.convert", "stablehlo.transpose")
 
@@ -293,6 +295,9 @@ class Buffers:
 
 @dataclass(frozen=True)
 class LowerPass(ModulePass):
+    """Graph ops -> ``pim.program``. ``batch`` requests share the weights; each has its own KV
+    (STATIC: ``T_max`` rows per request; DPA: one DPA request id per (request, KV head))."""
+
     name = "pim-lower"
     config: str = "aim-gddr6"
     model: str = "custom"
@@ -301,19 +306,21 @@ class LowerPass(ModulePass):
     context: int = 0  # T_max override (0: the cache length of the input)
     tp: int = 1
     pp: int = 1
+    batch: int = 1
     table: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cfg = resolve(self.config)
+        if self.batch < 1:
+            raise CompileError(f"--batch {self.batch} must be positive")
         func = main_func(op)
         n_modules = self.tp * self.pp
         prog_ops: list[Operation] = []
         kernels: list[dict[str, Any]] = []
         bufs: dict[int, Buffers] = {}
-        vmem: dict[int, Buffers] = {}  # DPA: virtual KV rows per module (request 0)
         host: list[str] = []
-        host_origin: Operation | None = None
         tokens = 0
+        requests: list[dict[str, Any]] = [{"req": b, "modules": {}} for b in range(self.batch)]
 
         def flush_host(module: int) -> None:
             nonlocal host
@@ -325,6 +332,7 @@ class LowerPass(ModulePass):
 
         def add_kernel(o: Operation, name: str, kind: str, module: int, items: list[L.Item],
                        info: dict[str, Any]) -> None:
+            flush_host(module)
             body: list[Operation] = []
             for it in items:
                 if isinstance(it, L.Loop):
@@ -333,8 +341,8 @@ class LowerPass(ModulePass):
                     body.append(inst_op(it))
             props = {"sym_name": StringAttr(name), "kind": StringAttr(kind),
                      "module": i64(module)}
-            if self.memory == "dpa" and kind != "gemv":
-                props["req"] = i64(0)
+            if "dpa_req" in info:
+                props["req"] = i64(info["dpa_req"])
             k = KernelOp.create(properties=props, regions=[Region([Block(body)])])
             k.attributes["pim.origin"] = StringAttr(where(o))
             if any(kk["name"] == name for kk in kernels):
@@ -342,42 +350,45 @@ class LowerPass(ModulePass):
             prog_ops.append(k)
             kernels.append({"name": name, "kind": kind, "module": module, **info})
 
+        def add_host(module: int, ops: list[str]) -> None:
+            host.extend(ops)
+            flush_host(module)
+
         for o in list(func.body.ops):
             mods = o.attributes.get("pim.modules")
             modules = [int(m.value.data) for m in mods.data] if isinstance(mods, ArrayAttr) else [
                 0]
             try:
                 if isinstance(o, GemvOp):
-                    flush_host(modules[0])
                     d_out = o.d_out.value.data // len(modules)
                     for i, m in enumerate(modules):
                         b = bufs.setdefault(m, Buffers())
                         kern, n = L.gemv(cfg, d_out, o.d_in.value.data, b.next_row)
                         b.take(o.sym_name.data, kern.rows, "weights")
-                        add_kernel(o, f"{o.sym_name.data}.m{m}", "gemv", m,
-                                   list(L.with_mask(kern.program(), L.mask(n))),
-                                   {"op": o.sym_name.data, "channels": n,
-                                    "d_out": kern.d_out, "d_in": kern.d_in,
-                                    "out_offset": i * d_out, "base_row": kern.base_row,
-                                    "out_gpr": kern.out_gpr})
+                        prog = list(L.with_mask(kern.program(), L.mask(n)))
+                        for r in range(self.batch):
+                            suffix = f".b{r}" if self.batch > 1 else ""
+                            add_kernel(o, f"{o.sym_name.data}.m{m}{suffix}", "gemv", m, list(prog),
+                                       {"op": o.sym_name.data, "req": r, "channels": n,
+                                        "d_out": kern.d_out, "d_in": kern.d_in,
+                                        "out_offset": i * d_out, "base_row": kern.base_row,
+                                        "gpr": {"in": GPR_IN, "out": kern.out_gpr}})
                 elif isinstance(o, (QkOp, SvOp, KvWriteOp)):
                     flush_host(modules[0])
-                    self._attention(o, cfg, modules, bufs, vmem, add_kernel)
-                    src = o if not isinstance(o, KvWriteOp) else None
-                    if src is not None:
-                        tokens = src.tokens.value.data
-                    if isinstance(o, SvOp) and self.layout == "tcp":
+                    self._attention(o, cfg, modules, bufs, requests, add_kernel, add_host)
+                    if not isinstance(o, KvWriteOp):
+                        tokens = o.tokens.value.data
+                    if isinstance(o, SvOp) and (self.layout == "tcp" or self.memory == "dpa"):
                         host.append("sv_reduce")
                 elif isinstance(o, SoftmaxOp):
-                    host.append("softmax")
+                    if self.memory == "static":  # DPA: one softmax step per query head, inline
+                        host.append("softmax")
                 elif op_name(o) == "func.return":
                     continue
                 else:
                     host.append(op_name(o).split(".", 1)[-1])
-                    host_origin = o
             except KernelError as exc:
                 raise CompileError(f"{where(o)}: {o.name}: {exc}") from None
-        del host_origin
         flush_host(0)
         for m, b in bufs.items():
             if b.next_row > cfg.geometry.rows_per_bank:
@@ -400,18 +411,64 @@ class LowerPass(ModulePass):
         op.verify()
         self.table.update({
             "buffers": {str(m): b.regions for m, b in sorted(bufs.items())},
-            "kv_virtual": {str(m): v.regions for m, v in sorted(vmem.items())},
             "kernels": kernels,
+            "requests": requests,
         })
+        if self.memory == "dpa":
+            self.table["dpa"] = self._dpa_table(cfg, bufs, requests, kernels)
 
     def _tokens(self, t: int) -> int:
         return self.context or t
 
+    def _dpa_table(self, cfg: PimConfig, bufs: dict[int, Buffers],
+                   requests: list[dict[str, Any]], kernels: list[dict[str, Any]]) -> dict[str, Any]:
+        """DPA parameters, and per module the pseudo requests the runtime OPENs first so that
+        the weight rows' chunks are never handed to KV (chunk ``i`` of every channel is rows
+        ``[i * chunk_rows, (i + 1) * chunk_rows)``; a request of ``n * C`` chunks takes chunks
+        ``0..n-1`` of every channel of a fresh pool)."""
+        d_head = next((k["d_head"] for k in kernels if "d_head" in k), dpa.D_HEAD)
+        try:
+            lay = dpa.DpaLayout.of(cfg, d_head)
+        except dpa.DpaConfigError as exc:
+            raise CompileError(f"DPA: {exc}") from None
+        per_id = lay.max_chunks // lay.channels  # chunks per channel one pseudo request holds
+        reserve: dict[str, list[dict[str, int]]] = {}
+        for m, b in sorted(bufs.items()):
+            need = -(-b.next_row // lay.chunk_rows)
+            if need >= lay.chunks_per_channel:
+                raise CompileError(f"module {m}: weights take {b.next_row} rows per bank; no "
+                                   f"chunk is left for the KV pool (add modules)")
+            ids: list[dict[str, int]] = []
+            rid = lay.max_requests - 1
+            while need > 0:
+                n = min(need, per_id)
+                ids.append({"req": rid, "tokens": n * lay.channels * lay.chunk_tokens})
+                need -= n
+                rid -= 1
+            used = [i for r in requests for i in r["modules"].get(str(m), {}).get("dpa_ids", [])]
+            if used and max(used) >= rid + 1:
+                raise CompileError(
+                    f"module {m}: {len(used)} DPA request ids (one per request and KV head) and "
+                    f"{len(ids)} for the weight rows exceed dpa.max_requests = {lay.max_requests}")
+            reserve[str(m)] = ids
+        gpr = L.DpaGpr.of(cfg, d_head)
+        return {
+            "d_head": d_head, "block_tokens": lay.block_tokens,
+            "rows_per_block": dpa.ROWS_PER_BLOCK, "chunk_rows": lay.chunk_rows,
+            "chunk_tokens": lay.chunk_tokens,
+            "reserve": reserve,
+            "max_tokens_per_request": min(gpr.max_tokens(cfg, d_head), lay.max_tokens),
+            "gpr": {"query": gpr.query, "scores": gpr.scores, "out": gpr.out,
+                    "kv_stage": L.GPR_KV_STAGE},
+            "append": "kv_append kernels go through pymodel.dpa.Dispatcher.append(dpa_req, word) "
+                      "after GROW(dpa_req, 1): rows block-relative (0 = K, 1 = V)",
+        }
+
     def _attention(self, o: Operation, cfg: PimConfig, modules: list[int],
-                   bufs: dict[int, Buffers], vmem: dict[int, Buffers], add: Any) -> None:
+                   bufs: dict[int, Buffers], requests: list[dict[str, Any]], add: Any,
+                   add_host: Any) -> None:
         if isinstance(o, KvWriteOp):
-            _, kv, dh = _shape(o.cache)
-            t = _shape(o.cache)[0]
+            t, kv, dh = _shape(o.cache)
             group = 1
             kind = o.kind.data
         else:
@@ -420,30 +477,81 @@ class LowerPass(ModulePass):
                                 o.d_head.value.data, o.tokens.value.data)
             kind = "qk" if isinstance(o, QkOp) else "sv"
         t = self._tokens(t)
+        kv_m = kv // len(modules)
         for m in modules:
-            a = L.AttnShape(cfg, kv // len(modules), group, dh, t, self.layout)
-            region = "K" if kind in ("qk", "k") else "V"
-            b = (bufs if self.memory == "static" else vmem).setdefault(m, Buffers())
             bufs.setdefault(m, Buffers())
-            base = next((r["row"] for r in b.regions if r["name"] == region), None)
-            rows = a.rounds * (a.k_rows(self.memory) if region == "K" else a.v_rows(self.memory))
-            if base is None:
-                base = b.take(region, rows, "kv_static" if self.memory == "static" else "kv_va")
-            info = {"kv_heads": a.kv_heads, "group": group, "d_head": dh, "tokens": t,
-                    "layout": self.layout, "memory": self.memory, "base_row": base,
-                    "channels": a.used_channels, "local_tokens": a.local_tokens}
-            if kind in ("k", "v"):
-                pos = t - 1
-                add(o, f"kv_append_{kind}.m{m}", "kv_append", m,
-                    list(L.kv_append(a, kind, self.memory, base, pos)), {**info, "pos": pos})
-                continue
-            if self.memory == "static":
-                parts = L.qk_static(a, base) if kind == "qk" else L.sv_static(a, base)
-            else:
-                parts = L.qk_dpa(a, 0, base) if kind == "qk" else L.sv_dpa(a, 0, base)
-            for suffix, items, r in parts:
-                add(o, f"{kind}.m{m}.{suffix}", kind, m, items,
-                    {**info, "round": r, "ch_mask": a.round_mask(r)})
+            for b in range(self.batch):
+                common = {"req": b, "kv_heads": kv_m, "group": group, "d_head": dh, "tokens": t,
+                          "layout": self.layout, "memory": self.memory,
+                          "head_offset": modules.index(m) * kv_m}
+                if self.memory == "dpa":
+                    self._dpa(o, cfg, m, b, kind, kv_m, group, dh, common, requests, add,
+                              add_host)
+                else:
+                    self._static(o, cfg, m, b, kind, kv_m, group, dh, t, common, bufs[m],
+                                 requests, add)
+
+    def _static(self, o: Operation, cfg: PimConfig, m: int, b: int, kind: str, kv_m: int,
+                group: int, dh: int, t: int, common: dict[str, Any], buf: Buffers,
+                requests: list[dict[str, Any]], add: Any) -> None:
+        a = L.AttnShape(cfg, kv_m, group, dh, t, self.layout)
+        region = "K" if kind in ("qk", "k") else "V"
+        name = f"{region}.b{b}"
+        base = next((r["row"] for r in buf.regions if r["name"] == name), None)
+        if base is None:
+            rows = a.rounds * (a.k_rows if region == "K" else a.v_rows)
+            base = buf.take(name, rows, "kv_static")
+            requests[b]["modules"].setdefault(str(m), {"t_max": t})[region] = base
+        info = {**common, "base_row": base, "channels": a.used_channels,
+                "local_tokens": a.local_tokens}
+        if kind in ("k", "v"):
+            for h in range(kv_m):
+                add(o, f"kv_append_{kind}.m{m}.b{b}.h{h}", "kv_append", m,
+                    L.kv_append_static(a, kind, base, h, 0),
+                    {**info, "head": h, "kv": kind, "issue": "static_position",
+                     "gpr": {"stage": L.GPR_KV_STAGE}})
+            return
+        if kind == "qk":
+            for suffix, items, r in L.qk_static(a, base):
+                qk = a.qk()
+                add(o, f"qk.m{m}.b{b}.{suffix}", kind, m, items,
+                    {**info, "round": r, "ch_mask": a.round_mask(r),
+                     "gpr": {"query": GPR_IN, "scores": qk.out_gpr}})
+            return
+        for suffix, items, r in L.sv_static(a, base):
+            add(o, f"sv.m{m}.b{b}.{suffix}", kind, m, items,
+                {**info, "round": r, "ch_mask": a.round_mask(r),
+                 "query": int(suffix.rsplit("q", 1)[1]),
+                 "gpr": {"probs": GPR_IN, "out": a.sv().out_gpr}})
+
+    def _dpa(self, o: Operation, cfg: PimConfig, m: int, b: int, kind: str, kv_m: int,
+             group: int, dh: int, common: dict[str, Any], requests: list[dict[str, Any]],
+             add: Any, add_host: Any) -> None:
+        ids = [b * kv_m + h for h in range(kv_m)]
+        if ids[-1] >= cfg.dpa.max_requests:
+            raise KernelError(f"DPA: {self.batch} requests x {kv_m} KV heads need "
+                              f"{ids[-1] + 1} request ids > dpa.max_requests = "
+                              f"{cfg.dpa.max_requests}")
+        requests[b]["modules"][str(m)] = {"dpa_ids": ids}
+        gpr = L.DpaGpr.of(cfg, dh)
+        if kind in ("k", "v"):
+            words = L.dpa_kv_append(cfg, kind, dh)
+            for h, rid in enumerate(ids):
+                add(o, f"kv_append_{kind}.m{m}.b{b}.h{h}", "kv_append", m, list(words),
+                    {**common, "head": h, "kv": kind, "dpa_req": rid, "issue": "dpa_append",
+                     "gpr": {"stage": L.GPR_KV_STAGE}})
+            return
+        if kind == "sv":
+            return  # emitted with its QK^T: per query head QK^T -> softmax -> SV
+        for h, rid in enumerate(ids):
+            qk, sv = L.dpa_attention(cfg, rid, dh)
+            for q in range(group):
+                info = {**common, "head": h, "query": q, "dpa_req": rid}
+                add(o, f"qk.m{m}.b{b}.h{h}.q{q}", "qk", m, list(qk),
+                    {**info, "gpr": {"query": gpr.query, "scores": gpr.scores}})
+                add_host(m, ["softmax"])
+                add(o, f"sv.m{m}.b{b}.h{h}.q{q}", "sv", m, list(sv),
+                    {**info, "gpr": {"probs": gpr.scores, "out": gpr.out}})
 
 
 # ---------------------------------------------------------------------------- emission
@@ -498,15 +606,8 @@ class EmitPass(ModulePass):
             "tp": prog.tp.value.data, "pp": prog.pp.value.data,
             "context": prog.context.value.data, "inst_bits": inst_width(cfg),
             "instructions": {str(m): len(p) for m, p in sorted(self.programs.items())},
+            "batch": len(self.table.get("requests", [])) or 1,
         }
-        if prog.memory.data == "dpa":
-            self.table["dpa"] = {"kv_block_tokens": cfg.geometry.banks,
-                                 "chunk_rows": cfg.dpa.chunk_rows,
-                                 "va": "row * columns_per_row + col; DYN_MODI COL carries"}
-        self.table["requests"] = [{
-            "req": 0, "length": prog.context.value.data,
-            "kv_virtual": self.table.get("kv_virtual", {}),
-        }]
 
 
 def encode_program(prog: list[Instruction], cfg: PimConfig) -> bytes:

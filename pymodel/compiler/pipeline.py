@@ -50,6 +50,7 @@ def compile_layer(
     config: str = "aim-gddr6",
     context_tokens: int = 0,
     layer: int = 0,
+    batch: int = 1,
 ) -> Compiled:
     if model not in MODELS:
         raise CompileError(f"unknown model '{model}' (one of {', '.join(MODELS)})")
@@ -61,7 +62,7 @@ def compile_layer(
     module = parse_layer(text, filename)
     ctx = context()
     lower = LowerPass(config=config, model=model, layout=partition, memory=memory,
-                      context=context_tokens, tp=modules // pp, pp=pp)
+                      context=context_tokens, tp=modules // pp, pp=pp, batch=batch)
     emit = EmitPass(table=lower.table)
     try:
         MatchPass().apply(ctx, module)
