@@ -4,8 +4,8 @@ This is the golden pipeline the RTL co-simulation (``tb/top``) must equal bit fo
 step, for every open request and KV head (one DPA request id per (request, KV head)):
 
 1. **KV append** (DPA path): ``GROW(id, 1)`` allocates a chunk when the length crosses a chunk
-   boundary; the host ``TRANSLATE``s the token's K and V virtual rows and issues physical
-   ``WR_BANK`` instructions: K (token-major) is ``d_head/lanes`` consecutive columns of bank
+   boundary; ``APPEND`` (``pymodel.dpa.append`` of ``kv_append_template``) points WR_BANK words
+   at the newest token: K (token-major) is ``d_head/lanes`` consecutive columns of bank
    ``t % banks``; V (dim-major) changes one lane of ``d_head/banks`` columns in every bank, so the
    HUB rewrites each of those columns whole from its copy of the block's V (the columns hold 16
    tokens; the HUB keeps the open ones).
@@ -33,8 +33,17 @@ import numpy as np
 from pymodel.bf16 import U16, from_bf16, random_bf16, to_bf16
 from pymodel.channel import Channel
 from pymodel.config import PimConfig
-from pymodel.dpa import D_HEAD, ROWS_PER_BLOCK, DpaModel, expand, qk_template, sv_template
-from pymodel.isa import InstOp, Instruction
+from pymodel.dpa import (
+    D_HEAD,
+    ROWS_PER_BLOCK,
+    DpaModel,
+    append,
+    expand,
+    kv_append_template,
+    qk_template,
+    sv_template,
+)
+from pymodel.isa import Instruction
 from pymodel.sched import Mode, Scheduler
 
 # GPR map of every channel (entries of 32 B).
@@ -213,9 +222,10 @@ class DecodeModule:
         return all(self.dpa.free_on(ch) >= n for ch, n in need.items())
 
     def _append(self, state: _Request, stats: StepStats) -> None:
+        """GROW each KV head by one token and write its K and V through the DPA's APPEND path
+        (the HUB stages K and the rewritten V columns in the GPR of the token's channel)."""
         g = self.cfg.geometry
         lanes, banks, d = g.lanes, g.banks, self.shape.d_head
-        bt = self.lay.block_tokens
         for h, i in enumerate(state.ids):
             self.dpa.grow(i, 1)
             t = self.dpa.length(i) - 1
@@ -223,45 +233,18 @@ class DecodeModule:
             v_new = random_bf16(self.rng, (1, d))
             state.k[h] = np.concatenate([state.k[h], k_new])
             state.v[h] = np.concatenate([state.v[h], v_new])
-            b, pos = divmod(t, bt)
-            prog: list[Instruction] = []
-            kch, krow = self.dpa.translate(i, ROWS_PER_BLOCK * b)
-            head_cols = d // lanes
-            gpr = self.gpr[kch]
-            for c in range(head_cols):
+            ch = self.dpa.translate(i, ROWS_PER_BLOCK * (t // self.lay.block_tokens))[0]
+            gpr = self.gpr[ch]  # K and V of a block share a chunk, hence a channel
+            for c in range(d // lanes):
                 gpr[GPR_K_STAGE + c] = k_new[0, c * lanes : (c + 1) * lanes]
-            prog.append(
-                Instruction(
-                    InstOp.WR_BANK,
-                    ch_mask=1 << kch,
-                    op_size=head_cols,
-                    gpr=GPR_K_STAGE,
-                    bank=t % banks,
-                    row=krow,
-                    col=(pos // banks) * head_cols,
-                )
-            )
-            vch, vrow = self.dpa.translate(i, ROWS_PER_BLOCK * b + 1)
-            first = b * bt + (pos // lanes) * lanes  # the column's first token
+            first = t - t % lanes  # the V column holds tokens first .. first + lanes - 1
             col_tokens = np.zeros((lanes, d), dtype=np.uint16)
             col_tokens[: t - first + 1] = state.v[h][first : t + 1]
-            cols_per_slot = bt // lanes
-            gpr = self.gpr[vch]
             for bank in range(banks):
                 for j in range(d // banks):
-                    entry = GPR_V_STAGE + bank * (d // banks) + j
-                    gpr[entry] = col_tokens[:, j * banks + bank].copy()
-                    prog.append(
-                        Instruction(
-                            InstOp.WR_BANK,
-                            ch_mask=1 << vch,
-                            op_size=1,
-                            gpr=entry,
-                            bank=bank,
-                            row=vrow,
-                            col=j * cols_per_slot + pos // lanes,
-                        )
-                    )
+                    gpr[GPR_V_STAGE + bank * (d // banks) + j] = col_tokens[:, j * banks + bank]
+            prog = append(self.dpa, i, kv_append_template(self.cfg, False, GPR_K_STAGE, d))
+            prog += append(self.dpa, i, kv_append_template(self.cfg, True, GPR_V_STAGE, d))
             self._run(self._split(prog), stats)
 
     def _attend(self, state: _Request, q: U16, stats: StepStats) -> U16:
