@@ -94,8 +94,10 @@ repro: $(STAMP)
 	$(PY) -m pymodel.cli repro --out build/repro
 
 # Kernel bench table (reference schedulers, one channel) -> docs/bench.md + docs/bench.json
-bench: $(STAMP)
-	$(PY) -m pymodel.kernel_study --out docs/bench.md
+bench: $(STAMP) sysdeps
+	@mkdir -p build
+	$(PY) tools/bench_rtl.py build/bench_rtl.json
+	$(PY) -m pymodel.kernel_study --rtl-results build/bench_rtl.json --out docs/bench.md
 
 clean:
 	rm -rf sim_build build .pytest_tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis

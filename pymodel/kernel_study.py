@@ -19,6 +19,11 @@ from pymodel.sched import Mode, run_kernel
 OPS = ("gemv", "qk", "sv")
 BENCH_GEMV = (128, 256, 512, 1024, 4096)
 BENCH_TOKENS = (1024, 4096, 16384, 65536)
+# The subset `make bench` also runs on the RTL scheduler (tb/cmd_sched run_bench, lockstep).
+RTL_BENCH: tuple[tuple[str, dict[str, int]], ...] = tuple(
+    [("gemv", {"dim": d}) for d in BENCH_GEMV if d <= 1024]
+    + [(op, {"tokens": t}) for op in ("qk", "sv") for t in BENCH_TOKENS if t <= 4096]
+)
 
 Kernel = GemvKernel | QkKernel | SvKernel
 
@@ -111,18 +116,27 @@ def bench_rows(cfg: PimConfig) -> list[dict[str, Any]]:
     return [study(op, cfg, mode, **shape) for op, shape in jobs for mode in Mode]
 
 
-def bench_markdown(rows: list[dict[str, Any]], cfg: PimConfig) -> str:
+def bench_markdown(
+    rows: list[dict[str, Any]], cfg: PimConfig, rtl: dict[tuple[str, str], int] | None = None
+) -> str:
+    rtl = rtl or {}
     lines = [
-        "# Kernel bench: one channel, reference schedulers",
+        "# Kernel bench: one channel, reference schedulers and the RTL",
         "",
-        f"Config `{cfg.name}`; written by `make bench` (`python -m pymodel.kernel_study`). STATIC "
-        "uses one accumulator per bank (AiM baseline); PINGPONG and DCS use "
+        f"Config `{cfg.name}`; written by `make bench` (`tools/bench_rtl.py`, then "
+        "`python -m pymodel.kernel_study`). "
+        "STATIC uses one accumulator per bank (AiM baseline); PINGPONG and DCS use "
         f"{cfg.buffers.obuf_entries} OBuf entries. Cycles are command-clock cycles "
-        f"(tCK {cfg.tck_ns} ns); utilization = MAC16 issued / (cycles / nCCDL).",
+        f"(tCK {cfg.tck_ns} ns); utilization = MAC16 issued / (cycles / nCCDL). *RTL cycles*: the "
+        "same kernel on `rtl/sched/pim_sched.sv` (Verilator; every command checked in lockstep "
+        "against the reference fed the DUT's acceptance cycles, data bit-exact), counted from "
+        "the first acceptance; — where the bench does not run it (long kernels). The DUT accepts "
+        "its first instruction one cycle after reset while refresh is due at absolute cycles, so "
+        "a kernel that spans a refresh may differ by a cycle from the standalone reference.",
         "",
-        "| kernel | size | schedule | cycles | MAC util. | vs static | mac | act/pre | ref | "
-        "gb write | out read | stall |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| kernel | size | schedule | cycles | RTL cycles | MAC util. | vs static | mac | "
+        "act/pre | ref | gb write | out read | stall |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base: dict[tuple[str, Any], int] = {}
     for r in rows:
@@ -131,24 +145,44 @@ def bench_markdown(rows: list[dict[str, Any]], cfg: PimConfig) -> str:
         if r["schedule"] == "static":
             base[key] = r["cycles"]
         c = r["cycles_by_cause"]
+        hw = rtl.get((f"{r['op']}-{size}", r["schedule"]))
         lines.append(
             f"| {r['op']} | {size} | {r['schedule']} | {r['cycles']:,} | "
+            f"{'—' if hw is None else f'{hw:,}'} | "
             f"{100 * r['mac_utilization']:.1f}% | {base[key] / r['cycles']:.2f}x | {c['mac']} | "
             f"{c['act_pre']} | {c['ref']} | {c['gb_write']} | {c['out_read']} | {c['stall']} |"
         )
     return "\n".join(lines) + "\n"
 
 
+def load_rtl_results(path: str) -> dict[tuple[str, str], int]:
+    """tools/bench_rtl.py's output: (kernel-size, schedule) -> RTL cycles, counted like the
+    reference's from the first instruction's acceptance (the DUT accepts it a cycle after
+    reset; the standalone reference at cycle 0)."""
+    data = json.loads(Path(path).read_text())
+    return {(d["name"], d["schedule"]): int(d["cycles"]) - int(d["first_accept"]) for d in data}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="write the kernel bench table")
     ap.add_argument("--out", default="docs/bench.md")
-    ap.add_argument("--config", default=None)
+    ap.add_argument(
+        "--rtl-results",
+        metavar="JSON",
+        default=None,
+        help="RTL cycles written by tools/bench_rtl.py, shown beside the reference",
+    )
     args = ap.parse_args()
-    cfg = resolve(args.config)
+    cfg = resolve(None)
     rows = bench_rows(cfg)
-    Path(args.out).write_text(bench_markdown(rows, cfg))
+    rtl = load_rtl_results(args.rtl_results) if args.rtl_results else {}
+    for r in rows:
+        hw = rtl.get((f"{r['op']}-{r.get('dim', r.get('tokens'))}", r["schedule"]))
+        if hw is not None:
+            r["rtl_cycles"] = hw
+    Path(args.out).write_text(bench_markdown(rows, cfg, rtl))
     Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    print(f"wrote {args.out} ({len(rows)} rows)")
+    print(f"wrote {args.out} ({len(rows)} rows, {len(rtl)} also on the RTL)")
 
 
 if __name__ == "__main__":

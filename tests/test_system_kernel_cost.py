@@ -11,6 +11,7 @@ from pymodel.config import PRESETS
 from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.sched import Mode, run_kernel
 from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache, KernelCost, obuf_for
+from pymodel.system.sweep import compare
 
 CFG = PRESETS["aim-gddr6"]
 NR = CFG.with_overrides({"timing": {"nREFI": NO_REFRESH_NREFI}})
@@ -52,15 +53,20 @@ def test_extrapolation_equals_full_run(
     assert est.values == pytest.approx(full.values, rel=1e-9, abs=1e-6)
 
 
-def test_refresh_model_within_one_percent(cache: KernelCache) -> None:
-    """With refresh on, a single long run is within 1% (phase noise of one REF at most)."""
-    for mode in (Mode.STATIC, Mode.DCS):
-        k = QkKernel(9000, CFG, obuf=obuf_for(mode, CFG))
-        full = run_kernel(CFG, mode, k.program()).stats
-        assert full.commands["REF"] >= 2
-        est = cache.qk(9000, mode).with_refresh(CFG.timing.nREFI, whole=True)
-        assert est.refreshes == full.commands["REF"]
-        assert abs(est.busy_cycles - full.cycles) / full.cycles < 0.01
+# Shapes with refresh on (1-5 REFs each, some at a REF-count boundary), single runs from cycle 0.
+REFRESH_SWEEP = [("qk", 9000, 1), ("qk", 2000, 8), ("sv", 12000, 1), ("gemv", 512, 4096)]
+
+
+@pytest.mark.parametrize("mode", [Mode.STATIC, Mode.DCS])
+@pytest.mark.parametrize("shape", REFRESH_SWEEP)
+def test_refresh_single_run_within_one_percent(
+    cache: KernelCache, mode: Mode, shape: tuple[str, int, int]
+) -> None:
+    """With refresh on, a full run meets the REFs the model predicts and is within 1 %."""
+    r = compare(cache, mode, shape)
+    assert r["refs"] >= 1 and r["est_refs"] == r["refs"]
+    assert abs(r["ref_err"]) < 0.01
+    assert r["nr_err"] < 1e-9
 
 
 def test_costs_add_and_scale() -> None:
@@ -72,3 +78,11 @@ def test_costs_add_and_scale() -> None:
     assert s.with_refresh(1000).refreshes == pytest.approx(
         70 / 1000 / (1 - s.refresh_penalty_cycles / 1000)
     )
+
+
+def test_kv_append_is_the_decode_write_stream(cache: KernelCache) -> None:
+    """K: one WR_BANK of d_head/16 columns; V: one one-column WR_BANK per (bank, dim slot)."""
+    for mode in (Mode.STATIC, Mode.DCS):
+        c = cache.kv_append(mode)
+        assert c.command("WR") == 128 // 16 + 128 and c.command("ACT") == 17
+        assert c.cycles > 0 and c.cause("kv_write") > 0

@@ -133,7 +133,7 @@ def cmd_demo_system(args: argparse.Namespace) -> int:
     for r in rows:
         print(
             f"{r.technique:<10} {r.throughput_tokens_per_s:>9,.0f} "
-            f"{r.throughput_tokens_per_s / base:>7.2f}x {r.batch:>5} {r.tp:>3}x{r.pp:<2} "
+            f"{r.throughput_tokens_per_s / base:>7.2f}x {r.batch:>5} {f'{r.tp}x{r.pp}':>6} "
             f"{100 * r.mac_utilization:>7.1f}% {100 * r.capacity_utilization:>7.1f}% "
             f"{100 * r.time_s['attention'] / r.step_s:>4.0f}% {1e3 * r.token_latency_s:>8.2f} "
             f"{1e3 * r.energy_j_per_token:>8.2f}"

@@ -16,6 +16,8 @@ PJ_PER_COMMAND: dict[str, float] = {
     "RDMAC": 256 * 5.0,  # 32 B of results over the external bus
     "CLRMAC": 16.0,  # clear one accumulator in 16 banks
     "REF": 16 * 1500.0,  # all-bank refresh
+    "ACT": 1000.0,  # single-bank activate + its precharge (KV append)
+    "WR": 256 * 1.5 + 256 * 5.0,  # 32 B over the external bus into one bank's row (KV append)
 }
 BACKGROUND_W_PER_CHANNEL = 0.15  # peripheral + standby power of one PIM channel
 

@@ -28,17 +28,19 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pymodel.config import PimConfig
+from pymodel.isa import InstOp, Instruction
 from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.sched import CAUSES, Mode, run_kernel
 
-COMMANDS = ("ACT16", "PREA", "MAC16", "WRGB", "RDMAC", "CLRMAC", "REF")
+COMMANDS = ("ACT16", "PREA", "MAC16", "WRGB", "RDMAC", "CLRMAC", "REF", "ACT", "WR")
+CACHE_FORMAT = 2  # bump when FIELDS or the calibration runs change (cache files are keyed by it)
 FIELDS = ("cycles",) + tuple(f"cmd:{c}" for c in COMMANDS) + tuple(f"cause:{c}" for c in CAUSES)
 NO_REFRESH_NREFI = 1 << 20  # largest legal nREFI: calibration runs are far shorter
-PENALTY_NREFI = 1000  # refresh interval of the penalty-measurement run (many phases sampled)
-PENALTY_REFRESHES = 6  # refreshes the penalty run should contain
+SETTLE_CYCLES = 1000  # a REF's disturbance has settled this long after it (> nRFC + reopen)
+REF_SAMPLES = 2  # REFs (at spread phases of the period) the mean-penalty run contains
 SV_TOKEN_QUANTUM = 64  # SV tokens are charged rounded up to this (4 score entries)
 
 
@@ -101,18 +103,12 @@ class KernelCost:
             tuple(v * k for v in self.values), self.refresh_penalty_cycles, self.refreshes * k
         )
 
-    def with_refresh(self, n_refi: int, whole: bool = False) -> KernelCost:
-        """Add the refreshes this much work meets: steady state ``busy / nREFI`` (``whole``: the
-        integer count a single run starting at cycle 0 meets, for comparisons with one run)."""
+    def with_refresh(self, n_refi: int) -> KernelCost:
+        """Add the refreshes this much work meets at the long-run rate: ``busy / nREFI``."""
         pen = self.refresh_penalty_cycles
-        if not whole:
-            frac = pen / n_refi
-            refs = self.cycles / n_refi / (1.0 - frac) if frac < 1 else 0.0
-            return KernelCost(self.values, pen, refs)
-        k = 0
-        while math.floor((self.cycles + (k + 1) * pen) / n_refi) > k:
-            k += 1
-        return KernelCost(self.values, pen, float(k))
+        frac = pen / n_refi
+        refs = self.cycles / n_refi / (1.0 - frac) if frac < 1 else 0.0
+        return KernelCost(self.values, pen, refs)
 
 
 def _lin(a: KernelCost, b: KernelCost, k: float) -> KernelCost:
@@ -123,6 +119,70 @@ def _lin(a: KernelCost, b: KernelCost, k: float) -> KernelCost:
 
 def obuf_for(mode: Mode, cfg: PimConfig) -> int:
     return 1 if mode is Mode.STATIC else cfg.buffers.obuf_entries
+
+
+Build = Callable[[PimConfig, int], Any]
+
+
+@dataclass(frozen=True)
+class KvAppendKernel:
+    """The per-step KV append of one token of one (request, KV head) as :mod:`pymodel.decode`
+    issues it: K (token-major) is one ``WR_BANK`` of ``d_head / lanes`` columns in bank
+    ``token % banks`` of the block's K row; V (dim-major) is a one-column ``WR_BANK`` per (bank,
+    dim slot) of the block's V row (the HUB rewrites each 16-token column whole)."""
+
+    cfg: PimConfig
+    d_head: int = 128
+    token: int = 0  # position of the appended token in its KV block
+    k_row: int = 0
+    v_row: int = 1
+
+    def program(self) -> list[Instruction]:
+        g = self.cfg.geometry
+        lanes, banks, d = g.lanes, g.banks, self.d_head
+        head_cols = d // lanes
+        block_tokens = (g.columns_per_row // head_cols) * banks
+        pos = self.token % block_tokens
+        prog = [
+            Instruction(
+                InstOp.WR_BANK,
+                ch_mask=1,
+                op_size=head_cols,
+                gpr=0,
+                bank=pos % banks,
+                row=self.k_row,
+                col=(pos // banks) * head_cols,
+            )
+        ]
+        cols_per_slot = block_tokens // lanes
+        for bank in range(banks):
+            for j in range(d // banks):
+                prog.append(
+                    Instruction(
+                        InstOp.WR_BANK,
+                        ch_mask=1,
+                        op_size=1,
+                        gpr=head_cols + bank * (d // banks) + j,
+                        bank=bank,
+                        row=self.v_row,
+                        col=j * cols_per_slot + pos // lanes,
+                    )
+                )
+        return prog
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A kernel of ``n`` units, periodic in ``period`` units after ``n0``: ``build(cfg, m)`` makes
+    the kernel of ``m`` units, ``cost(m)`` its refresh-free cost (exact or extrapolated)."""
+
+    family: str
+    mode: Mode
+    n: int
+    n0: int
+    period: int
+    build: Build
+    cost: Callable[[int], KernelCost] | None = None  # default: extrapolated from runs
 
 
 @dataclass
@@ -140,12 +200,8 @@ class KernelCache:
     _dirty: bool = False
 
     def __post_init__(self) -> None:
-        t = self.cfg.timing
         self._nr_cfg = self.cfg.with_overrides({"timing": {"nREFI": NO_REFRESH_NREFI}})
-        self._pen_cfg = self.cfg.with_overrides(
-            {"timing": {"nREFI": max(PENALTY_NREFI, 4 * t.nRFC)}}
-        )
-        digest = json.dumps(self.cfg.to_dict(), sort_keys=True)
+        digest = json.dumps([CACHE_FORMAT, self.cfg.to_dict()], sort_keys=True)
         self._cfg_key = hashlib.sha1(digest.encode()).hexdigest()[:12]
         if self.path is not None and self.path.exists():
             try:
@@ -173,80 +229,155 @@ class KernelCache:
 
     # ------------------------------------------------------------------ exact runs
 
-    def _exact(self, key: str, build: Callable[[PimConfig], object], refresh: bool) -> KernelCost:
-        full = f"{key}|{'ref' if refresh else 'nr'}"
+    def _run(
+        self, key: str, mode: Mode, build: Callable[[PimConfig], Any], n_refi: int
+    ) -> KernelCost:
+        """One command-level run (cached): the kernel ``build`` makes, refresh every ``n_refi``."""
+        full = f"{key}|nr" if n_refi == NO_REFRESH_NREFI else f"{key}|refi={n_refi}"
         hit = self._runs.get(full)
         if hit is None:
-            cfg = self._pen_cfg if refresh else self._nr_cfg
-            kernel = build(cfg)
-            mode = Mode(key.split("|")[0])
-            prog = kernel.program()  # type: ignore[attr-defined]
+            cfg = self._nr_cfg
+            if n_refi != NO_REFRESH_NREFI:
+                cfg = self.cfg.with_overrides({"timing": {"nREFI": n_refi}})
+            prog = build(cfg).program()
             hit = KernelCost.of(run_kernel(cfg, mode, prog).stats.as_dict())
             self._runs[full] = hit
             self.exact_runs += 1
             self._dirty = True
         return hit
 
-    def _penalty(self, family: str, build: Callable[[PimConfig, int], object], unit: int) -> float:
-        """Extra cycles per REF for a kernel family: a run with ``PENALTY_REFRESHES`` refreshes
-        at a short nREFI against the same run refresh-free."""
-        key = f"{family}|penalty"
+    def _exact(self, spec: _Spec, m: int, n_refi: int = NO_REFRESH_NREFI) -> KernelCost:
+        return self._run(f"{spec.family}|n={m}", spec.mode, lambda c: spec.build(c, m), n_refi)
+
+    def _c(self, spec: _Spec, m: int) -> KernelCost:
+        return spec.cost(m) if spec.cost is not None else self._periodic(spec, m)
+
+    def _periodic(self, spec: _Spec, m: int) -> KernelCost:
+        """Refresh-free cost of ``m`` units of ``spec``'s kernel (exact up to ``n0 + period``)."""
+        n0, p = spec.n0, spec.period
+        if m <= n0 + p:
+            return self._exact(spec, m)
+        r = (m - n0) % p
+        a, b = self._exact(spec, n0 + r), self._exact(spec, n0 + r + p)
+        return _lin(a, b, (m - n0 - r) / p)
+
+    # ------------------------------------------------------------------ refresh
+
+    def _shape(self, spec: _Spec) -> tuple[float, float, float]:
+        """(warm-up cycles W0, cycles per period Pc, horizon H a REF needs to settle)."""
+        w0 = self._c(spec, spec.n0).cycles
+        pc = self._c(spec, spec.n0 + spec.period).cycles - w0
+        return w0, pc, pc + SETTLE_CYCLES
+
+    def _fits_one_ref(self, spec: _Spec, m: int, t: int) -> bool:
+        """A run of ``m`` units with nREFI = t can meet only one REF (the next is due at 2t)."""
+        return t > self.cfg.timing.nRFC and 2 * t > self._c(spec, m).cycles + SETTLE_CYCLES
+
+    def _penalty_at(self, spec: _Spec, tau: int) -> float | None:
+        """Extra cycles of a REF due at refresh-free cycle ``tau`` of ``spec``'s kernel (0: the
+        kernel ends before it). Measured by one short run whose nREFI puts its single REF at the
+        same point: a prefix of the kernel when the REF is far from the end (at the same phase of
+        the period), else a kernel with the same tail and fewer periods. None when no such run
+        exists (the REF falls in the warm-up of a kernel too short to isolate it)."""
+        n, n0, p = spec.n, spec.n0, spec.period
+        w0, pc, horizon = self._shape(spec)
+        d = self._c(spec, n).cycles - tau
+        periodic = n > n0 + 4 * p and pc > 0
+        m, t = n, tau
+        if d >= horizon:  # far from the end: the prefix decides
+            if periodic and t >= w0 + 2 * pc:
+                t = int(w0 + pc + (t - w0 - pc) % pc)
+            m = min(n, n0 + p)
+            while self._c(spec, m).cycles - t < horizon and (m < n or t >= w0 + pc):
+                m += p
+        elif periodic:  # in the tail: same ragged remainder, fewer periods
+            m = n0 + (n - n0) % p + p
+            t = int(self._c(spec, m).cycles - d)
+            while t < w0 + pc:
+                m, t = m + p, int(t + pc)
+        steady = periodic and t >= w0 + pc
+        while steady and not self._fits_one_ref(spec, m, t):
+            m, t = m + p, int(t + pc)
+        if not self._fits_one_ref(spec, m, t) or t >= NO_REFRESH_NREFI:
+            return None
+        run = self._exact(spec, m, t)
+        refs = run.command("REF")
+        if refs > 1:
+            return None
+        return run.cycles - self._c(spec, m).cycles if refs else 0.0
+
+    def _mean_penalty(self, spec: _Spec) -> float:
+        """Mean extra cycles per REF of the kernel family: one run with REFs spaced so that each
+        settles before the next and they fall at ``REF_SAMPLES`` spread phases of the period (at
+        the real nREFI, REFs land at every phase)."""
+        key = f"{spec.family}|penalty"
         hit = self._runs.get(key)
         if hit is None:
-            one = self._exact(f"{family}|n={unit}", lambda c: build(c, unit), False).cycles
-            n = max(1, math.ceil(PENALTY_REFRESHES * self._pen_cfg.timing.nREFI / one)) * unit
-            nr = self._exact(f"{family}|n={n}", lambda c: build(c, n), False)
-            rf = self._exact(f"{family}|n={n}", lambda c: build(c, n), True)
-            refs = rf.command("REF")
-            pen = (rf.cycles - nr.cycles) / refs if refs else 0.0
-            hit = KernelCost((pen,) + (0.0,) * (len(FIELDS) - 1))
+            w0, pc, horizon = self._shape(spec)
+            spacing = max(int(w0 + pc), int(pc * (1 + 1 / REF_SAMPLES) + SETTLE_CYCLES))
+            spacing = max(spacing, self.cfg.timing.nRFC + 1)
+            m = spec.n0 + spec.period
+            while self._c(spec, m).cycles < REF_SAMPLES * spacing + horizon:
+                m += spec.period
+            run = self._exact(spec, m, spacing)
+            refs = run.command("REF")
+            mean = (run.cycles - self._c(spec, m).cycles) / refs if refs else 0.0
+            hit = KernelCost((mean,) + (0.0,) * (len(FIELDS) - 1))
             self._runs[key] = hit
             self._dirty = True
         return hit.values[0]
 
-    def _periodic(
-        self,
-        family: str,
-        n: int,
-        n0: int,
-        period: int,
-        build: Callable[[PimConfig, int], object],
-        penalty: float,
-    ) -> KernelCost:
-        """Cost of ``n`` units of a kernel periodic in ``period`` units after ``n0`` units."""
-
-        def exact(m: int) -> KernelCost:
-            return self._exact(f"{family}|n={m}", lambda c: build(c, m), False)
-
-        if n <= n0 + period:
-            base = exact(n)
-        else:
-            r = (n - n0) % period
-            a, b = exact(n0 + r), exact(n0 + r + period)
-            base = _lin(a, b, (n - n0 - r) / period)
-        return KernelCost(base.values, penalty)
+    def _cost(self, spec: _Spec, start: int | None, pen_spec: _Spec | None = None) -> KernelCost:
+        """Refresh-free cost with the family's mean penalty per REF (``start`` None: REFs are added
+        at the long-run rate by :meth:`KernelCost.with_refresh`), or one run from cycle ``start``
+        with every REF it meets (REF k due at k * nREFI) charged its own measured penalty."""
+        base = self._c(spec, spec.n)
+        mean = self._mean_penalty(pen_spec or spec)
+        if start is None:
+            return KernelCost(base.values, mean)
+        # One run from cycle ``start``: REF k is due at k * nREFI; each one found at its phase.
+        n_refi = self.cfg.timing.nREFI
+        extra, refs = 0.0, 0
+        k = start // n_refi + 1
+        while True:
+            tau = k * n_refi - start - int(extra)
+            if tau >= base.cycles:
+                break
+            pen = self._penalty_at(spec, tau)
+            if pen == 0.0:
+                break
+            extra += mean if pen is None else pen
+            refs, k = refs + 1, k + 1
+        return KernelCost(base.values, extra / refs if refs else mean, float(refs))
 
     # ------------------------------------------------------------------ kernels
 
-    def qk(self, tokens: int, mode: Mode, d_head: int = 128, group: int = 1) -> KernelCost:
+    def qk(
+        self,
+        tokens: int,
+        mode: Mode,
+        d_head: int = 128,
+        group: int = 1,
+        start: int | None = None,
+    ) -> KernelCost:
         """QK^T of ``group`` queries over ``tokens`` keys (token-major K)."""
         if tokens <= 0:
             return KernelCost()
         g = self.cfg.geometry
         obuf = obuf_for(mode, self.cfg)
-        probe = QkKernel(g.banks, self.cfg, d_head=d_head, group=group, obuf=obuf)
-        spr = probe.slots_per_row
+        spr = QkKernel(g.banks, self.cfg, d_head=d_head, group=group, obuf=obuf).slots_per_row
         period = spr * (obuf // math.gcd(spr * group, obuf))
-        slots = -(-tokens // g.banks)
 
         def build(cfg: PimConfig, m: int) -> QkKernel:
             return QkKernel(m * g.banks, cfg, d_head=d_head, group=group, obuf=obuf)
 
         fam = f"{mode.value}|qk|d={d_head}|g={group}"
-        pen = self._penalty(fam, build, period)
-        return self._periodic(fam, slots, 4 * period, period, build, pen)
+        spec = _Spec(fam, mode, -(-tokens // g.banks), period, period, build)
+        return self._cost(spec, start)
 
-    def sv(self, tokens: int, mode: Mode, d_head: int = 128) -> KernelCost:
+    def sv(
+        self, tokens: int, mode: Mode, d_head: int = 128, start: int | None = None
+    ) -> KernelCost:
         """SV of one query head over ``tokens`` values (dim-major V), tokens rounded up to
         ``SV_TOKEN_QUANTUM``."""
         if tokens <= 0:
@@ -255,17 +386,18 @@ class KernelCache:
         q = SV_TOKEN_QUANTUM
         probe = SvKernel(q, self.cfg, d_head=d_head, obuf=obuf)
         period = probe.block_cols * self.cfg.geometry.lanes // q  # units of q tokens per block
-        units = -(-tokens // q)
 
         def build(cfg: PimConfig, m: int) -> SvKernel:
             return SvKernel(m * q, cfg, d_head=d_head, obuf=obuf)
 
-        fam = f"{mode.value}|sv|d={d_head}"
-        pen = self._penalty(fam, build, period)
-        return self._periodic(fam, units, 2 * period, period, build, pen)
+        spec = _Spec(f"{mode.value}|sv|d={d_head}", mode, -(-tokens // q), period, period, build)
+        return self._cost(spec, start)
 
-    def gemv(self, d_out: int, d_in: int, mode: Mode) -> KernelCost:
-        """GEMV ``d_out x d_in`` (d_out rounded up to the bank count, d_in to the input tile)."""
+    def gemv(self, d_out: int, d_in: int, mode: Mode, start: int | None = None) -> KernelCost:
+        """GEMV ``d_out x d_in`` (d_out rounded up to the bank count, d_in to the input tile).
+
+        Periodic in input tiles (after one) within a block of ``obuf`` output groups and in
+        blocks (after one) beyond; one mean REF penalty for every GEMV shape of a mode."""
         g = self.cfg.geometry
         obuf = obuf_for(mode, self.cfg)
         groups = -(-d_out // g.banks)
@@ -276,20 +408,34 @@ class KernelCache:
         tiles = max(1, d_in // tile)
         seg = min(d_in, tile)
 
-        def builder(grp: int) -> Callable[[PimConfig, int], GemvKernel]:
-            return lambda cfg, m: GemvKernel(grp * g.banks, m * seg, cfg, obuf=obuf)
+        def tiles_spec(grp: int, seg: int, n: int) -> _Spec:
+            def build(cfg: PimConfig, m: int) -> GemvKernel:
+                return GemvKernel(grp * g.banks, m * seg, cfg, obuf=obuf)
 
-        def pen_build(cfg: PimConfig, m: int) -> GemvKernel:
-            return GemvKernel(obuf * g.banks, m * tile, cfg, obuf=obuf)
+            return _Spec(f"{mode.value}|gemv|seg={seg}|groups={grp}", mode, n, 1, 1, build)
 
-        pen = self._penalty(f"{mode.value}|gemv|seg={tile}|groups={obuf}", pen_build, 1)
-
-        def in_tiles(grp: int) -> KernelCost:
-            fam = f"{mode.value}|gemv|seg={seg}|groups={grp}"
-            return self._periodic(fam, tiles, 1, 1, builder(grp), pen)
-
+        pen_spec = tiles_spec(obuf, tile, 2)
         if d_in < tile or groups <= 2 * obuf:
-            return in_tiles(groups)
-        rem = groups % obuf
-        a, b = in_tiles(obuf + rem), in_tiles(2 * obuf + rem)
-        return KernelCost(_lin(a, b, (groups - obuf - rem) / obuf).values, a.refresh_penalty_cycles)
+            return self._cost(tiles_spec(groups, seg, tiles), start, pen_spec)
+
+        def cost(m: int) -> KernelCost:
+            if m <= 2 * obuf:
+                return self._c(tiles_spec(m, seg, tiles), tiles)
+            rem = m % obuf
+            a = self._c(tiles_spec(obuf + rem, seg, tiles), tiles)
+            b = self._c(tiles_spec(2 * obuf + rem, seg, tiles), tiles)
+            return _lin(a, b, (m - obuf - rem) / obuf)
+
+        def build(cfg: PimConfig, m: int) -> GemvKernel:
+            return GemvKernel(m * g.banks, d_in, cfg, obuf=obuf)
+
+        fam = f"{mode.value}|gemv|d_in={d_in}|blocks"
+        spec = _Spec(fam, mode, groups, obuf, obuf, build, cost)
+        return self._cost(spec, start, pen_spec)
+
+    def kv_append(self, mode: Mode, d_head: int = 128) -> KernelCost:
+        """Appending one token's K and V (:class:`KvAppendKernel`) on a fresh channel; the cost
+        does not depend on the token's position in its block (checked over all positions)."""
+        fam = f"{mode.value}|kv_append|d={d_head}"
+        spec = _Spec(fam, mode, 1, 1, 1, lambda cfg, m: KvAppendKernel(cfg, d_head))
+        return self._exact(spec, 1)  # no REF penalty measured: ~2K cycles, REFs rarely land

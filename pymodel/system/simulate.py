@@ -14,6 +14,8 @@ Step model (per pipeline stage of ``layers_s`` layers on ``tp`` modules, per mic
   per query head) and one SV per query head. Kernel cycles come from :class:`KernelCache`
   (command-level runs); kernels of one channel run back to back; refresh adds
   ``busy / nREFI`` REFs at the kernels' measured penalty.
+* KV append: per pair, the new token's K and V (:meth:`KernelCache.kv_append`, ``WR_BANK`` as
+  :mod:`pymodel.decode` issues them) on the channel holding the pair's last chunk.
 * Softmax, norms, residual: 5 flops per score, 10 per hidden element, on the near-memory unit.
 * TP: two all-gathers per layer; PP: one hand-off per stage (link latency + bytes / bandwidth).
 * The LM head runs on the last stage, which is therefore the slowest and sets the pipeline pace.
@@ -131,7 +133,7 @@ class StepModel:
         m, s = self.model, self.system
         b = len(lengths)
         ch = tp * s.channels
-        parts = {"fc": 0.0, "attention": 0.0, "other": 0.0}
+        parts = {"fc": 0.0, "attention": 0.0, "kv_append": 0.0, "other": 0.0}
         total = KernelCost()
         # FC
         if s.fc_on_pim:
@@ -155,31 +157,50 @@ class StepModel:
                 parts["fc"] += max(b * hb / (tp * s.npu_flops), hb / (tp * s.npu_bytes_per_s))
         # attention (one layer; all layers of the stage are alike)
         pairs = [(r, h) for r in range(b) for h in range(m.kv_heads)]
+        append = self.cache.kv_append(self.tech.sched, m.d_head)  # per pair: the new token's K, V
         if self.tech.partition == "hfp":
             per_ch: dict[int, KernelCost] = defaultdict(KernelCost)
+            appends: dict[int, int] = defaultdict(int)
             for k, (r, _) in enumerate(pairs):
                 c = k % ch
                 per_ch[c] = per_ch[c] + self.pair_cost(lengths[r], 1)
+                appends[c] += 1
             loads = list(per_ch.values())
-            attn = max((self._busy_s(c) for c in loads), default=0.0)
-            layer_cost = sum(loads, KernelCost())
+            attn_read = max((self._busy_s(c) for c in loads), default=0.0)
+            attn = max(
+                (self._busy_s(per_ch[c] + append.scale(appends[c])) for c in per_ch), default=0.0
+            )
+            layer_cost = sum(loads, KernelCost()) + append.scale(len(pairs))
             reduce_s = 0.0
         else:
             # fewer pairs than modules: a pair's tokens spread over `spread` modules too
             spread = max(1, tp // max(1, len(pairs)))
             homes = tp // spread
             per_mod: dict[int, KernelCost] = defaultdict(KernelCost)
+            appends = defaultdict(int)
             for k, (r, _) in enumerate(pairs):
                 pc = self.pair_cost(lengths[r], s.channels * spread)
                 per_mod[k % homes] = per_mod[k % homes] + pc
-            attn = max((self._busy_s(c) for c in per_mod.values()), default=0.0)
+                appends[k % homes] += 1
+            attn_read = max((self._busy_s(c) for c in per_mod.values()), default=0.0)
+            # a pair's new token goes to the channel of its last chunk: the module's appends
+            # spread over its channels, the busiest one takes ceil(appends / channels)
+            attn = max(
+                (
+                    self._busy_s(c + append.scale(-(-appends[k] // s.channels)))
+                    for k, c in per_mod.items()
+                ),
+                default=0.0,
+            )
             layer_cost = sum(per_mod.values(), KernelCost()).scale(s.channels * spread)
+            layer_cost = layer_cost + append.scale(len(pairs))
             heads_per_mod = -(-len(pairs) // homes) * m.group
             reduce_s = s.channels * m.d_head * heads_per_mod / s.nmu_flops
             if spread > 1:  # partial SV sums of the other modules over the link
                 msg = 4 * m.d_head * heads_per_mod
                 reduce_s += s.link_latency_s + msg / s.link_bytes_per_s
-        parts["attention"] += layers * (attn + reduce_s)
+        parts["attention"] += layers * (attn_read + reduce_s)
+        parts["kv_append"] = layers * (attn - attn_read)
         total = total + layer_cost.scale(layers)
         # softmax, vector ops, communication
         scores = sum(lengths) * m.heads
@@ -227,7 +248,8 @@ class StepModel:
             "act_pre": causes["act_pre"],
             "ref": causes["ref"],
             "io": causes["gb_write"] + causes["out_read"],
-            "other": causes["stall"] + causes["mode_switch"] + causes["kv_write"],
+            "kv_write": causes["kv_write"],
+            "other": causes["stall"] + causes["mode_switch"],
         }
         idle = max(0.0, ch_cycles - sum(work_cycles.values()))
         channel_time = {k: v / ch_cycles for k, v in work_cycles.items()}

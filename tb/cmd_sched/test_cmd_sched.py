@@ -19,6 +19,7 @@ Config: env ``PIMPHONY_CONFIG`` (must match the DUT's pim_pkg).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections import deque
@@ -367,6 +368,10 @@ class SchedTest(uvm_test):
         for sc in self.scenarios():
             await self.run_scenario(sc)
         self.bfm.stop()
+        out = os.environ.get("SCHED_RESULTS")
+        if out:  # make bench: the RTL's cycles next to the reference's
+            rows = [{"name": sc.name, "schedule": sc.mode.value, **sc.stats} for sc in self.results]
+            Path(out).write_text(json.dumps(rows, indent=1))
         self.drop_objection()
 
     async def run_scenario(self, sc: Scenario, expect_fail: bool = False) -> None:
@@ -417,6 +422,7 @@ class SchedTest(uvm_test):
         assert res is not None
         sc.stats = {
             "cycles": res.stats.cycles,
+            "first_accept": res.accepted[0] if res.accepted else 0,
             "commands": len(res.trace),
             "stalls": bfm.stalls,
             "refs": env.bus.memory.counts.get("REF", 0),
@@ -621,6 +627,23 @@ class run_kernels(SchedTest):  # noqa: N801 - cocotb test naming (run_*)
             for j, (name, k) in enumerate(kerns):
                 idle = 0.3 if (j + mi) % 2 else 0.0
                 out.append(kernel_scenario(k, mode, self.seed + 17 * j + mi, idle, name))
+        return out
+
+
+@pyuvm.test()
+class run_bench(SchedTest):  # noqa: N801
+    """The `make bench` kernels the RTL runs (pymodel.kernel_study shapes, STATIC with one
+    accumulator), in lockstep; with SCHED_RESULTS the cycles are written for the bench table."""
+
+    def scenarios(self) -> list[Scenario]:
+        from pymodel.kernel_study import RTL_BENCH, build_kernel
+
+        out = []
+        for op, shape in RTL_BENCH:
+            for mode in Mode:
+                name = f"{op}-{shape.get('dim', shape.get('tokens'))}"
+                out.append(kernel_scenario(build_kernel(op, self.cfg, mode, **shape), mode,
+                                           self.seed, 0.0, name))
         return out
 
 
