@@ -13,13 +13,15 @@
 // in order. OPEN/GROW take one cycle per chunk (two when it comes from a stack), CLOSE and a
 // rollback two cycles per chunk; TRANSLATE three cycles.
 // Instruction port: inst (inst_valid_i / inst_ready_o / inst_i, pymodel.isa encoding) in;
-// physical instructions (out_valid_o / out_ready_i / out_o) out. Plain instructions pass through;
+// physical instructions (out_valid_o / out_ready_i / out_o) out. Plain instructions pass through
+// at one per cycle: the next instruction is taken in the cycle the previous pass-through word
+// leaves (so inst_ready_o depends on out_ready_i and host_valid_i, never the other way round);
 // a DYN_LOOP and its body are expanded. Instruction-path errors pulse err_valid_o for one cycle
 // with err_code_o (no handshake). free_chunks_o: free chunks of the module.
-// Ordering: one operation at a time. When idle, a host command wins over an instruction; no host
-// command is accepted from a DYN_LOOP's acceptance until its expansion ends (so the loop sees one
-// length). Stream rules: a transfer happens on a clock edge where valid && ready; valid never
-// depends on ready; the payload is stable until accepted.
+// Ordering: one operation at a time. When idle (or a pass-through word is leaving), a host command
+// wins over an instruction; no host command is accepted from a DYN_LOOP's acceptance until its
+// expansion ends (so the loop sees one length). Stream rules: a transfer happens on a clock edge
+// where valid && ready; valid never depends on ready; the payload is stable until accepted.
 //
 // PlantBug (verification only, default 0): 1 = popping a chunk from a free stack does not lower
 // the stack top, so the chunk stays free and is handed out twice (the scoreboard must notice).
@@ -254,8 +256,14 @@ module dpa_ctrl #(
       (32'(inst_i[pim_pkg::InstDynModiFieldOffset +: pim_pkg::InstFieldWidth]) >= NumModi);
 
   // ---------------------------------------------------------------- handshakes
+  // Instruction intake: when idle, or while a pass-through word leaves SOut (back-to-back plain
+  // words at one per cycle); a waiting host command goes first in both cases.
+  logic inst_intake, inst_take;
+  assign inst_intake = ((state_q == SIdle) || ((state_q == SOut) && pass_q && out_ready_i))
+                       && !host_valid_i;
+  assign inst_take    = inst_intake && inst_valid_i;
   assign host_ready_o = (state_q == SIdle);
-  assign inst_ready_o = ((state_q == SIdle) && !host_valid_i) || (state_q == SLoad);
+  assign inst_ready_o = inst_intake || (state_q == SLoad);
   assign resp_valid_o = (state_q == SResp);
   assign out_valid_o  = (state_q == SOut);
   assign resp_status_o = rstat_q;
@@ -338,27 +346,12 @@ module dpa_ctrl #(
       err_valid_q <= 1'b0;
       unique case (state_q)
         // -------------------------------------------------------- intake
-        SIdle: begin
+        SIdle: begin  // (instructions: see the intake after this case)
           if (host_valid_i) begin
             op_q <= host_op_i;
             req_q <= host_req_i;
             arg_q <= host_arg_i;
             state_q <= SCheck;
-          end else if (inst_valid_i) begin
-            if (in_plain) begin
-              out_q <= inst_i;
-              pass_q <= 1'b1;
-              state_q <= SOut;
-            end else if (in_op == OpW'(pim_pkg::InstDynLoop)) begin
-              req_q <= inst_i[pim_pkg::InstDynLoopReqOffset +: ReqW];
-              blen_q <= inst_i[pim_pkg::InstDynLoopBodyLenOffset +: BodyIdxW];
-              j_q <= '0;
-              bad_q <= 1'b0;
-              state_q <= SLoad;
-            end else begin
-              err_valid_q <= 1'b1;
-              err_code_q <= pim_pkg::DpaStatusWidth'(pim_pkg::DpaStBadProgram);
-            end
           end
         end
         // -------------------------------------------------------- host commands
@@ -535,6 +528,25 @@ module dpa_ctrl #(
         end
         default: state_q <= SIdle;
       endcase
+      // -------------------------------------------------------- instruction intake
+      // (SIdle, or SOut while its pass-through word leaves; overrides the state set above)
+      if (inst_take) begin
+        if (in_plain) begin
+          out_q <= inst_i;
+          pass_q <= 1'b1;
+          state_q <= SOut;
+        end else if (in_op == OpW'(pim_pkg::InstDynLoop)) begin
+          req_q <= inst_i[pim_pkg::InstDynLoopReqOffset +: ReqW];
+          blen_q <= inst_i[pim_pkg::InstDynLoopBodyLenOffset +: BodyIdxW];
+          j_q <= '0;
+          bad_q <= 1'b0;
+          state_q <= SLoad;
+        end else begin
+          err_valid_q <= 1'b1;
+          err_code_q <= pim_pkg::DpaStatusWidth'(pim_pkg::DpaStBadProgram);
+          state_q <= SIdle;
+        end
+      end
     end
   end
 
