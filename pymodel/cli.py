@@ -25,10 +25,6 @@ from pymodel.system.errors import SystemSimError
 from pymodel.timeline import add_timeline_parser
 
 
-class UsageError(Exception):
-    """Bad input detected after argument parsing (exit code 2)."""
-
-
 def _cfg(args: argparse.Namespace) -> PimConfig:
     return resolve(args.config)
 
@@ -113,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, IsaError, KernelError, SystemSimError, UsageError) as exc:
+    except (ConfigError, IsaError, KernelError, SystemSimError) as exc:
         print(f"pimphony: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
