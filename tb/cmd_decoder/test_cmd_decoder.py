@@ -244,23 +244,9 @@ SIM_CONFIGS: dict[str, str | None] = {
 @pytest.mark.parametrize("config", sorted(SIM_CONFIGS))
 def test_cmd_decoder_sim(config: str, tmp_path: Path) -> None:
     import simlib
-    from pymodel.gen_sv import write
 
-    toml = SIM_CONFIGS[config]
-    decoder = simlib.RTL / "isa" / "cmd_decoder.sv"
-    if toml is None:
-        sources = simlib.rtl_sources(decoder)
-        cfg_spec = config
-    else:
-        # A stable path per config, rewritten only when its content changes (keeps builds cached).
-        gen_dir = simlib.BUILD_ROOT / "gen" / config
-        gen_dir.mkdir(parents=True, exist_ok=True)
-        cfg_file = gen_dir / "config.toml"
-        if not cfg_file.is_file() or cfg_file.read_text() != toml:
-            cfg_file.write_text(toml)
-        write(gen_dir, resolve(cfg_file))
-        sources = [gen_dir / "pim_pkg.sv", decoder]
-        cfg_spec = str(cfg_file)
+    pkg, cfg_spec = simlib.config_package(config, SIM_CONFIGS[config])
+    sources = pkg + [simlib.RTL / "isa" / "cmd_decoder.sv"]
     seed = os.environ.get("SEED")
     simlib.run(
         toplevel="cmd_decoder",

@@ -787,7 +787,6 @@ RUNS = [
 
 def _config_sources(config: str) -> tuple[list[Path], str]:
     import simlib
-    from pymodel.gen_sv import write
 
     top = [
         "common/since_counter.sv",
@@ -800,19 +799,8 @@ def _config_sources(config: str) -> tuple[list[Path], str]:
         "sched/sched_issue.sv",
         "sched/pim_sched.sv",
     ]
-    toml = SIM_CONFIGS[config]
-    if toml is None:
-        return simlib.rtl_sources(*top), config
-    gen_dir = simlib.BUILD_ROOT / "gen" / config
-    gen_dir.mkdir(parents=True, exist_ok=True)
-    cfg_file = gen_dir / "config.toml"
-    if not cfg_file.is_file() or cfg_file.read_text() != toml:
-        cfg_file.write_text(toml)
-    write(gen_dir, resolve(cfg_file))
-    pkg = sorted((simlib.RTL / "pkg").glob("*.sv"))
-    others = [p for p in pkg if p.name != "pim_pkg.sv"]
-    srcs = [gen_dir / "pim_pkg.sv", *others] + [simlib.RTL / t for t in top]
-    return srcs, str(cfg_file)
+    pkg, spec = simlib.config_package(config, SIM_CONFIGS[config])
+    return pkg + [simlib.RTL / t for t in top], spec
 
 
 @pytest.mark.sim

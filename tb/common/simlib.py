@@ -127,6 +127,30 @@ def rtl_sources(*modules: str | Path) -> list[Path]:
     return out
 
 
+def config_package(name: str, toml: str | None) -> tuple[list[Path], str]:
+    """The ``rtl/pkg`` sources for a bench config and the spec the bench resolves it from.
+
+    ``toml`` None: the committed package (``make gen``) and ``name`` as a preset. Otherwise the
+    package is generated from that TOML text into ``sim_build/gen/<name>/`` (a stable path whose
+    files are rewritten only when their content changes, so builds stay cached).
+    """
+    pkg = sorted((RTL / "pkg").glob("*.sv"))
+    if toml is None:
+        return pkg, name
+    from pymodel.config import resolve
+    from pymodel.gen_sv import write
+
+    gen_dir = BUILD_ROOT / "gen" / name
+    gen_dir.mkdir(parents=True, exist_ok=True)
+    cfg_file = gen_dir / "config.toml"
+    if not cfg_file.is_file() or cfg_file.read_text() != toml:
+        cfg_file.write_text(toml)
+    write(gen_dir, resolve(cfg_file))
+    generated = sorted(gen_dir.glob("*.sv"))
+    names = {p.name for p in generated}
+    return generated + [p for p in pkg if p.name not in names], str(cfg_file)
+
+
 def lint_waivers() -> list[Path]:
     """Verilator waivers (``rtl/lint/*.vlt``), used by Verilator builds and ``make lint``."""
     return sorted((RTL / "lint").glob("*.vlt"))

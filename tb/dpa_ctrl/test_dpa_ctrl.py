@@ -795,19 +795,6 @@ SMALL_TOML = (
 TESTS = ["run_directed_errors", "run_churn", "run_reset_mid_traffic", "run_passthrough_rate"]
 
 
-def _small_pkg() -> tuple[list[Path], str]:
-    import simlib
-    from pymodel.gen_sv import write
-
-    gen_dir = simlib.BUILD_ROOT / "gen" / "dpa-small"
-    gen_dir.mkdir(parents=True, exist_ok=True)
-    cfg_file = gen_dir / "config.toml"
-    if not cfg_file.is_file() or cfg_file.read_text() != SMALL_TOML:
-        cfg_file.write_text(SMALL_TOML)
-    write(gen_dir, resolve(cfg_file))
-    return [gen_dir / "pim_pkg.sv"], str(cfg_file)
-
-
 @pytest.mark.sim
 @pytest.mark.parametrize("plant", [0, 1])
 def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
@@ -815,7 +802,7 @@ def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
     churn must fail with a DpaMismatch (run_planted_bug expects it)."""
     import simlib
 
-    pkg, cfg = _small_pkg()
+    pkg, cfg = simlib.config_package("dpa-small", SMALL_TOML)
     sources = pkg + [simlib.RTL / "common" / "dpa_ram.sv", simlib.RTL / "dpa" / "dpa_ctrl.sv"]
     seed = os.environ.get("SEED")
     simlib.run(
