@@ -11,6 +11,10 @@
   keep refreshing (PREA/REF): the reference stops with the program, the hardware does not.
 * :class:`GprScoreboard` - the GPR results (written through the DUT's return path) against
   bit-exact expected data (``pymodel.kernels`` ``.data(rng).expected`` or the reference's GPR).
+* :class:`SchedLockstep` - the same lockstep check over a *session* of programs on one channel
+  (the module co-simulation, ``tb/top``): the reference channel and its refresh count persist
+  between programs, each program is checked when the bench has drained it, and refresh commands
+  the DUT issues while idle are applied to the reference channel.
 * :class:`BusChannel` - the golden channel behind the command bus: decodes words, issues them to
   :class:`pymodel.channel.Channel` (which raises on any timing or state violation) and returns the
   RDMAC data; it also counts, per timing rule, the commands it bound exactly (ties included).
@@ -127,6 +131,81 @@ class SchedCycleScoreboard:
             f"{len(self.program)} instructions, {n} commands in lockstep over {cyc} cycles "
             f"(+{self.trailing_refresh} trailing refresh commands)"
         )
+
+
+class SchedLockstep:
+    """Lockstep of one channel's scheduler over a session of programs (see the module doc).
+
+    Per program: :meth:`begin` (the GPR contents its WR_INP/WR_BANK read), :meth:`accept` /
+    :meth:`observe` from the monitors, :meth:`check` once the DUT is idle. The reference
+    ``Scheduler`` runs on a persistent :class:`Channel` (rows loaded with :meth:`load_row`),
+    starting at the program's first acceptance cycle with the DUT's acceptance cycles.
+    """
+
+    def __init__(self, cfg: PimConfig, mode: Mode, name: str = "") -> None:
+        self.cfg, self.mode, self.name = cfg, mode, name
+        self.ch = Channel(cfg)
+        self.sched = Scheduler(cfg, mode, self.ch)
+        self.gpr: dict[int, U16] = {}
+        self.program: list[Instruction] = []
+        self.arrivals: list[int] = []
+        self.observed: list[TraceEntry] = []
+        self.programs = self.instructions = self.commands = self.idle_refresh = 0
+
+    def load_row(self, row: int, data: U16) -> None:
+        self.ch.load_row(row, data)
+
+    def begin(self, gpr: dict[int, U16]) -> None:
+        self.gpr = dict(gpr)
+
+    def accept(self, cycle: int, inst: Instruction) -> None:
+        if self.arrivals and cycle <= self.arrivals[-1]:
+            raise SchedMismatch(f"{self.name} cycle {cycle}: two acceptances in one cycle")
+        self.program.append(inst)
+        self.arrivals.append(cycle)
+
+    def observe(self, cycle: int, cmd: Command) -> None:
+        if not self.program:  # idle between programs: only refresh, applied to the reference
+            if cmd.op not in _REFRESH_OPS:
+                raise SchedMismatch(f"{self.name} cycle {cycle}: {cmd} with no instruction")
+            self.ch.issue(cmd, cycle)
+            self.idle_refresh += 1
+            return
+        if self.observed and cycle <= self.observed[-1].cycle:
+            raise SchedMismatch(f"{self.name} cycle {cycle}: two commands in one cycle")
+        self.observed.append(TraceEntry(cycle, cmd))
+
+    def check(self) -> SchedResult | None:
+        """Compare the program accepted since the last check; raises at the first difference."""
+        if not self.program:
+            return None
+        res = self.sched.run(
+            self.program, self.gpr, arrivals=self.arrivals, start_cycle=self.arrivals[0]
+        )
+        exp, got = res.trace, self.observed
+        for i, e in enumerate(exp):
+            if i >= len(got):
+                raise SchedMismatch(
+                    f"{self.name} cycle {e.cycle}: expected {e.cmd} (command #{i} of the program) "
+                    f"but the DUT issued nothing more ({len(got)} commands)"
+                )
+            g = got[i]
+            if (g.cycle, g.cmd) != (e.cycle, e.cmd):
+                raise SchedMismatch(
+                    f"{self.name} cycle {min(g.cycle, e.cycle)}: command #{i} of the program: "
+                    f"DUT {g.cmd} at cycle {g.cycle}, reference {e.cmd} at cycle {e.cycle}"
+                )
+        for g in got[len(exp) :]:
+            if g.cmd.op not in _REFRESH_OPS:
+                raise SchedMismatch(
+                    f"{self.name} cycle {g.cycle}: DUT issued {g.cmd} after the reference finished"
+                )
+            self.ch.issue(g.cmd, g.cycle)  # the hardware keeps refreshing; so must the reference
+        self.programs += 1
+        self.instructions += len(self.program)
+        self.commands += len(got)
+        self.program, self.arrivals, self.observed = [], [], []
+        return res
 
 
 @dataclass

@@ -31,9 +31,12 @@ fi
 fail=0
 for m in "${modules[@]}"; do
     top=$(basename "$m" .sv)
+    # A module may ask for lint-time parameter overrides with one header line
+    # `// lint-args: -GName=value ...` (e.g. pim_top: 2 channels instead of the package's 32).
+    largs=$(sed -n 's|^// lint-args: *||p' "$m" | head -n 1)
     for extra in "" "--public-flat-rw"; do
-        # shellcheck disable=SC2086  # $extra is empty or one flag
-        if ! verilator --lint-only --quiet -Wall $extra "${waivers[@]}" "${ydirs[@]}" \
+        # shellcheck disable=SC2086  # $extra is empty or one flag; $largs is a list of flags
+        if ! verilator --lint-only --quiet -Wall $extra $largs "${waivers[@]}" "${ydirs[@]}" \
                 "${pkgs[@]}" "$m" --top-module "$top"; then
             echo "lint_rtl: FAIL ${m#"$R"/} ${extra}" >&2; fail=1; break
         fi

@@ -173,6 +173,12 @@ def build_dir_for(
     return BUILD_ROOT / sim / f"{toplevel}-{tag}{'-waves' if waves else ''}"
 
 
+def _k_expr() -> str:
+    """A ``pytest -k`` expression selecting the current test (``test_x[param]`` works as is)."""
+    cur = os.environ.get("PYTEST_CURRENT_TEST", "standalone").rsplit(" ", 1)[0]
+    return cur.split("::", 1)[-1]
+
+
 def _test_id() -> str:
     cur = os.environ.get("PYTEST_CURRENT_TEST", "standalone")
     cur = cur.rsplit(" ", 1)[0]  # drop " (call)"
@@ -240,7 +246,7 @@ def run(
     if seed is None:
         seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 31)
     env = {"SEED": str(seed), **dict(extra_env or {})}
-    reproduce = f"reproduce: SEED={env['SEED']} SIM={sim} make waves TEST='{_test_id()}'"
+    reproduce = f"reproduce: SEED={env['SEED']} SIM={sim} make waves TEST='{_k_expr()}'"
     try:
         xml = runner.test(
             test_module=module,
