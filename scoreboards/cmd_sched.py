@@ -31,9 +31,13 @@ import numpy as np
 from pymodel.bf16 import U16
 from pymodel.channel import Channel
 from pymodel.config import PimConfig
+from pymodel.gen_sv import SCHED_MODES
 from pymodel.isa import Command, Instruction, Op, TraceEntry, decode
 from pymodel.sched import Mode, SchedResult, Scheduler
 from pymodel.timing import CMD_BUS_RULE
+
+#: The DUT's ``mode_i`` code of each mode (``pim_pkg::SchedMode*``, generated from SCHED_MODES).
+MODE_CODE = {Mode(name): code for code, name in enumerate(SCHED_MODES)}
 
 #: The RTL registers its command output: bus cycle = model (decision) cycle + BUS_OFFSET.
 BUS_OFFSET = 1

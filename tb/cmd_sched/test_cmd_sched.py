@@ -53,6 +53,7 @@ from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.sched import Mode
 from scoreboards.cmd_sched import (
     BUS_OFFSET,
+    MODE_CODE,
     BusChannel,
     GprScoreboard,
     SchedCycleScoreboard,
@@ -62,7 +63,6 @@ from scoreboards.cmd_sched import (
 )
 
 CLK_NS = 2
-MODE_CODE = {Mode.STATIC: 0, Mode.PINGPONG: 1, Mode.DCS: 2}  # pim_pkg::SchedMode*
 
 
 def _seed() -> int:

@@ -54,6 +54,7 @@ from pymodel.isa import Instruction, TraceEntry, decode_inst, encode_inst, write
 from pymodel.sched import Mode
 from scoreboards.cmd_sched import (
     BUS_OFFSET,
+    MODE_CODE,
     BusChannel,
     SchedLockstep,
     int_to_lanes,
@@ -61,7 +62,6 @@ from scoreboards.cmd_sched import (
 )
 
 CLK_NS = 2
-MODE_CODE = {Mode.STATIC: 0, Mode.PINGPONG: 1, Mode.DCS: 2}  # pim_pkg::SchedMode*
 SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
 
 
