@@ -169,7 +169,10 @@ class SchedLockstep:
         self.arrivals.append(cycle)
 
     def observe(self, cycle: int, cmd: Command) -> None:
-        if not self.program:  # idle between programs: only refresh, applied to the reference
+        # Idle between programs: only refresh, applied to the reference. A program's commands
+        # issue after its first acceptance, so a refresh decided in that same cycle (the monitors
+        # may report the acceptance first) is still an idle one.
+        if not self.program or cycle <= self.arrivals[0]:
             if cmd.op not in _REFRESH_OPS:
                 raise SchedMismatch(f"{self.name} cycle {cycle}: {cmd} with no instruction")
             self.ch.issue(cmd, cycle)
