@@ -117,3 +117,45 @@ def test_bus_channel_raises_on_violation_and_counts_binding() -> None:
     assert bus.binding["nRCD_MAC"] == 1
     lanes = tuple(range(16))
     assert int_to_lanes(lanes_to_int(lanes), 16) == lanes
+
+
+def test_session_lockstep_idle_refresh_reported_after_next_acceptance() -> None:
+    """A refresh the DUT decides while idle, in the very cycle it accepts the next program's
+    first instruction, may reach the scoreboard after that acceptance: it is still an idle
+    refresh (found by CI with SEED=78313846). A command of the program itself at that cycle is
+    impossible (first issue is one cycle after acceptance), so nothing is hidden by this."""
+    from scoreboards.cmd_sched import SchedLockstep
+
+    cfg = AIM.with_overrides({"timing": {"nREFI": 400, "nRFC": 100}})
+    mode = Mode.DCS
+    prog1 = QkKernel(32, cfg).program()
+    prog2 = GemvKernel(16, 128, cfg).program()
+    # The "DUT": the reference on its own channel, program 1, then an idle refresh at the due
+    # cycle, then program 2 accepted from that same cycle on.
+    dut_ch = Channel(cfg)
+    dut = Scheduler(cfg, mode, dut_ch)
+    r1 = dut.run(prog1, {})
+    due = (dut_ch.refs_issued + 1) * cfg.timing.nREFI
+    assert r1.trace[-1].cycle < due
+    pre = dut_ch.probe(Command(Op.PREA), due)
+    dut_ch.issue(Command(Op.PREA), pre)
+    arrivals = list(range(pre, pre + len(prog2)))
+    r2 = dut.run(prog2, {}, arrivals=arrivals, start_cycle=pre)
+
+    sb = SchedLockstep(cfg, mode, "ch0")
+    sb.begin({})
+    for inst, acc in zip(prog1, r1.accepted, strict=True):
+        sb.accept(acc, inst)
+    for e in r1.trace:
+        sb.observe(e.cycle, e.cmd)
+    sb.check()
+    sb.begin({})
+    sb.accept(arrivals[0], prog2[0])  # the monitor reports the acceptance first ...
+    sb.observe(pre, Command(Op.PREA))  # ... then the idle refresh decided in the same cycle
+    for inst, acc in zip(prog2[1:], arrivals[1:], strict=True):
+        sb.accept(acc, inst)
+    for e in r2.trace:
+        sb.observe(e.cycle, e.cmd)
+    res = sb.check()
+    assert res is not None and sb.idle_refresh == 1
+    assert any(e.cmd.op is Op.REF for e in res.trace)
