@@ -28,6 +28,7 @@ from typing import Any
 
 import cocotb
 import pytest
+from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
@@ -45,12 +46,6 @@ from scoreboards.cmd_decode import (
 CLK_NS = 10
 
 
-def _seed() -> int:
-    env = os.environ.get("SEED")
-    if env:
-        return int(env, 0)
-    return int(getattr(cocotb, "RANDOM_SEED", 0) or 0)
-
 
 class TB:
     """Clock, reset, word driver, output backpressure, input/output monitors, scoreboard."""
@@ -59,7 +54,7 @@ class TB:
         self.dut = dut
         self.log = dut._log
         self.cfg: PimConfig = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
-        self.seed = _seed()
+        self.seed = bench_seed()
         self.rng = random.Random(self.seed)
         self.log.info(
             "config %s, seed %d (rerun with SEED=%d)", self.cfg.name, self.seed, self.seed

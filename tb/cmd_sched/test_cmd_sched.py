@@ -31,6 +31,7 @@ import cocotb
 import numpy as np
 import pytest
 import pyuvm
+from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 from pyuvm import (
@@ -64,12 +65,6 @@ from scoreboards.cmd_sched import (
 
 CLK_NS = 2
 
-
-def _seed() -> int:
-    env = os.environ.get("SEED")
-    if env:
-        return int(env, 0)
-    return int(getattr(cocotb, "RANDOM_SEED", 0) or 0)
 
 
 @dataclass
@@ -351,7 +346,7 @@ class SchedTest(uvm_test):
     def build_phase(self) -> None:
         self.dut = cocotb.top
         self.cfg: PimConfig = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
-        self.seed = _seed()
+        self.seed = bench_seed()
         self.bfm = SchedBfm(self.dut, self.cfg)
         ConfigDB().set(None, "*", "BFM", self.bfm)
         self.env = SchedEnv("env", self)

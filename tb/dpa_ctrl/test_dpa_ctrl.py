@@ -45,6 +45,7 @@ from typing import Any, Callable
 import cocotb
 import pytest
 import pyuvm
+from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from pyuvm import (
@@ -70,10 +71,6 @@ from scoreboards.dpa import DpaMismatch, DpaScoreboard
 CLK_NS = 10
 HostCmd = tuple[int, int, int]  # (op, req, arg)
 
-
-def _seed() -> int:
-    env = os.environ.get("SEED")
-    return int(env, 0) if env else int(getattr(cocotb, "RANDOM_SEED", 0) or 0)
 
 
 # ------------------------------------------------------------------------------------- BFM
@@ -540,7 +537,7 @@ class DpaTest(uvm_test):
         self.dut = cocotb.top
         self.cfg: PimConfig = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
         self.lay = DpaLayout.of(self.cfg)
-        self.seed = _seed()
+        self.seed = bench_seed()
         self.rng = random.Random(self.seed)
         self.bfm = DpaBfm(self.dut, self.seed)
         ConfigDB().set(None, "*", "BFM", self.bfm)

@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import cocotb
 import numpy as np
 import pytest
+from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import Event, FallingEdge, RisingEdge
 
@@ -68,10 +69,6 @@ SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
 class TopMismatch(AssertionError):
     """The DUT's routing / DPA answers differ from pymodel."""
 
-
-def _seed() -> int:
-    env = os.environ.get("SEED")
-    return int(env, 0) if env else int(getattr(cocotb, "RANDOM_SEED", 0) or 0)
 
 
 # ------------------------------------------------------------------------------------- BFM
@@ -429,7 +426,7 @@ def write_traces(bfm: TopBfm, log: Any) -> None:
 
 async def _setup(dut: Any) -> tuple[PimConfig, int, TopBfm]:
     cfg = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
-    seed = _seed()
+    seed = bench_seed()
     dut._log.info("config %s, %d channels, seed %d (rerun with SEED=%d)", cfg.name,
                   cfg.module.channels, seed, seed)
     assert len(dut.cmd_valid_o) == cfg.module.channels, "pim_pkg from another config"
