@@ -242,12 +242,10 @@ def test_cmd_decoder_sim(config: str, tmp_path: Path) -> None:
 
     pkg, cfg_spec = simlib.config_package(config, SIM_CONFIGS[config])
     sources = pkg + [simlib.RTL / "isa" / "cmd_decoder.sv"]
-    seed = os.environ.get("SEED")
     simlib.run(
         toplevel="cmd_decoder",
         sources=sources,
         test_file=__file__,
         test_dir=tmp_path,
         extra_env={"PIMPHONY_CONFIG": cfg_spec},
-        seed=int(seed, 0) if seed else None,
     )

@@ -808,7 +808,6 @@ def test_cmd_sched_sim(
     if simlib.SIM != "verilator":  # README "Simulators": int unsigned params, package structs
         pytest.skip("pim_sched needs Verilator (Icarus 11 rejects its package structs)")
     sources, cfg_spec = _config_sources(config)
-    seed = os.environ.get("SEED")
     simlib.run(
         toplevel="pim_sched",
         sources=sources,
@@ -817,5 +816,4 @@ def test_cmd_sched_sim(
         params={"PlantBug": plant} if plant else {},
         testcase=testcase,
         extra_env={"PIMPHONY_CONFIG": cfg_spec, **env},
-        seed=int(seed, 0) if seed else None,
     )

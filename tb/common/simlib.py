@@ -244,7 +244,7 @@ def run(
     # One seed for cocotb's random module and for the bench's own RNG (env SEED), so a failure
     # names the exact command that reproduces it.
     if seed is None:
-        seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 31)
+        seed = int(os.environ["SEED"], 0) if os.environ.get("SEED") else random.randrange(1 << 31)
     env = {"SEED": str(seed), **dict(extra_env or {})}
     reproduce = f"reproduce: SEED={env['SEED']} SIM={sim} make waves TEST='{_k_expr()}'"
     try:

@@ -801,7 +801,6 @@ def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
 
     pkg, cfg = simlib.config_package("dpa-small", SMALL_TOML)
     sources = pkg + [simlib.RTL / "common" / "dpa_ram.sv", simlib.RTL / "dpa" / "dpa_ctrl.sv"]
-    seed = os.environ.get("SEED")
     simlib.run(
         toplevel="dpa_ctrl",
         sources=sources,
@@ -810,7 +809,6 @@ def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
         params={"PlantBug": plant},
         testcase="run_planted_bug" if plant else TESTS,
         extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": str(plant)},
-        seed=int(seed, 0) if seed else None,
     )
 
 
@@ -820,7 +818,6 @@ def test_dpa_ctrl_default_sizes_sim(tmp_path: Path) -> None:
     pass-through rate."""
     import simlib
 
-    seed = os.environ.get("SEED")
     simlib.run(
         toplevel="dpa_ctrl",
         sources=simlib.rtl_sources("common/dpa_ram.sv", "dpa/dpa_ctrl.sv"),
@@ -828,5 +825,4 @@ def test_dpa_ctrl_default_sizes_sim(tmp_path: Path) -> None:
         test_dir=tmp_path,
         testcase=["run_directed_errors", "run_passthrough_rate"],
         extra_env={"PIMPHONY_CONFIG": "aim-gddr6"},
-        seed=int(seed, 0) if seed else None,
     )

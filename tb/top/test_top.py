@@ -533,7 +533,6 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
     if simlib.SIM != "verilator":
         pytest.skip("pim_top needs Verilator (pim_sched: package structs Icarus 11 rejects)")
     sources, cfg = _sources()
-    seed = os.environ.get("SEED")
     simlib.run(
         toplevel="pim_top",
         sources=sources,
@@ -543,5 +542,4 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
         testcase="run_planted_bug" if plant else "run_decode",
         extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": str(plant),
                    "TOP_TRACE_DIR": str(tmp_path)},
-        seed=int(seed, 0) if seed else None,
     )
