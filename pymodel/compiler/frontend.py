@@ -26,9 +26,10 @@ from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
 from pymodel.compiler.dialect import PIM, where
+from pymodel.errors import PimphonyError
 
 
-class CompileError(ValueError):
+class CompileError(PimphonyError, ValueError):
     """Bad compiler input: the message names the op and its ``file:line:col``."""
 
 

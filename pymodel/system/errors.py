@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pymodel.errors import PimphonyError
 
-class SystemSimError(ValueError):
+
+class SystemSimError(PimphonyError, ValueError):
     """Bad model, workload, technique or an impossible configuration; the message says why."""
