@@ -10,16 +10,21 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Sequence
 
+from pymodel import __version__
 from pymodel.channel import Channel, ChannelError
+from pymodel.cliargs import Parser
+from pymodel.codehash import code_hash
 from pymodel.compiler.cli import add_parser as add_compile_parser
-from pymodel.config import ConfigError, PimConfig, add_config_argument, resolve
-from pymodel.errors import PimphonyError
+from pymodel.config import PRESETS, ConfigError, PimConfig, add_config_argument, resolve
+from pymodel.dse.cli import add_sweep_parser
+from pymodel.errors import PimphonyError, check_text_file
 from pymodel.gemv_demo import add_demo_parser
 from pymodel.inorder import CommandStats
 from pymodel.isa import IsaError, read_trace
-from pymodel.kernel_study import add_kernel_parser
+from pymodel.kernel_run import add_kernel_parser
 from pymodel.kernels import KernelError
 from pymodel.system.cli import add_system_parsers
 from pymodel.timeline import add_timeline_parser
@@ -39,6 +44,7 @@ def _cfg(args: argparse.Namespace) -> PimConfig:
 def cmd_trace_check(args: argparse.Namespace) -> int:
     """Replay a command trace on the golden channel at its recorded cycles."""
     cfg = _cfg(args)
+    check_text_file(args.trace, "trace")
     entries = read_trace(args.trace, cfg)
     ch = Channel(cfg)
     stats = CommandStats()
@@ -74,10 +80,22 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- entry point
 
 
+def _check_config_file(args: argparse.Namespace) -> None:
+    """A ``--config`` file must be UTF-8 text (the config reader would fail with a traceback)."""
+    spec = getattr(args, "config", None)
+    if spec and spec not in PRESETS and Path(spec).is_file():
+        check_text_file(spec, "config")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pimphony",
         description="PIM orchestrator models: golden PIM channel, schedulers, system studies.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"pimphony {__version__} (model code {code_hash('pymodel.system.simulate')})",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -98,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compile_parser(sub)
     add_timeline_parser(sub)
     add_system_parsers(sub)
+    add_sweep_parser(sub)
 
     config = sub.add_parser("config", help="configurations")
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -110,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+        _check_config_file(args)
         return int(args.func(args))
     except USER_ERRORS as exc:
         print(f"pimphony: error: {exc}", file=sys.stderr)

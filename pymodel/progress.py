@@ -1,41 +1,155 @@
-"""A dependency-free progress bar on stderr (silent when stderr is not a terminal)."""
+"""Progress for anything that takes more than a few seconds, on stderr.
+
+On a terminal: a rich progress bar (count, percentage, elapsed, remaining). Otherwise (CI, pipes,
+logs): one plain line every ``interval`` seconds and a closing line if any was printed, so a long
+run is never silent and a short one adds nothing. ``PIMPHONY_PROGRESS=off`` disables both,
+``=lines`` forces the plain lines (``PIMPHONY_PROGRESS_INTERVAL`` sets their period).
+
+:class:`Progress` counts steps towards a known total (``total=None``: an open-ended count);
+:func:`activity` shows the elapsed time of one opaque call against an estimate.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
-from typing import Iterable, Iterator, TypeVar
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
+DEFAULT_INTERVAL_S = 10.0
+
+
+def _mode() -> str:
+    env = os.environ.get("PIMPHONY_PROGRESS", "").lower()
+    if env in ("off", "lines", "bar"):
+        return env
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+def _fmt_s(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
 class Progress:
-    """``label [#####     ] 42%``, redrawn at most ten times a second."""
+    """``label``: ``done``/``total`` ``unit``; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, total: int, label: str, force: bool = False) -> None:
-        self.total, self.label, self.done = total, label, 0
-        self.show = force or sys.stderr.isatty()
-        self._last = 0.0
+    def __init__(
+        self, total: int | None, label: str, unit: str = "", interval: float | None = None
+    ) -> None:
+        self.total, self.label, self.unit, self.done = total, label, unit, 0
+        self.mode = _mode()
+        env_interval = os.environ.get("PIMPHONY_PROGRESS_INTERVAL")
+        self.interval = interval or (float(env_interval) if env_interval else DEFAULT_INTERVAL_S)
+        self.started = self._last_line = time.monotonic()
+        self._lines = 0
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        if self.mode == "bar":
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(unit),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total)
+
+    def _line(self, final: bool = False) -> str:
+        elapsed = time.monotonic() - self.started
+        unit = f" {self.unit}" if self.unit else ""
+        if self.total:
+            frac = self.done / self.total
+            left = elapsed / frac - elapsed if 0 < frac < 1 else 0.0
+            eta = "" if final or not frac else f", about {_fmt_s(left)} left"
+            return (
+                f"{self.label}: {self.done}/{self.total}{unit} ({100 * frac:.0f}%), "
+                f"{_fmt_s(elapsed)}{eta}"
+            )
+        return f"{self.label}: {self.done}{unit}, {_fmt_s(elapsed)}"
+
+    def _maybe_line(self) -> None:
+        now = time.monotonic()
+        if self.mode == "lines" and now - self._last_line >= self.interval:
+            self._last_line = now
+            self._lines += 1
+            print(self._line(), file=sys.stderr, flush=True)
 
     def update(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.show and (now - self._last > 0.1 or self.done >= self.total):
-            self._last = now
-            frac = min(1.0, self.done / self.total) if self.total else 1.0
-            sys.stderr.write(f"\r{self.label} [{'#' * int(30 * frac):<30}] {100 * frac:5.1f}%")
-            sys.stderr.flush()
+        with self._lock:
+            self.done += n
+            if self._bar is not None:
+                self._bar.update(self._task, advance=n)
+            self._maybe_line()
+
+    def tick(self) -> None:
+        """Re-evaluate the periodic line without new steps (for :func:`activity`)."""
+        with self._lock:
+            self._maybe_line()
 
     def close(self) -> None:
-        if self.show:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        with self._lock:
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None
+            elif self._lines:
+                self._lines = 0
+                print(self._line(final=True) + " (done)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
-def progress(items: Iterable[T], total: int, label: str, force: bool = False) -> Iterator[T]:
-    """Yield ``items`` while drawing a progress bar of ``total`` steps."""
-    bar = Progress(total, label, force)
-    for item in items:
-        yield item
-        bar.update()
-    bar.close()
+def progress(items: Iterable[T], total: int, label: str, unit: str = "") -> Iterator[T]:
+    """Yield ``items`` while showing progress over ``total`` steps."""
+    with Progress(total, label, unit) as bar:
+        for item in items:
+            yield item
+            bar.update()
+
+
+@contextmanager
+def activity(label: str, estimate_s: float | None = None, unit: str = "s") -> Iterator[Progress]:
+    """Progress of one call that cannot report steps: elapsed seconds against ``estimate_s``
+    (the bar stops at the estimate if the call runs longer), updated once a second."""
+    total = max(1, round(estimate_s)) if estimate_s else None
+    bar = Progress(total, label if total is None else f"{label} (estimate)", unit)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(1.0):
+            if bar.total is None or bar.done < bar.total - 1:
+                bar.update()
+            else:
+                bar.tick()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pymodel.config import PimConfig, add_config_argument, resolve
+from pymodel.errors import check_text_file
 from pymodel.isa import Op, TraceEntry, read_trace
+from pymodel.outputs import check_output_file, write_with
+
+PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 CLASS_OF = {
     Op.MAC16: "MAC",
@@ -132,7 +136,7 @@ def render(
         frameon=False,
     )
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    write_with(out, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return {"start": lo, "end": hi, "commands": len(window), "by_class": counts, "png": str(out)}
 
@@ -140,9 +144,11 @@ def render(
 def cmd_timeline(args: argparse.Namespace) -> int:
     """Render a command trace as a Gantt chart (PNG)."""
     cfg = resolve(args.config)
+    out = check_output_file(args.output, "-o", suffixes=PICTURE_SUFFIXES)
+    check_text_file(args.trace, "trace")
     entries = read_trace(args.trace, cfg)
     try:
-        summary = render(entries, cfg, Path(args.output), args.start, args.end)
+        summary = render(entries, cfg, out, args.start, args.end)
     except ValueError as exc:
         from pymodel.isa import IsaError
 

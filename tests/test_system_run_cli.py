@@ -87,7 +87,10 @@ def test_simulate_gpu_and_trace(tmp_path: Path, capsys: pytest.CaptureFixture[st
         (["--model", "LLM-7B-32K", "--dataset", "wiki"], "unknown dataset 'wiki'"),
         (["--model", "LLM-7B-32K", "--context", "0"], "--context = 0 must be positive"),
         (["--model", "LLM-72B-32K", "--context", "1000", "--modules", "2"], "short by"),
-        (["--model", "LLM-7B-32K", "--context", "1000", "--modules", "0"], "--modules = 0"),
+        (
+            ["--model", "LLM-7B-32K", "--context", "1000", "--modules", "0"],
+            "--modules: 0 must be at least 1",
+        ),
     ],
 )
 def test_simulate_errors(

@@ -1,4 +1,8 @@
-"""``pimphony compile LAYER.mlir``: decoder layer -> PIM instruction program + execution table."""
+"""``pimphony compile LAYER.mlir``: decoder layer -> PIM instruction program + execution table.
+
+The compiler needs xDSL (``pip install 'pimphony[compiler]'``); it is imported when the command
+runs, so every other command works without it.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +13,55 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymodel.compiler.frontend import CompileError
-from pymodel.compiler.passes import encode_program
-from pymodel.compiler.pipeline import MODELS, compile_layer
-from pymodel.isa import format_program
+from pymodel.cliargs import positive
+from pymodel.compiler.models import MODELS, model_name
+from pymodel.errors import PimphonyError, read_text
+from pymodel.outputs import check_output_dir, write_bytes, write_or_print, write_text
+from pymodel.progress import activity
+
+
+class CompilerMissing(PimphonyError):
+    """xDSL is not installed."""
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Compile a decoder layer (StableHLO, generic op form) to PIM HUB instruction programs."""
     try:
-        return _compile(args)
-    except (CompileError, ValueError) as exc:
-        print(f"pimphony: error: {exc}", file=sys.stderr)
-        return 2
+        from pymodel.compiler.passes import encode_program
+        from pymodel.compiler.pipeline import compile_layer
+    except ModuleNotFoundError as exc:
+        raise CompilerMissing(
+            f"compile needs {exc.name} (the compiler's dependency): "
+            "pip install 'pimphony[compiler]' (or make setup)"
+        ) from None
+    from pymodel.isa import format_program
 
-
-def _compile(args: argparse.Namespace) -> int:
-    try:
-        text = Path(args.layer).read_text()
-    except OSError as exc:
-        raise CompileError(f"cannot read {args.layer}: {exc.strerror}") from None
+    text = read_text(args.layer, "layer")
+    if args.emit != "pim" and not args.output:
+        raise PimphonyError("compile: -o OUT is required unless --emit pim")
+    out = None if args.emit == "pim" else check_output_dir(args.output, "-o")
     started = time.perf_counter()
-    c = compile_layer(
-        text, args.layer, model=args.model, modules=args.modules, pp=args.pp,
-        partition=args.partition, memory=args.memory, config=args.config or "aim-gddr6",
-        context_tokens=args.context or 0, layer=args.layer_index, batch=args.batch,
-    )
+    with activity(f"compile {Path(args.layer).name} (batch {args.batch})"):
+        c = compile_layer(
+            text, args.layer, model=args.model, modules=args.modules, pp=args.pp,
+            partition=args.partition, memory=args.memory, config=args.config or "aim-gddr6",
+            context_tokens=args.context or 0, layer=args.layer_index, batch=args.batch,
+        )
     seconds = time.perf_counter() - started
-    if args.emit == "pim":
+    if out is None:
         sys.stdout.write(c.ir())
         return 0
-    if not args.output:
-        raise CompileError("-o OUT is required unless --emit pim")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    sizes: dict[str, Any] = {}
-    for m, prog in sorted(c.programs.items()):
-        blob = encode_program(prog, c.cfg)
-        (out / f"module{m}.bin").write_bytes(blob)
-        (out / f"module{m}.pim").write_text(format_program(prog))
-        sizes[str(m)] = {"instructions": len(prog), "bytes": len(blob)}
+    blobs = {m: encode_program(prog, c.cfg) for m, prog in sorted(c.programs.items())}
+    sizes: dict[str, Any] = {
+        str(m): {"instructions": len(c.programs[m]), "bytes": len(b)} for m, b in blobs.items()
+    }
     c.table["program"]["files"] = sizes
     c.table["program"]["compile_seconds"] = round(seconds, 3)
-    (out / "table.json").write_text(json.dumps(c.table, indent=1) + "\n")
+    # The table first: if the directory became unwritable, it goes to stdout (nothing is lost).
+    write_or_print(out / "table.json", json.dumps(c.table, indent=1) + "\n")
+    for m, blob in blobs.items():
+        write_bytes(out / f"module{m}.bin", blob)
+        write_text(out / f"module{m}.pim", format_program(c.programs[m]))
     total = sum(s["instructions"] for s in sizes.values())
     print(f"{args.layer}: {len(c.table['kernels'])} kernels, {total} instructions on "
           f"{len(sizes)} module(s) ({args.partition}, {args.memory}) in {seconds:.2f} s -> {out}")
@@ -62,13 +72,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("compile", help="compile a decoder layer (MLIR) to PIM programs",
                        description=cmd_compile.__doc__)
     p.add_argument("layer", metavar="LAYER.mlir")
-    p.add_argument("--model", default="tiny", choices=sorted(MODELS))
-    p.add_argument("--modules", type=int, default=1, help="PIM modules (tp x pp)")
-    p.add_argument("--pp", type=int, default=1, help="pipeline stages (default 1: all TP)")
+    p.add_argument("--model", default="tiny", type=model_name, metavar="MODEL",
+                   help=f"any case of: {', '.join(MODELS)} (default tiny)")
+    p.add_argument("--modules", type=positive, default=1, help="PIM modules (tp x pp)")
+    p.add_argument("--pp", type=positive, default=1, help="pipeline stages (default 1: all TP)")
     p.add_argument("--layer-index", type=int, default=0, help="which layer this is (for PP)")
     p.add_argument("--partition", choices=("hfp", "tcp"), default="tcp")
     p.add_argument("--memory", choices=("static", "dpa"), default="static")
-    p.add_argument("--batch", type=int, default=1,
+    p.add_argument("--batch", type=positive, default=1,
                    help="requests decoded together (each its own KV; lengths are runtime)")
     p.add_argument("--context", type=int, default=None, help="T_max (default: cache length)")
     p.add_argument("--config", metavar="PRESET|FILE", default=None)

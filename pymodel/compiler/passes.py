@@ -317,6 +317,7 @@ class LowerPass(ModulePass):
         n_modules = self.tp * self.pp
         prog_ops: list[Operation] = []
         kernels: list[dict[str, Any]] = []
+        names: set[str] = set()  # kernel names so far (a set: batches make thousands)
         bufs: dict[int, Buffers] = {}
         host: list[str] = []
         tokens = 0
@@ -345,8 +346,9 @@ class LowerPass(ModulePass):
                 props["req"] = i64(info["dpa_req"])
             k = KernelOp.create(properties=props, regions=[Region([Block(body)])])
             k.attributes["pim.origin"] = StringAttr(where(o))
-            if any(kk["name"] == name for kk in kernels):
+            if name in names:
                 raise CompileError(f"{where(o)}: two kernels named {name}")
+            names.add(name)
             prog_ops.append(k)
             kernels.append({"name": name, "kind": kind, "module": module, **info})
 

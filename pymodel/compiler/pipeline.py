@@ -11,18 +11,10 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from pymodel.compiler.frontend import CompileError, context, parse_layer
+from pymodel.compiler.models import MODELS
 from pymodel.compiler.passes import EmitPass, LowerPass, MatchPass, PartitionPass
 from pymodel.config import PimConfig, resolve
 from pymodel.isa import Instruction
-
-#: Model shapes for --model: layers (for PP) and the context window (documentation only).
-MODELS: dict[str, dict[str, int]] = {
-    "tiny": {"layers": 2, "context": 128},
-    "llm-7b-32k": {"layers": 32, "context": 32768},
-    "llm-7b-128k-gqa": {"layers": 32, "context": 131072},
-    "llm-72b-32k": {"layers": 80, "context": 32768},
-    "llm-72b-128k-gqa": {"layers": 80, "context": 131072},
-}
 
 
 @dataclass

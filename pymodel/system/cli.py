@@ -12,24 +12,53 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pymodel.cliargs import positive, seed
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.progress import progress
+from pymodel.outputs import check_output_dir, check_output_file, write_with
+from pymodel.progress import Progress, progress
 from pymodel.system import workloads
 from pymodel.system.errors import SystemSimError
 from pymodel.system.experiments import EXPERIMENTS, run_experiment, write_outputs
 from pymodel.system.gpu import gpu_best
-from pymodel.system.kernel_cost import KernelCache
+from pymodel.system.kernel_cost import KernelCache, default_cache_dir
 from pymodel.system.models import resolve_model
 from pymodel.system.simulate import StepModel, StepResult
 from pymodel.system.systems import SYSTEMS, GpuSystem, pim_only, xpu_pim
 from pymodel.system.techniques import BUNDLES, bundle
 
-DEFAULT_CACHE = Path("build/kernel-cache.json")
+
+class RunProgress:
+    """Progress of the command-level kernel runs a cold cache makes (shown from the first run on;
+    a warm cache shows nothing)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Progress | None = None
+
+    def __call__(self) -> None:
+        if self.bar is None:
+            self.bar = Progress(None, self.label, "command-level kernel runs")
+        self.bar.update()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _cache(args: argparse.Namespace, cfg: PimConfig) -> KernelCache:
-    path = None if args.kernel_cache in ("", "none") else Path(args.kernel_cache)
-    return KernelCache(cfg, path)
+def cache_dir(spec: str | None) -> Path | None:
+    """``--kernel-cache``: a directory (validated), ``none`` for no cache, default per user."""
+    if spec in ("", "none"):
+        return None
+    return check_output_dir(default_cache_dir() if spec is None else spec, "--kernel-cache")
+
+
+def _cache(args: argparse.Namespace, cfg: PimConfig, label: str) -> KernelCache:
+    return KernelCache(cfg, cache_dir(args.kernel_cache), on_run=RunProgress(label))
+
+
+def _close(cache: KernelCache) -> None:
+    if isinstance(cache.on_run, RunProgress):
+        cache.on_run.close()
 
 
 def _workload(args: argparse.Namespace) -> workloads.Workload:
@@ -69,17 +98,25 @@ def _summary(r: StepResult) -> dict[str, Any]:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """One decode step of a model on a system: throughput, utilization, breakdowns, energy."""
     cfg = resolve(args.config)
-    cache = _cache(args, cfg)
+    cache = _cache(args, cfg, "simulate")
     work = _workload(args)
     started = time.perf_counter()
-    res = simulate_one(
-        args.model, args.system, args.modules, work, args.techniques, cache, args.batch
-    )
-    cache.save()
+    try:
+        res = simulate_one(
+            args.model, args.system, args.modules, work, args.techniques, cache, args.batch
+        )
+    finally:
+        _close(cache)
     wall = time.perf_counter() - started
-    if args.json:
+    _print_simulate(res, args.json, wall, cache.exact_runs)
+    cache.save()  # after the result is printed: a cache that cannot be written loses nothing
+    return 0
+
+
+def _print_simulate(res: StepResult, as_json: bool, wall: float, runs: int) -> None:
+    if as_json:
         print(json.dumps(_summary(res) | {"wall_s": wall}, indent=2))
-        return 0
+        return
     print(
         f"{res.model} on {res.modules} {res.system} modules, {res.workload} "
         f"(mean context {res.mean_context:,.0f}), techniques {res.technique}"
@@ -100,8 +137,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"  PIM channels {ct}")
     if res.energy_j_per_token:
         print(f"  energy       {1e3 * res.energy_j_per_token:.2f} mJ/token (PIM)")
-    print(f"  simulated in {wall:.2f} s ({cache.exact_runs} command-level kernel runs)")
-    return 0
+    print(f"  simulated in {wall:.2f} s ({runs} command-level kernel runs)")
 
 
 DEMO_MODEL = "LLM-7B-128K-GQA"
@@ -111,13 +147,13 @@ def cmd_demo_system(args: argparse.Namespace) -> int:
     """LLM-7B-128K-GQA on multifieldqa lengths, PIM-only, 8 modules: baseline -> +TCP -> +DCS ->
     pimphony (+DPA); a table on the terminal and a PNG."""
     cfg = resolve(args.config)
-    cache = _cache(args, cfg)
+    out = check_output_file(args.out, "--out", suffixes=(".png",))
+    cache = KernelCache(cfg, cache_dir(args.kernel_cache))
     work = workloads.dataset("multifieldqa", seed=args.seed)
     started = time.perf_counter()
     rows: list[StepResult] = []
-    for tech in progress(list(BUNDLES), len(BUNDLES), "simulating"):
+    for tech in progress(list(BUNDLES), len(BUNDLES), "demo-system", "technique bundles"):
         rows.append(simulate_one(DEMO_MODEL, "pim-only", args.modules, work, tech, cache))
-        cache.save()
     wall = time.perf_counter() - started
     base = rows[0].throughput_tokens_per_s
     print(
@@ -138,11 +174,11 @@ def cmd_demo_system(args: argparse.Namespace) -> int:
             f"{100 * r.time_s['attention'] / r.step_s:>4.0f}% {1e3 * r.token_latency_s:>8.2f} "
             f"{1e3 * r.energy_j_per_token:>8.2f}"
         )
-    out = Path(args.out)
-    _demo_png(rows, out)
-    print(f"figure: {out}   ({wall:.1f} s, {cache.exact_runs} command-level kernel runs)")
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
+    write_with(out, lambda tmp: _demo_png(rows, tmp))
+    print(f"figure: {out}   ({wall:.1f} s, {cache.exact_runs} command-level kernel runs)")
+    cache.save()
     return 0
 
 
@@ -152,7 +188,6 @@ def _demo_png(rows: list[StepResult], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
     names = [r.technique for r in rows]
     axes[0].bar(names, [r.throughput_tokens_per_s for r in rows], color="tab:blue")
@@ -172,30 +207,36 @@ def _demo_png(rows: list[StepResult], path: Path) -> None:
 def cmd_repro(args: argparse.Namespace) -> int:
     """Run the experiment set; per experiment NAME.json, NAME.csv and NAME.png in --out."""
     cfg = resolve(args.config)
-    cache = _cache(args, cfg)
     names = EXPERIMENTS if not args.only else tuple(args.only)
     for n in names:
         if n not in EXPERIMENTS:
             raise SystemSimError(f"--only: unknown experiment '{n}' ({', '.join(EXPERIMENTS)})")
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
+    cache = KernelCache(cfg, cache_dir(args.kernel_cache))
     started = time.perf_counter()
     for n in names:
         t0 = time.perf_counter()
         rows = run_experiment(n, cache)
         paths = write_outputs(n, rows, out)
+        cache.save()
         print(f"{n}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s -> {paths[0].parent}")
     print(f"repro: {len(names)} experiments in {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    add_config_argument(p)
+def add_cache_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kernel-cache",
-        metavar="FILE",
-        default=str(DEFAULT_CACHE),
-        help=f"JSON cache of command-level kernel runs ('none': off; default {DEFAULT_CACHE})",
+        metavar="DIR",
+        default=None,
+        help="directory caching command-level kernel runs, keyed by config + code hash "
+        f"('none': off; default {default_cache_dir()}, or $PIMPHONY_CACHE_DIR)",
     )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    add_cache_argument(p)
 
 
 def add_system_parsers(sub: Any) -> None:
@@ -206,7 +247,7 @@ def add_system_parsers(sub: Any) -> None:
     )
     p.add_argument("--model", required=True, help="Table-I name or a local HF config.json")
     p.add_argument("--system", required=True, choices=SYSTEMS)
-    p.add_argument("--modules", type=int, required=True, help="PIM modules (or GPUs)")
+    p.add_argument("--modules", type=positive, required=True, help="PIM modules (or GPUs)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help=f"length statistics: {', '.join(workloads.DATASETS)}")
     src.add_argument("--context", type=int, help="fixed context length (tokens)")
@@ -214,7 +255,7 @@ def add_system_parsers(sub: Any) -> None:
     p.add_argument("--techniques", default="pimphony", choices=list(BUNDLES))
     p.add_argument("--batch", type=int, default=None, help="batch (default: largest that fits)")
     p.add_argument("--output-tokens", type=int, default=workloads.DEFAULT_OUTPUT_TOKENS)
-    p.add_argument("--seed", type=int, default=0, help="length sampling seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="length sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
     p.set_defaults(func=cmd_simulate)
@@ -224,8 +265,8 @@ def add_system_parsers(sub: Any) -> None:
         help="end-to-end demo: baseline -> +TCP -> +DCS -> pimphony on PIM-only",
         description=cmd_demo_system.__doc__,
     )
-    d.add_argument("--modules", type=int, default=8)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--modules", type=positive, default=8)
+    d.add_argument("--seed", type=seed, default=0)
     d.add_argument("--out", default="build/demo-system.png", help="PNG path")
     d.add_argument("--json", action="store_true", help="also print the rows as JSON")
     _common(d)

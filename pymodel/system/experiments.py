@@ -4,12 +4,14 @@ per experiment ``NAME.json`` (list of rows), ``NAME.csv`` and ``NAME.png``."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pymodel.config import PimConfig
+from pymodel.outputs import write_or_print, write_text, write_with
 from pymodel.progress import progress
 from pymodel.sched import Mode
 from pymodel.system import workloads
@@ -158,7 +160,7 @@ def run_experiment(name: str, cache: KernelCache, show: bool = True) -> list[Row
     cs = cases(name)
     rows: list[Row] = []
     base: dict[str, float] = {}
-    for case in progress(cs, len(cs), f"{name:>20}", force=False) if show else cs:
+    for case in progress(cs, len(cs), f"{name:>20}", "cases") if show else cs:
         res = run_case(case, cache)
         row = _row(case, res)
         if case.group not in base:
@@ -197,17 +199,19 @@ def kernel_utilization(cache: KernelCache, show: bool) -> list[Row]:
 
 
 def write_outputs(name: str, rows: list[Row], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    """``NAME.json``, ``NAME.csv``, ``NAME.png`` in ``out``, each written atomically; if the JSON
+    cannot be written the rows go to stdout first (the work is never lost)."""
     paths = [out / f"{name}.json", out / f"{name}.csv", out / f"{name}.png"]
-    paths[0].write_text(json.dumps(rows, indent=1))
+    write_or_print(paths[0], json.dumps(rows, indent=1))
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    with paths[1].open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    plot(name, rows, paths[2])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    write_text(paths[1], buf.getvalue())
+    write_with(paths[2], lambda tmp: plot(name, rows, tmp))
     return paths
 
 

@@ -18,6 +18,12 @@ refresh on (the maximum error is in docs/system.md).
 
 Convention (as ``pymodel.kernel_study``): STATIC models the AiM baseline with one accumulator per
 bank; PINGPONG and DCS use every OBuf entry of the config.
+
+Exact runs persist in a cache directory (one JSON file per key). The key is a hash of the resolved
+configuration and of the source of every module that produces kernel cycles
+(:func:`pymodel.codehash.code_hash` of this module: timing rules, channel, schedulers, kernels,
+ISA, config, this calibration), so a change to any of them starts a fresh file instead of
+reusing stale cycles.
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pymodel.codehash import code_hash
 from pymodel.config import PimConfig
 from pymodel.isa import InstOp, Instruction
 from pymodel.kernels import GemvKernel, QkKernel, SvKernel
+from pymodel.outputs import write_text
 from pymodel.sched import CAUSES, Mode, run_kernel
 
 COMMANDS = ("ACT16", "PREA", "MAC16", "WRGB", "RDMAC", "CLRMAC", "REF", "ACT", "WR")
-CACHE_FORMAT = 2  # bump when FIELDS or the calibration runs change (cache files are keyed by it)
 FIELDS = ("cycles",) + tuple(f"cmd:{c}" for c in COMMANDS) + tuple(f"cause:{c}" for c in CAUSES)
 NO_REFRESH_NREFI = 1 << 20  # largest legal nREFI: calibration runs are far shorter
 SETTLE_CYCLES = 1000  # a REF's disturbance has settled this long after it (> nRFC + reopen)
@@ -185,46 +192,65 @@ class _Spec:
     cost: Callable[[int], KernelCost] | None = None  # default: extrapolated from runs
 
 
+def default_cache_dir() -> Path:
+    """Per-user cache: ``$PIMPHONY_CACHE_DIR``, else ``$XDG_CACHE_HOME/pimphony/kernel-costs``,
+    else ``~/.cache/pimphony/kernel-costs`` (the same whatever the working directory)."""
+    if os.environ.get("PIMPHONY_CACHE_DIR"):
+        return Path(os.environ["PIMPHONY_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pimphony" / "kernel-costs"
+
+
+def cache_key(cfg: PimConfig) -> str:
+    """Hash of the resolved configuration, the cost fields and the kernel-cycle code."""
+    digest = json.dumps([FIELDS, cfg.to_dict(), code_hash(__name__)], sort_keys=True)
+    return hashlib.sha256(digest.encode()).hexdigest()[:16]
+
+
 @dataclass
 class KernelCache:
     """Costs of QK^T, SV and GEMV kernels on one channel of ``cfg``, by shape and mode.
 
-    ``path``: optional JSON file keeping exact runs across processes (keyed by a hash of the
-    config). ``exact_runs`` counts the command-level runs this cache has made.
+    ``path``: optional directory keeping exact runs across processes, in ``<key>.json`` with the
+    key of :func:`cache_key`. ``exact_runs`` counts the command-level runs this cache has made;
+    ``on_run`` (if set) is called after each one (progress).
     """
 
     cfg: PimConfig
     path: Path | None = None
+    on_run: Callable[[], None] | None = None
     _runs: dict[str, KernelCost] = field(default_factory=dict)
     exact_runs: int = 0
     _dirty: bool = False
 
     def __post_init__(self) -> None:
         self._nr_cfg = self.cfg.with_overrides({"timing": {"nREFI": NO_REFRESH_NREFI}})
-        digest = json.dumps([CACHE_FORMAT, self.cfg.to_dict()], sort_keys=True)
-        self._cfg_key = hashlib.sha1(digest.encode()).hexdigest()[:12]
-        if self.path is not None and self.path.exists():
-            try:
-                data = json.loads(self.path.read_text())
-            except (OSError, json.JSONDecodeError):
-                data = {}
-            for key, vals in data.get(self._cfg_key, {}).items():
-                self._runs[key] = KernelCost(tuple(vals))
+        self.key = cache_key(self.cfg)
+        self._runs.update(self._load())
+
+    @property
+    def file(self) -> Path | None:
+        return None if self.path is None else self.path / f"{self.key}.json"
+
+    def _load(self) -> dict[str, KernelCost]:
+        """The runs stored under this key (an unreadable or corrupt file counts as empty)."""
+        f = self.file
+        if f is None or not f.exists():
+            return {}
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+            return {k: KernelCost(tuple(float(x) for x in v)) for k, v in data.items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
 
     def save(self) -> None:
-        if self.path is None or not self._dirty:
+        """Merge this cache's runs into its file (other processes may have added theirs) and
+        write it atomically; :class:`~pymodel.errors.OutputError` if it cannot be written."""
+        f = self.file
+        if f is None or not self._dirty:
             return
-        data: dict[str, dict[str, list[float]]] = {}
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text())
-            except (OSError, json.JSONDecodeError):
-                data = {}
-        data[self._cfg_key] = {k: list(v.values) for k, v in self._runs.items()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self.path)
+        merged = self._load() | self._runs
+        write_text(f, json.dumps({k: list(v.values) for k, v in merged.items()}))
         self._dirty = False
 
     # ------------------------------------------------------------------ exact runs
@@ -244,6 +270,8 @@ class KernelCache:
             self._runs[full] = hit
             self.exact_runs += 1
             self._dirty = True
+            if self.on_run is not None:
+                self.on_run()
         return hit
 
     def _exact(self, spec: _Spec, m: int, n_refi: int = NO_REFRESH_NREFI) -> KernelCost:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pymodel.errors import read_text
 from pymodel.system.errors import SystemSimError
 
 
@@ -99,9 +100,7 @@ def from_hf_config(path: str | Path) -> ModelSpec:
     """Shape of a Hugging Face ``config.json`` (Llama/Qwen/Mistral-style keys)."""
     p = Path(path)
     try:
-        cfg = json.loads(p.read_text())
-    except OSError as exc:
-        raise ModelError(f"cannot read model config {p}: {exc.strerror}") from None
+        cfg = json.loads(read_text(p, "model config"))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{p}: not valid JSON: {exc}") from None
     if not isinstance(cfg, dict):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pymodel.errors import read_text
 from pymodel.system.errors import SystemSimError
 
 
@@ -113,10 +114,7 @@ def varied(
 def read_trace(path: str | Path) -> Workload:
     """CSV with a header naming at least ``context_tokens`` and ``output_tokens``."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise WorkloadError(f"cannot read trace {p}: {exc.strerror}") from None
+    text = read_text(p, "trace")
     rows = csv.DictReader(text.splitlines())
     need = ("context_tokens", "output_tokens")
     if rows.fieldnames is None or any(k not in rows.fieldnames for k in need):

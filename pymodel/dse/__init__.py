@@ -1,0 +1,1 @@
+"""Design-space sweeps: ``pimphony sweep SPEC.toml`` on Dask distributed (docs/sweep.md)."""

@@ -1,0 +1,110 @@
+"""Run a sweep on Dask distributed: a LocalCluster of ``workers`` processes by default, or an
+existing cluster by its scheduler address (one code path: both give a ``Client``).
+
+Results are stored as they arrive (``as_completed``), one committed row each, so an interrupted
+sweep loses at most the points in flight. A worker that dies mid-task is replaced by its nanny
+and the scheduler reruns its tasks (``retries``); the store's primary key keeps every point
+exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pymodel.dse.point import code_version, run_point
+from pymodel.dse.spec import Spec, point_key
+from pymodel.dse.store import Store
+from pymodel.errors import PimphonyError
+from pymodel.progress import Progress
+
+RETRIES = 3  # reruns of a task whose worker died (each death counts one)
+
+
+class ClusterError(PimphonyError):
+    """The scheduler address cannot be reached."""
+
+
+@dataclass
+class Summary:
+    points: int
+    skipped: int  # done by an earlier run of the same code version
+    ran: int
+    errors: int  # points that cannot run (e.g. do not fit), stored with the reason
+    wall_s: float
+    workers: int
+
+
+@contextmanager
+def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
+    """A Dask ``Client``: to ``scheduler`` if given, else to a new LocalCluster."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ModuleNotFoundError as exc:
+        raise ClusterError(
+            f"sweep needs {exc.name}: pip install 'dask[distributed]' (a pimphony dependency)"
+        ) from None
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run_sweep(
+    spec: Spec,
+    store: Store,
+    client: Any,
+    cache_dir: str | None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> Summary:
+    """Run the points of ``spec`` not yet in ``store`` for this code version."""
+    from dask.distributed import as_completed
+
+    version = code_version()
+    done = store.done(version)
+    todo = [p for p in spec.points if point_key(p) not in done]
+    started = time.perf_counter()
+    ran = errors = 0
+    futures = client.map(
+        run_point,
+        todo,
+        cache_dir=cache_dir,
+        key=[f"point-{point_key(p)}" for p in todo],
+        retries=RETRIES,
+        pure=False,
+    )
+    with Progress(len(todo), f"sweep {spec.name}", "points") as bar:
+        for fut in as_completed(futures):
+            row = fut.result()
+            if store.add(row):
+                ran += 1
+                errors += row["status"] != "ok"
+            bar.update()
+            if on_row is not None:
+                on_row(row)
+    workers = len(client.scheduler_info()["workers"])
+    return Summary(
+        len(spec.points), len(spec.points) - len(todo), ran, errors,
+        time.perf_counter() - started, workers,
+    )
+
+
+def store_path(out: Path) -> Path:
+    return out / "results.sqlite"

@@ -1,0 +1,104 @@
+"""pimphony sweep: spec checks, a 2-worker LocalCluster sweep with a worker killed mid-sweep
+(nothing lost, nothing duplicated, rows equal to in-process runs), resume, Pareto front."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pymodel.dse import pareto
+from pymodel.dse.point import code_version, run_point
+from pymodel.dse.run import connect, run_sweep, store_path
+from pymodel.dse.spec import EXAMPLE, SpecError, parse_spec, point_key
+from pymodel.dse.store import Store
+
+SPEC = """
+name = "t"
+[grid]
+model = ["llm-7b-32k"]
+modules = [2, 4]
+technique = ["+tcp", "pimphony"]
+workload = ["ctx2048"]
+"buffers.obuf_entries" = [4, 8]
+"""
+METRICS = ("status", "throughput_tokens_per_s", "batch", "tp", "pp", "buffer_bytes")
+
+
+def test_example_spec_parses() -> None:
+    spec = parse_spec(EXAMPLE, "example")
+    assert len(spec.points) == 24
+    assert len({point_key(p) for p in spec.points}) == 24
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ('model = ["LLM-9B"]', "grid.model = 'LLM-9B': unknown model"),
+        ("techniques = []", "grid.techniques: unknown axis"),
+        ('"buffers.obuf_entries" = [0]', "buffers.obuf_entries = 0 is out of range"),
+        ('"buffers.nope" = [1]', "buffers"),
+        ("modules = [0]", "grid.modules = 0: must be an integer >= 1"),
+        ('workload = ["ctx0"]', "grid.workload = 'ctx0'"),
+    ],
+)
+def test_bad_spec_names_the_key(grid: str, message: str) -> None:
+    base = dict(
+        line.split(" = ", 1) for line in SPEC.splitlines() if " = " in line and "name" not in line
+    )
+    key = grid.split(" = ")[0]
+    base[key] = grid.split(" = ", 1)[1]
+    text = "[grid]\n" + "\n".join(f"{k} = {v}" for k, v in base.items())
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "s.toml")
+    assert message in str(info.value) and str(info.value).startswith("s.toml: ")
+
+
+def test_sweep_survives_a_killed_worker_and_resumes(tmp_path: Path) -> None:
+    spec = parse_spec(SPEC, "t.toml")
+    cache = str(tmp_path / "kernels")  # cold: every point does real command-level runs
+    store = Store(store_path(tmp_path))
+    killed: list[str] = []
+
+    with connect(None, 2) as client:
+
+        def kill_one_busy_worker(row: dict[str, Any]) -> None:
+            if killed:
+                return
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy:
+                killed.append(busy[0])
+                try:
+                    client.run(os._exit, 1, workers=[busy[0]])
+                except Exception:  # the worker dies before answering (CommClosedError)
+                    pass
+
+        summary = run_sweep(spec, store, client, cache, on_row=kill_one_busy_worker)
+        assert killed, "no worker was busy after the first result: the kill tested nothing"
+        assert killed[0] not in client.scheduler_info()["workers"]
+        again = run_sweep(spec, store, client, cache)
+    rows = store.rows(code_version())
+    store.close()
+    assert summary.ran == len(spec.points) == len(rows)
+    assert sorted(r["key"] for r in rows) == sorted(point_key(p) for p in spec.points)
+    assert again.ran == 0 and again.skipped == len(spec.points)
+    by_key = {r["key"]: r for r in rows}
+    for p in spec.points:  # same numbers as the point run in this process
+        ref = run_point(p, cache)
+        assert {m: by_key[ref["key"]][m] for m in METRICS} == {m: ref.get(m) for m in METRICS}
+    assert all(r["status"] == "ok" and r["config_hash"] for r in rows)
+    assert len({r["config_hash"] for r in rows}) == 2
+
+
+def test_pareto_front() -> None:
+    def row(buf: int, tput: float) -> dict[str, Any]:
+        return {"status": "ok", "buffer_bytes": buf, "throughput_tokens_per_s": tput}
+
+    rows = [row(4, 10.0), row(2, 5.0), row(3, 4.0), row(8, 9.0), row(1, 1.0)]
+    assert [(r["buffer_bytes"], r["throughput_tokens_per_s"]) for r in pareto.front(rows)] == [
+        (1, 1.0),
+        (2, 5.0),
+        (4, 10.0),
+    ]
