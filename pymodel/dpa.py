@@ -7,7 +7,8 @@ Memory model
 ------------
 * **KV block**: ``block_tokens`` consecutive tokens of one request, the tokens whose K fill one
   all-bank row in the token-major layout of :mod:`pymodel.kernels`:
-  ``block_tokens = banks * columns_per_row * lanes / D_HEAD`` (128 on aim-gddr6, d_head 128).
+  ``block_tokens = banks * floor(columns_per_row / (D_HEAD / lanes))`` (128 on aim-gddr6, d_head
+  128; a head size that does not divide the row, e.g. 80 or 96, leaves the last columns unused).
   A KV block takes ``ROWS_PER_BLOCK = 2`` *virtual rows* of its request: row ``2b`` holds the K
   of block ``b`` (token-major, exactly ``QkKernel``'s row: token ``t`` in bank ``t % banks``,
   slot ``(t % block_tokens) // banks`` at columns ``slot * d_head/lanes``), row ``2b + 1`` its V
@@ -200,16 +201,28 @@ class DpaLayout:
     @staticmethod
     def of(cfg: PimConfig, d_head: int = D_HEAD) -> DpaLayout:
         g, d = cfg.geometry, cfg.dpa
-        cells = g.banks * g.columns_per_row * g.lanes
-        if cells % d_head or cells < d_head:
-            raise DpaConfigError(f"an all-bank row ({cells} bf16) is not a multiple of d_head")
+        if d_head <= 0 or d_head % g.lanes or d_head % g.banks:
+            raise DpaConfigError(
+                f"d_head = {d_head} must be a multiple of {g.lanes} lanes and {g.banks} banks"
+            )
+        # a K row holds whole heads only: columns_per_row // (d_head / lanes) slots per bank
+        # (a head size not dividing the row leaves the remaining columns unused)
+        slots = g.columns_per_row // (d_head // g.lanes)
+        block_tokens = g.banks * slots
+        if not slots or block_tokens % g.lanes or (d_head // g.banks) * (
+            block_tokens // g.lanes
+        ) > g.columns_per_row:
+            raise DpaConfigError(
+                f"d_head = {d_head}: a KV block does not fit one row of "
+                f"{g.columns_per_row} columns (geometry.columns_per_row)"
+            )
         if d.chunk_rows % ROWS_PER_BLOCK:
             raise DpaConfigError(f"dpa.chunk_rows = {d.chunk_rows} must be even (K row + V row)")
         return DpaLayout(
             channels=cfg.module.channels,
             chunk_rows=d.chunk_rows,
             chunks_per_channel=g.rows_per_bank // d.chunk_rows,
-            block_tokens=cells // d_head,
+            block_tokens=block_tokens,
             max_requests=d.max_requests,
             max_chunks=d.max_chunks_per_request,
             row_bytes=g.banks * g.row_bytes,
@@ -653,17 +666,18 @@ def qk_template(cfg: PimConfig, req: int, d_head: int = D_HEAD) -> list[Instruct
     g = cfg.geometry
     head_cols = d_head // g.lanes
     slots = g.columns_per_row // head_cols
-    if slots > cfg.buffers.obuf_entries:
-        raise DpaConfigError(f"{slots} slots per row > obuf_entries")
+    obuf = cfg.buffers.obuf_entries
     body = [Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=ROWS_PER_BLOCK)]
-    body += [
-        Instruction(InstOp.MAC, ch_mask=1, op_size=head_cols, col=s * head_cols, out=s)
-        for s in range(slots)
-    ]
-    body += [
-        Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=slots),
-        Instruction(InstOp.RD_OUT, ch_mask=1, op_size=slots, gpr=head_cols, out=0),
-    ]
+    for s0 in range(0, slots, obuf):  # more slots than accumulators: read out per group
+        n = min(obuf, slots - s0)
+        body += [
+            Instruction(InstOp.MAC, ch_mask=1, op_size=head_cols, col=s * head_cols, out=s - s0)
+            for s in range(s0, s0 + n)
+        ]
+        if s0 == 0:
+            body.append(Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=slots))
+        body.append(Instruction(InstOp.RD_OUT, ch_mask=1, op_size=n, gpr=head_cols + s0, out=0))
+    _check_body(cfg, "QK^T", d_head, body)
     return [
         Instruction(InstOp.WR_INP, ch_mask=_all_channels(cfg), op_size=head_cols, gpr=0, gb=0),
         Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body)),
@@ -680,24 +694,40 @@ def sv_template(cfg: PimConfig, req: int, score_gpr: int = 0, out_gpr: int | Non
     lay = DpaLayout.of(cfg, d_head)
     cols = lay.block_tokens // g.lanes
     dim_slots = d_head // g.banks
-    if dim_slots > cfg.buffers.obuf_entries or cols > cfg.buffers.gb_entries:
-        raise DpaConfigError("SV template: dim slots > obuf_entries or block > gb_entries")
+    if cols > cfg.buffers.gb_entries:
+        raise DpaConfigError(f"SV template: a block's {cols} score entries > buffers.gb_entries")
     if out_gpr is None:  # the top of the GPR
         out_gpr = cfg.module.gpr_bytes // g.column_bytes - dim_slots
-    body = [
-        Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=cols),
-        Instruction(InstOp.WR_INP, ch_mask=1, op_size=cols, gpr=score_gpr, gb=0),
-        Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=ROWS_PER_BLOCK),
-    ]
-    body += [
-        Instruction(InstOp.MAC, ch_mask=1, op_size=cols, gb=0, row=1, col=j * cols, out=j)
-        for j in range(dim_slots)
-    ]
-    return [
-        Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body)),
-        *body,
-        Instruction(InstOp.RD_OUT, ch_mask=_all_channels(cfg), op_size=dim_slots, gpr=out_gpr),
-    ]
+    obuf = cfg.buffers.obuf_entries
+    prog: list[Instruction] = []
+    for j0 in range(0, dim_slots, obuf):  # more dim slots than accumulators: one pass per group
+        n = min(obuf, dim_slots - j0)
+        body = [
+            Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=cols),
+            Instruction(InstOp.WR_INP, ch_mask=1, op_size=cols, gpr=score_gpr, gb=0),
+            Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=ROWS_PER_BLOCK),
+        ]
+        body += [
+            Instruction(InstOp.MAC, ch_mask=1, op_size=cols, gb=0, row=1, col=j * cols, out=j - j0)
+            for j in range(j0, j0 + n)
+        ]
+        _check_body(cfg, "SV", d_head, body)
+        prog += [
+            Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body)),
+            *body,
+            Instruction(
+                InstOp.RD_OUT, ch_mask=_all_channels(cfg), op_size=n, gpr=out_gpr + j0
+            ),
+        ]
+    return prog
+
+
+def _check_body(cfg: PimConfig, what: str, d_head: int, body: list[Instruction]) -> None:
+    if len(body) > cfg.dpa.max_body_len:
+        raise DpaConfigError(
+            f"d_head = {d_head}: the {what} template needs a {len(body)}-instruction DYN_LOOP "
+            f"body, dpa.max_body_len = {cfg.dpa.max_body_len}"
+        )
 
 
 def kv_write_template(cfg: PimConfig, req: int, v_rows: bool, banks: Sequence[int],

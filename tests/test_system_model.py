@@ -12,8 +12,9 @@ from pymodel.config import PRESETS
 from pymodel.kernels import QkKernel, SvKernel
 from pymodel.sched import run_kernel
 from pymodel.system import workloads
+from pymodel.system.hf_config import from_hf_config
 from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache, obuf_for
-from pymodel.system.models import TABLE_I, ModelError, ModelSpec, from_hf_config, resolve_model
+from pymodel.system.models import TABLE_I, ModelError, ModelSpec, resolve_model
 from pymodel.system.simulate import StepModel, roofline_tokens_per_s
 from pymodel.system.systems import pim_only, xpu_pim
 from pymodel.system.techniques import BUNDLES
@@ -41,6 +42,7 @@ def test_table_i_and_hf_config(tmp_path: Path) -> None:
     p.write_text(
         json.dumps(
             {
+                "model_type": "llama",
                 "hidden_size": 4096,
                 "num_hidden_layers": 32,
                 "num_attention_heads": 32,

@@ -58,25 +58,13 @@ def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["throughput_tokens_per_s"] > 0 and d["tp"] * d["pp"] == 4
 
 
-def test_simulate_gpu_and_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    trace = tmp_path / "t.csv"
-    trace.write_text("context_tokens,output_tokens\n4000,64\n9000,128\n")
-    rc, out, _ = _run(
-        [
-            "simulate",
-            "--model",
-            "LLM-7B-32K",
-            "--system",
-            "gpu",
-            "--modules",
-            "2",
-            "--trace",
-            str(trace),
-            "--json",
-        ],
-        capsys,
-    )
-    assert rc == 0 and json.loads(out)["system"] == "gpu"
+def test_simulate_gpu(capsys: pytest.CaptureFixture[str]) -> None:
+    for gpu in ("a100-80gb", "h100-sxm", "h200"):
+        argv = ["simulate", "--model", "LLM-7B-32K", "--system", "gpu", "--modules", "2"]
+        rc, out, _ = _run(argv + ["--gpu", gpu, "--context", "8000", "--json"], capsys)
+        d = json.loads(out)
+        assert rc == 0 and d["system"] == "gpu" and d["technique"].startswith(gpu)
+        assert d["resolved"]["gpu"] == gpu
 
 
 @pytest.mark.parametrize(
@@ -109,12 +97,15 @@ def test_bad_trace_and_bad_hf_config(tmp_path: Path, capsys: pytest.CaptureFixtu
     trace.write_text("context_tokens,output_tokens\n4000,64\n12x,5\n")
     base = ["simulate", "--system", "pim-only", "--modules", "8", "--model", "LLM-7B-32K"]
     rc, _, err = _run(base + ["--trace", str(trace)], capsys)
-    assert rc == 2 and f"{trace}:3: context_tokens = '12x' is not an integer" in err
+    assert rc == 2 and f"{trace}:3: context_tokens = '12x' is not a number" in err
     trace.write_text("ctx,out\n1,2\n")
     rc, _, err = _run(base + ["--trace", str(trace)], capsys)
     assert rc == 2 and "header must name context_tokens, output_tokens" in err
+    assert err.count("pimphony: error:") == 1 and "Traceback" not in err
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"hidden_size": 4096, "num_attention_heads": 32}))
+    cfg.write_text(
+        json.dumps({"model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32})
+    )
     rc, _, err = _run(
         [
             "simulate",

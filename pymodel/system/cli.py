@@ -14,16 +14,25 @@ from typing import Any
 
 from pymodel.cliargs import positive, seed
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.outputs import check_output_dir, check_output_file, write_with
+from pymodel.outputs import check_output_dir, check_output_file, write_text, write_with
 from pymodel.progress import Progress, progress
 from pymodel.system import workloads
 from pymodel.system.errors import SystemSimError
 from pymodel.system.experiments import EXPERIMENTS, run_experiment, write_outputs
 from pymodel.system.gpu import gpu_best
 from pymodel.system.kernel_cost import KernelCache, default_cache_dir
-from pymodel.system.models import resolve_model
+from pymodel.system.models import ModelSpec, resolve_model
+from pymodel.system.run_config import (
+    DEFAULT_GPU,
+    add_model_options,
+    check_window,
+    config_line,
+    pim_system,
+    resolved,
+)
+from pymodel.system.serve_cli import add_serve_options, add_serve_parser, cmd_serve
 from pymodel.system.simulate import StepModel, StepResult
-from pymodel.system.systems import SYSTEMS, GpuSystem, pim_only, xpu_pim
+from pymodel.system.systems import SYSTEMS, gpu_system, pim_only
 from pymodel.system.techniques import BUNDLES, bundle
 
 
@@ -62,31 +71,27 @@ def _close(cache: KernelCache) -> None:
 
 
 def _workload(args: argparse.Namespace) -> workloads.Workload:
-    if args.trace:
-        return workloads.read_trace(args.trace)
     if args.context is not None:
         return workloads.fixed(args.context, n=1, output_tokens=args.output_tokens)
     return workloads.dataset(args.dataset, seed=args.seed, output_tokens=args.output_tokens)
 
 
 def simulate_one(
-    model_spec: str,
+    model_spec: str | ModelSpec,
     system: str,
     modules: int,
     work: workloads.Workload,
     technique: str,
     cache: KernelCache,
     batch: int | None = None,
+    gpu: str = DEFAULT_GPU,
 ) -> StepResult:
-    model = resolve_model(model_spec)
+    model = resolve_model(model_spec) if isinstance(model_spec, str) else model_spec
     if system == "gpu":
-        return gpu_best(model, GpuSystem(modules), work, batch)
-    builder = pim_only if system == "pim-only" else xpu_pim
-    if system not in ("pim-only", "xpu-pim"):
-        raise SystemSimError(f"unknown system '{system}' (available: {', '.join(SYSTEMS)})")
+        return gpu_best(model, gpu_system(gpu, modules), work, batch)
     if batch is not None and batch < 1:
         raise SystemSimError(f"--batch = {batch} must be at least 1")
-    sm = StepModel(model, builder(modules, cache.cfg), bundle(technique), cache)
+    sm = StepModel(model, pim_system(system, modules, cache.cfg), bundle(technique), cache)
     return sm.best(work, batch)
 
 
@@ -96,26 +101,34 @@ def _summary(r: StepResult) -> dict[str, Any]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """One decode step of a model on a system: throughput, utilization, breakdowns, energy."""
+    """One decode step of a model on a system: throughput, utilization, breakdowns, energy.
+    With --trace the trace's requests are served over time instead (as `pimphony serve`)."""
+    if args.trace:
+        return cmd_serve(args)
     cfg = resolve(args.config)
     cache = _cache(args, cfg, "simulate")
     work = _workload(args)
+    model = resolve_model(args.model)
+    check_window(model, work.max_tokens, args.allow_beyond_window, "the workload")
     started = time.perf_counter()
     try:
         res = simulate_one(
-            args.model, args.system, args.modules, work, args.techniques, cache, args.batch
+            model, args.system, args.modules, work, args.techniques, cache, args.batch, args.gpu
         )
     finally:
         _close(cache)
     wall = time.perf_counter() - started
-    _print_simulate(res, args.json, wall, cache.exact_runs)
+    config = resolved(cfg, model, gpu=args.gpu if args.system == "gpu" else None)
+    _print_simulate(res, args.json, wall, cache.exact_runs, config)
     cache.save()  # after the result is printed: a cache that cannot be written loses nothing
     return 0
 
 
-def _print_simulate(res: StepResult, as_json: bool, wall: float, runs: int) -> None:
+def _print_simulate(
+    res: StepResult, as_json: bool, wall: float, runs: int, config: dict[str, Any]
+) -> None:
     if as_json:
-        print(json.dumps(_summary(res) | {"wall_s": wall}, indent=2))
+        print(json.dumps(_summary(res) | {"wall_s": wall, "resolved": config}, indent=2))
         return
     print(
         f"{res.model} on {res.modules} {res.system} modules, {res.workload} "
@@ -138,6 +151,7 @@ def _print_simulate(res: StepResult, as_json: bool, wall: float, runs: int) -> N
     if res.energy_j_per_token:
         print(f"  energy       {1e3 * res.energy_j_per_token:.2f} mJ/token (PIM)")
     print(f"  simulated in {wall:.2f} s ({runs} command-level kernel runs)")
+    print(f"  config       {config_line(config)}")
 
 
 DEMO_MODEL = "LLM-7B-128K-GQA"
@@ -156,9 +170,10 @@ def cmd_demo_system(args: argparse.Namespace) -> int:
         rows.append(simulate_one(DEMO_MODEL, "pim-only", args.modules, work, tech, cache))
     wall = time.perf_counter() - started
     base = rows[0].throughput_tokens_per_s
+    cap = pim_only(args.modules, cfg).capacity_bytes
     print(
         f"{DEMO_MODEL}, multifieldqa lengths (mean {rows[0].mean_context:,.0f} tokens), "
-        f"PIM-only, {args.modules} modules ({args.modules * 16} GB), {cfg.name}"
+        f"PIM-only, {args.modules} modules ({cap / 2**30:,.0f} GiB), {cfg.name}"
     )
     head = (
         f"{'technique':<10} {'tokens/s':>9} {'speedup':>8} {'batch':>5} {'TPxPP':>6} "
@@ -175,7 +190,8 @@ def cmd_demo_system(args: argparse.Namespace) -> int:
             f"{1e3 * r.energy_j_per_token:>8.2f}"
         )
     if args.json:
-        print(json.dumps([r.as_dict() for r in rows], indent=1))
+        config = resolved(cfg, resolve_model(DEMO_MODEL))
+        print(json.dumps({"rows": [r.as_dict() for r in rows], "resolved": config}, indent=1))
     write_with(out, lambda tmp: _demo_png(rows, tmp))
     print(f"figure: {out}   ({wall:.1f} s, {cache.exact_runs} command-level kernel runs)")
     cache.save()
@@ -213,6 +229,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
             raise SystemSimError(f"--only: unknown experiment '{n}' ({', '.join(EXPERIMENTS)})")
     out = check_output_dir(args.out, "--out")
     cache = KernelCache(cfg, cache_dir(args.kernel_cache))
+    write_text(out / "resolved-config.json", json.dumps({"pim_config": cfg.to_dict()}, indent=1))
     started = time.perf_counter()
     for n in names:
         t0 = time.perf_counter()
@@ -251,14 +268,20 @@ def add_system_parsers(sub: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help=f"length statistics: {', '.join(workloads.DATASETS)}")
     src.add_argument("--context", type=int, help="fixed context length (tokens)")
-    src.add_argument("--trace", help="CSV with context_tokens,output_tokens columns")
+    src.add_argument(
+        "--trace", help="request trace: runs the serving simulation (as `pimphony serve`)"
+    )
     p.add_argument("--techniques", default="pimphony", choices=list(BUNDLES))
     p.add_argument("--batch", type=int, default=None, help="batch (default: largest that fits)")
     p.add_argument("--output-tokens", type=int, default=workloads.DEFAULT_OUTPUT_TOKENS)
     p.add_argument("--seed", type=seed, default=0, help="length sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_model_options(p)
+    add_serve_options(p)
     _common(p)
     p.set_defaults(func=cmd_simulate)
+
+    add_serve_parser(sub)
 
     d = sub.add_parser(
         "demo-system",

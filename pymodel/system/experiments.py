@@ -19,7 +19,7 @@ from pymodel.system.gpu import gpu_best
 from pymodel.system.kernel_cost import KernelCache
 from pymodel.system.models import TABLE_I, ModelSpec
 from pymodel.system.simulate import SimError, StepModel, StepResult
-from pymodel.system.systems import GpuSystem, PimSystem, pim_only, xpu_pim
+from pymodel.system.systems import GPU_SPECS, PimSystem, gpu_system, pim_only, xpu_pim
 from pymodel.system.techniques import BUNDLES
 
 # Models with the datasets the paper evaluates them on.
@@ -100,7 +100,9 @@ def cases(name: str) -> list[Case]:
             d = dsets[0]
             s = _size(model)
             grp = f"{model}/{d}"
-            out.append(Case(model, d, "gpu", GPU_COUNT[s], "flash-decoding+paged", grp))
+            for gpu in GPU_SPECS:
+                tech = f"{gpu}:flash-decoding+paged"
+                out.append(Case(model, d, "gpu", GPU_COUNT[s], tech, grp))
             out.append(Case(model, d, "pim-only", PIM_MODULES[s], "pimphony", grp))
             out.append(Case(model, d, "xpu-pim", XPU_MODULES[s], "pimphony", grp))
     return out
@@ -123,7 +125,9 @@ def run_case(case: Case, cache: KernelCache) -> StepResult | str:
     work = case.build_workload()
     try:
         if case.system == "gpu":
-            return gpu_best(model, GpuSystem(case.modules), work, None)
+            return gpu_best(
+                model, gpu_system(case.technique.split(":")[0], case.modules), work, None
+            )
         system = SYSTEM_BUILDERS[case.system](case.modules, cache.cfg)
         return StepModel(model, system, BUNDLES[case.technique], cache).best(work)
     except SimError as exc:
@@ -241,24 +245,25 @@ def plot(name: str, rows: list[Row], path: Path) -> None:
             if name == "capacity-utilization"
             else ("throughput_tokens_per_s" if name == "gpu" else "speedup_vs_baseline")
         )
-        groups = list(
-            dict.fromkeys(
-                r["model"] + "\n" + r["dataset"] + "\n" + r["system"] + f" x{r['modules']}"
-                for r in rows
-            )
-        )
-        series = list(dict.fromkeys(r["technique"] if name != "gpu" else r["system"] for r in rows))
+
+        def group_of(r: Row) -> str:
+            g = r["model"] + "\n" + r["dataset"]
+            return str(g) if name == "gpu" else g + "\n" + r["system"] + f" x{r['modules']}"
+
+        def series_of(r: Row) -> str:
+            if name != "gpu":
+                return str(r["technique"])
+            if r["system"] == "gpu":
+                return f"{r['technique'].split(':')[0]} x{r['modules']}"
+            return f"{r['system']} x{r['modules']}"
+
+        groups = list(dict.fromkeys(group_of(r) for r in rows))
+        series = list(dict.fromkeys(series_of(r) for r in rows))
         width = 0.8 / max(1, len(series))
         for i, s in enumerate(series):
             ys = []
             for g in groups:
-                v = [
-                    r.get(metric, 0.0)
-                    for r in rows
-                    if r["model"] + "\n" + r["dataset"] + "\n" + r["system"] + f" x{r['modules']}"
-                    == g
-                    and (r["technique"] if name != "gpu" else r["system"]) == s
-                ]
+                v = [r.get(metric, 0.0) for r in rows if group_of(r) == g and series_of(r) == s]
                 ys.append(v[0] if v else 0.0)
             ax.bar([x + i * width for x in range(len(groups))], ys, width, label=s)
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))])

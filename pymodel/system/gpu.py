@@ -1,5 +1,6 @@
-"""A100 reference: decode-step roofline with flash-decoding (KV streamed once at achieved HBM
-bandwidth) and paged attention (KV held in 16-token pages), tensor-parallel over all GPUs."""
+"""GPU references (A100-80GB, H100-SXM, H200): decode-step roofline with flash-decoding (KV
+streamed once at achieved HBM bandwidth) and paged attention (KV held in 16-token pages),
+tensor-parallel over all GPUs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pymodel.system.workloads import Workload
 
 
 def _fits(model: ModelSpec, gpu: GpuSystem, finals: list[int]) -> tuple[int, int]:
-    pages = sum(-(-f // gpu.page_tokens) * gpu.page_tokens for f in finals)
-    used = model.weight_bytes + pages * model.kv_bytes_per_token()
+    pages = [-(-f // gpu.page_tokens) * gpu.page_tokens for f in finals]
+    used = model.weight_bytes + sum(model.kv_bytes(p) for p in pages)
     return used, gpu.gpus * (gpu.memory_bytes - gpu.reserve_bytes)
 
 
@@ -19,10 +20,14 @@ def gpu_step(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int) -> St
     lengths = work.lengths(batch)
     bw = gpu.gpus * gpu.bytes_per_s * gpu.bw_efficiency
     flops = gpu.gpus * gpu.flops * gpu.flops_efficiency
-    w = model.weight_bytes
-    fc = max(w / bw, 2.0 * batch * w / 2 / flops)
-    kv = model.kv_bytes_per_token() * sum(lengths)
-    attn = max(kv / bw, 4.0 * model.heads * model.d_head * sum(lengths) * model.layers / flops)
+    head = model.vocab * model.hidden
+    w_read = model.layers * model.layer_weight_bytes_read(batch) + 2.0 * head
+    fc_flops = 2.0 * batch * (model.layers * model.active_layer_params + head)
+    fc = max(w_read / bw, fc_flops / flops)
+    kv = sum(model.kv_bytes(t) for t in lengths)
+    attended = sum(n * t for x in lengths for n, t in model.attended(x))  # layer-tokens
+    attn_flops = 4.0 * model.heads * model.d_head * attended
+    attn = max(kv / bw, attn_flops / flops)
     comm = 0.0
     if gpu.gpus > 1:
         msg = 2 * model.hidden * batch
@@ -30,13 +35,13 @@ def gpu_step(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int) -> St
     step = fc + attn + comm
     used, cap = _fits(model, gpu, work.finals(batch))
     live = model.weight_bytes + kv
-    useful = 2.0 * batch * w / 2 + 4.0 * model.heads * model.d_head * sum(lengths) * model.layers
+    useful = fc_flops + attn_flops
     return StepResult(
         model=model.name,
         workload=work.name,
         system="gpu",
         modules=gpu.gpus,
-        technique="flash-decoding+paged",
+        technique=f"{gpu.name}:flash-decoding+paged",
         batch=batch,
         tp=gpu.gpus,
         pp=1,
@@ -64,7 +69,7 @@ def gpu_best(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int | None
     if lo == 0 or (batch is not None and lo < batch):
         used, cap = _fits(model, gpu, work.finals(batch or 1))
         raise SimError(
-            f"{model.name} with batch {batch or 1} does not fit {gpu.gpus} A100-80GB: needs "
+            f"{model.name} with batch {batch or 1} does not fit {gpu.gpus} {gpu.name}: needs "
             f"{used / (1 << 30):.1f} GiB, has {cap / (1 << 30):.1f} GiB "
             f"(short by {(used - cap) / (1 << 30):.1f} GiB)"
         )

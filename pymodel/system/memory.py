@@ -1,29 +1,63 @@
 """KV capacity accounting with the DPA reference layout (:mod:`pymodel.dpa`).
 
-A KV *stream* is one (request, layer, KV head): ``DpaLayout.token_bytes`` per token, stored in
-chunks of ``DpaLayout.chunk_bytes`` (``cfg.chunk_bytes``, 1 MB = 2048 tokens on aim-gddr6).
-STATIC reserves ``chunks_for(T_max)`` per stream at admission; DPA holds ``chunks_for(len)``
-(lazy allocation, at most one partly filled chunk per stream).
+A KV *stream* is one (request, layer, KV head), stored in chunks of ``DpaLayout.chunk_bytes``
+(``cfg.chunk_bytes``, 1 MB = 2048 tokens on aim-gddr6 at d_head 128; a head size that does not
+divide the row pads each KV block, see :class:`pymodel.dpa.DpaLayout`). STATIC reserves
+``chunks_for(T_max)`` per stream at admission; DPA holds ``chunks_for(len)`` (lazy allocation, at
+most one partly filled chunk per stream). A sliding-window layer keeps its last ``window`` tokens
+as a ring: STATIC reserves ``min(T_max, window)``, DPA holds the chunks the live window spans
+(at most one more than the window needs, the partly expired oldest chunk).
 """
 
 from __future__ import annotations
 
 from pymodel.config import PimConfig
-from pymodel.dpa import DpaLayout
+from pymodel.dpa import DpaConfigError, DpaLayout, qk_template, sv_template
+from pymodel.system.errors import SystemSimError
+from pymodel.system.models import ModelSpec
 
 
-def layout(cfg: PimConfig, d_head: int) -> DpaLayout:
-    return DpaLayout.of(cfg, d_head)
+def layout(cfg: PimConfig, model: ModelSpec, dpa: bool) -> DpaLayout:
+    """The KV layout of ``model``'s head size, or a clear error when the kernels (or, with
+    ``dpa``, the DPA templates) cannot hold it."""
+    try:
+        lay = DpaLayout.of(cfg, model.d_head)
+        if dpa:
+            qk_template(cfg, 0, model.d_head)
+            sv_template(cfg, 0, d_head=model.d_head)
+    except DpaConfigError as exc:
+        what = "DPA memory" if dpa else "the QK^T/SV layouts"
+        raise SystemSimError(
+            f"model {model.name}: head_dim {model.d_head} unsupported by {what}: {exc}"
+        ) from None
+    return lay
 
 
-def stream_bytes(lay: DpaLayout, tokens: int) -> int:
-    """Bytes one stream of ``tokens`` tokens holds in chunks."""
-    return lay.chunks_for(tokens) * lay.chunk_bytes
+def stream_chunks(lay: DpaLayout, policy: str, tokens: int, t_max: int, window: int = 0) -> int:
+    """Chunks one stream holds at length ``tokens`` (``window``: sliding-window layer)."""
+    if policy == "static":
+        return lay.chunks_for(min(t_max, window) if window else t_max)
+    if window and tokens > window:
+        return min(lay.chunks_for(tokens), lay.chunks_for(window) + 1)
+    return lay.chunks_for(tokens)
+
+
+def stage_layers(model: ModelSpec, layers_s: int) -> list[tuple[int, int]]:
+    """(layers, window) of the fullest pipeline stage of ``layers_s`` layers: global layers
+    first (they hold the most KV), local layers in proportion."""
+    glob = model.layers - model.local_layers
+    g = min(layers_s, -(-layers_s * glob // model.layers))
+    out = [(g, 0)] if g else []
+    if layers_s - g:
+        out.append((layers_s - g, model.sliding_window))
+    return out
 
 
 def request_bytes(
-    lay: DpaLayout, policy: str, tokens: int, t_max: int, layers: int, kv_heads: int
+    lay: DpaLayout, policy: str, tokens: int, t_max: int, model: ModelSpec, layers_s: int
 ) -> int:
-    """KV bytes one request holds on the ``layers`` layers of a pipeline stage."""
-    reserve = t_max if policy == "static" else tokens
-    return layers * kv_heads * stream_bytes(lay, reserve)
+    """KV bytes one request holds on the ``layers_s`` layers of a pipeline stage."""
+    chunks = sum(
+        n * stream_chunks(lay, policy, tokens, t_max, w) for n, w in stage_layers(model, layers_s)
+    )
+    return chunks * model.kv_heads * lay.chunk_bytes

@@ -27,9 +27,10 @@ Pipeline: ``m = min(pp, batch)`` micro-batches; a round (every request gets one 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from pymodel.system.energy import step_energy_j
 from pymodel.system.errors import SystemSimError
@@ -96,21 +97,34 @@ class StepModel:
         self.model, self.system, self.tech, self.cache = model, system, tech, cache
         self.cfg = system.cfg
         self.tck_s = self.cfg.tck_ns * 1e-9
-        self.lay = layout(self.cfg, model.d_head)
-        self._pair: dict[tuple[int, int], KernelCost] = {}
+        self.lay = layout(self.cfg, model, tech.memory == "dpa")
+        stage_in = 2 * max(d_in for _, _, d_in, _ in model.fc_work())
+        if system.fc_on_pim and stage_in > self.cfg.module.gpr_bytes:
+            raise SimError(
+                f"module.gpr_bytes = {self.cfg.module.gpr_bytes} cannot stage one FC input "
+                f"vector of {stage_in} bytes ({model.name})"
+            )
+        self._pair: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+        self._fc: dict[int, KernelCost] = {}
+        self._head: dict[int, KernelCost] = {}
+        self._append = cache.kv_append(tech.sched, model.d_head)  # per pair: new token's K, V
+        self._assign: dict[tuple[int, int], np.ndarray] = {}
         self.pp_now = 1
 
     # ------------------------------------------------------------------ kernels
 
+    def pair_key(self, tokens: int, split: int) -> int:
+        """Kernel-cost key of a pair of ``tokens`` tokens split ``split`` ways: QK^T costs whole
+        16-token slots and SV 64-token quanta of the channel's ``ceil(tokens / split)``, so the
+        cost depends on the slot count only."""
+        per_channel = -(-tokens // split)
+        return -(-per_channel // self.cfg.geometry.banks)
+
     def pair_cost(self, tokens: int, split: int) -> KernelCost:
         """One channel's attention work for one (request, KV head) pair of ``tokens`` tokens of
         which this channel holds ``ceil(tokens / split)``."""
-        key = (tokens, split)
-        hit = self._pair.get(key)
-        if hit is not None:
-            return hit
         m, kc, mode = self.model, self.cache, self.tech.sched
-        t = -(-tokens // split)
+        t = self.pair_key(tokens, split) * self.cfg.geometry.banks
         cfg = self.cfg
         max_group = max(1, cfg.buffers.gb_entries // (m.d_head // cfg.geometry.lanes))
         if self.tech.gqa_row_reuse:
@@ -120,16 +134,161 @@ class StepModel:
                 cost = cost + kc.qk(t, mode, m.d_head, rest)
         else:
             cost = kc.qk(t, mode, m.d_head, 1).scale(m.group)
-        cost = cost + kc.sv(t, mode, m.d_head).scale(m.group)
-        self._pair[key] = cost
-        return cost
+        return cost + kc.sv(t, mode, m.d_head).scale(m.group)
+
+    def attention_split(self, batch: int, tp: int) -> int:
+        """Channels one pair's tokens are split over: HFP 1; TCP a module's channels, times the
+        modules a pair spreads over when there are fewer pairs than modules."""
+        if self.tech.partition == "hfp":
+            return 1
+        return self.system.channels * max(1, tp // max(1, batch * self.model.kv_heads))
+
+    def steps_same_cost(self, length: int, split: int) -> int:
+        """Decode steps from ``length`` (this one included) over which a pair's kernel costs stay
+        the same: until the channel's slot count (:meth:`pair_key`) grows, or forever once every
+        layer is a sliding-window layer past its window."""
+        m = self.model
+        if m.local_layers == m.layers and length >= m.sliding_window:
+            return 1 << 40
+        unit = self.cfg.geometry.banks * split
+        return unit * -(-length // unit) - length + 1
+
+    def _pair_vec(self, tokens: int, split: int) -> tuple[np.ndarray, float]:
+        key = (self.pair_key(tokens, split), split)
+        hit = self._pair.get(key)
+        if hit is None:
+            c = self.pair_cost(tokens, split)
+            hit = (np.array(c.values), c.refresh_penalty_cycles)
+            self._pair[key] = hit
+        return hit
 
     def _busy_s(self, cost: KernelCost) -> float:
         return cost.with_refresh(self.cfg.timing.nREFI).busy_cycles * self.tck_s
 
+    def _busy_vec_s(self, cycles: np.ndarray, pen: np.ndarray) -> np.ndarray:
+        """:meth:`_busy_s` of many summed costs: refreshes at ``busy / nREFI``, ``pen`` each."""
+        n_refi = self.cfg.timing.nREFI
+        scale = np.where(pen < n_refi, n_refi / np.maximum(n_refi - pen, 1e-9), 1.0)
+        return cycles * scale * self.tck_s
+
+    def _fc_layer(self, ch: int) -> KernelCost:
+        """One request's FC GEMVs of an average layer, split by output rows over ``ch``."""
+        hit = self._fc.get(ch)
+        if hit is None:
+            hit = KernelCost()
+            for _, d_out, d_in, n in self.model.fc_work():
+                hit = hit + self.cache.gemv(-(-d_out // ch), d_in, self.tech.sched).scale(n)
+            self._fc[ch] = hit
+        return hit
+
+    def _lm_head(self, ch: int) -> KernelCost:
+        hit = self._head.get(ch)
+        if hit is None:
+            m = self.model
+            hit = self.cache.gemv(-(-m.vocab // ch), m.hidden, self.tech.sched)
+            self._head[ch] = hit
+        return hit
+
+    def _assignment(self, b: int, slots: int) -> np.ndarray:
+        """(slots x b) pairs of each request on each slot: pair k = r * kv_heads + h goes to
+        slot ``k % slots`` (round robin)."""
+        key = (b, slots)
+        hit = self._assign.get(key)
+        if hit is None:
+            kv = self.model.kv_heads
+            k = np.arange(b * kv)
+            hit = np.zeros((slots, b))
+            np.add.at(hit, (k % slots, k // kv), 1.0)
+            self._assign[key] = hit
+        return hit
+
+    def _attention(
+        self, lengths: list[int], tp: int, detail: bool
+    ) -> tuple[float, float, KernelCost, float]:
+        """One layer's attention over ``lengths`` attended tokens: (busiest unit's read seconds,
+        with the KV appends, summed cost over every channel (``detail`` only), EPU reduction
+        seconds)."""
+        m, s = self.model, self.system
+        b, ch = len(lengths), tp * s.channels
+        append = self._append
+        pairs = b * m.kv_heads
+        split = self.attention_split(b, tp)
+        if self.tech.partition == "hfp":
+            slots, per_slot_ch = ch, 1  # pairs round robin over whole channels
+        else:
+            slots, per_slot_ch = tp // (split // s.channels), s.channels
+        vecs = [self._pair_vec(t, split) for t in lengths]
+        if pairs <= slots and not detail:  # one pair per slot: the busiest pair decides
+            return self._attention_sparse(vecs, per_slot_ch) + (KernelCost(), self._reduce_s(b, tp))
+        pens = np.array([p for _, p in vecs])
+        assign = self._assignment(b, slots)
+        if detail:
+            vals = np.array([v for v, _ in vecs])  # b x FIELDS
+            load = assign @ vals  # slots x FIELDS
+            per_req = vals[:, 0]
+        else:
+            per_req = np.array([v[0] for v, _ in vecs])
+        cyc = assign @ per_req
+        pen_w = assign @ (pens * per_req)
+        pen = np.divide(pen_w, cyc, out=np.zeros_like(cyc), where=cyc > 0)
+        attn_read = float(self._busy_vec_s(cyc, pen).max())
+        # a pair's new token goes to the channel of its last chunk: a slot's appends spread
+        # over its channels, the busiest one takes ceil(appends / channels)
+        n_app = np.ceil(assign.sum(axis=1) / per_slot_ch)
+        cyc_a = cyc + n_app * append.cycles
+        pen_a = np.divide(
+            pen_w + n_app * append.cycles * append.refresh_penalty_cycles,
+            cyc_a,
+            out=np.zeros_like(cyc_a),
+            where=cyc_a > 0,
+        )
+        attn = float(self._busy_vec_s(cyc_a, pen_a).max())
+        layer_cost = KernelCost()
+        if detail:
+            total_vals = tuple(float(x) for x in load.sum(axis=0) * split)
+            tot_pen = float(pen_w.sum() / cyc.sum()) if cyc.sum() else 0.0
+            layer_cost = KernelCost(total_vals, tot_pen) + append.scale(pairs)
+        return attn_read, attn, layer_cost, self._reduce_s(b, tp)
+
+    def _attention_sparse(
+        self, vecs: list[tuple[np.ndarray, float]], per_slot_ch: int
+    ) -> tuple[float, float]:
+        """:meth:`_attention`'s two times when every slot holds at most one pair (the same
+        arithmetic without the assignment matrix)."""
+        n_refi, tck = self.cfg.timing.nREFI, self.tck_s
+        a_cyc = self._append.cycles * -(-1 // per_slot_ch)
+        a_pen = self._append.refresh_penalty_cycles
+        read = with_app = 0.0
+        for v, pen in vecs:
+            c = float(v[0])
+            read = max(read, c * (n_refi / (n_refi - pen) if pen < n_refi else 1.0))
+            ca = c + a_cyc
+            pa = (pen * c + a_pen * a_cyc) / ca if ca else 0.0
+            with_app = max(with_app, ca * (n_refi / (n_refi - pa) if pa < n_refi else 1.0))
+        return read * tck, with_app * tck
+
+    def _reduce_s(self, b: int, tp: int) -> float:
+        """TCP: the EPU adds the channels' partial SV sums (and other modules' over the link)."""
+        m, s = self.model, self.system
+        if self.tech.partition == "hfp":
+            return 0.0
+        pairs = b * m.kv_heads
+        split = self.attention_split(b, tp)
+        slots = tp // (split // s.channels)
+        heads_per_slot = -(-pairs // slots) * m.group
+        reduce_s = s.channels * m.d_head * heads_per_slot / s.nmu_flops
+        if split > s.channels:  # partial SV sums of the other modules over the link
+            msg = 4 * m.d_head * heads_per_slot
+            reduce_s += s.link_latency_s + msg / s.link_bytes_per_s
+        return reduce_s
+
     # ------------------------------------------------------------------ one stage
 
-    def stage(self, lengths: list[int], layers: int, tp: int, last: bool) -> _Stage:
+    def stage(
+        self, lengths: list[int], layers: int, tp: int, last: bool, detail: bool = True
+    ) -> _Stage:
+        """Time of one micro-batch on one stage; ``detail``: also the stage's summed kernel
+        cost (commands, causes) for breakdowns and energy."""
         m, s = self.model, self.system
         b = len(lengths)
         ch = tp * s.channels
@@ -137,73 +296,37 @@ class StepModel:
         total = KernelCost()
         # FC
         if s.fc_on_pim:
-            fc = KernelCost()
-            for _, d_out, d_in in m.fc_shapes():
-                fc = fc + self.cache.gemv(-(-d_out // ch), d_in, self.tech.sched)
-            fc_layer = fc.scale(b)
-            parts["fc"] += layers * self._busy_s(fc_layer)
-            total = total + fc_layer.scale(layers * ch)
+            # busy time is linear in the work: b requests take b times one request's GEMVs
+            fc_one, head_one = self._fc_layer(ch), self._lm_head(ch)
+            parts["fc"] += layers * b * self._busy_s(fc_one)
             if last:
-                head = self.cache.gemv(-(-m.vocab // ch), m.hidden, self.tech.sched).scale(b)
-                parts["fc"] += self._busy_s(head)
-                total = total + head.scale(ch / self.pp_now)
+                parts["fc"] += b * self._busy_s(head_one)
+            if detail:
+                total = total + fc_one.scale(b * layers * ch)
+                if last:
+                    total = total + head_one.scale(b * ch / self.pp_now)
         else:
-            flops = 2.0 * b * m.layer_params
-            wbytes = 2.0 * m.layer_params
+            flops = 2.0 * b * m.active_layer_params
+            wbytes = m.layer_weight_bytes_read(b)
             per_layer = max(flops / (tp * s.npu_flops), wbytes / (tp * s.npu_bytes_per_s))
             parts["fc"] += layers * per_layer
             if last:
                 hb = 2.0 * m.vocab * m.hidden
                 parts["fc"] += max(b * hb / (tp * s.npu_flops), hb / (tp * s.npu_bytes_per_s))
-        # attention (one layer; all layers of the stage are alike)
-        pairs = [(r, h) for r in range(b) for h in range(m.kv_heads)]
-        append = self.cache.kv_append(self.tech.sched, m.d_head)  # per pair: the new token's K, V
-        if self.tech.partition == "hfp":
-            per_ch: dict[int, KernelCost] = defaultdict(KernelCost)
-            appends: dict[int, int] = defaultdict(int)
-            for k, (r, _) in enumerate(pairs):
-                c = k % ch
-                per_ch[c] = per_ch[c] + self.pair_cost(lengths[r], 1)
-                appends[c] += 1
-            loads = list(per_ch.values())
-            attn_read = max((self._busy_s(c) for c in loads), default=0.0)
-            attn = max(
-                (self._busy_s(per_ch[c] + append.scale(appends[c])) for c in per_ch), default=0.0
-            )
-            layer_cost = sum(loads, KernelCost()) + append.scale(len(pairs))
-            reduce_s = 0.0
-        else:
-            # fewer pairs than modules: a pair's tokens spread over `spread` modules too
-            spread = max(1, tp // max(1, len(pairs)))
-            homes = tp // spread
-            per_mod: dict[int, KernelCost] = defaultdict(KernelCost)
-            appends = defaultdict(int)
-            for k, (r, _) in enumerate(pairs):
-                pc = self.pair_cost(lengths[r], s.channels * spread)
-                per_mod[k % homes] = per_mod[k % homes] + pc
-                appends[k % homes] += 1
-            attn_read = max((self._busy_s(c) for c in per_mod.values()), default=0.0)
-            # a pair's new token goes to the channel of its last chunk: the module's appends
-            # spread over its channels, the busiest one takes ceil(appends / channels)
-            attn = max(
-                (
-                    self._busy_s(c + append.scale(-(-appends[k] // s.channels)))
-                    for k, c in per_mod.items()
-                ),
-                default=0.0,
-            )
-            layer_cost = sum(per_mod.values(), KernelCost()).scale(s.channels * spread)
-            layer_cost = layer_cost + append.scale(len(pairs))
-            heads_per_mod = -(-len(pairs) // homes) * m.group
-            reduce_s = s.channels * m.d_head * heads_per_mod / s.nmu_flops
-            if spread > 1:  # partial SV sums of the other modules over the link
-                msg = 4 * m.d_head * heads_per_mod
-                reduce_s += s.link_latency_s + msg / s.link_bytes_per_s
-        parts["attention"] += layers * (attn_read + reduce_s)
-        parts["kv_append"] = layers * (attn - attn_read)
-        total = total + layer_cost.scale(layers)
+        # attention: global layers see every token, sliding-window layers at most the window
+        scores = 0.0
+        for n, cap in ((1.0 - m.local_layers / m.layers, 0), (m.local_layers / m.layers, 1)):
+            if n == 0:
+                continue
+            att = [min(t, m.sliding_window) for t in lengths] if cap else lengths
+            read, with_app, cost, reduce_s = self._attention(att, tp, detail)
+            k = layers * n
+            parts["attention"] += k * (read + reduce_s)
+            parts["kv_append"] += k * (with_app - read)
+            if detail:
+                total = total + cost.scale(k)
+            scores += n * sum(att) * m.heads
         # softmax, vector ops, communication
-        scores = sum(lengths) * m.heads
         vec = SOFTMAX_FLOPS_PER_SCORE * scores + VECTOR_FLOPS_PER_HIDDEN * m.hidden * b
         other = layers * vec / (tp * s.nmu_flops)
         if tp > 1:
@@ -213,29 +336,41 @@ class StepModel:
         parts["other"] += other
         return _Stage(sum(parts.values()), parts, total, ch)
 
+    def round_stages(
+        self, lengths: list[int], tp: int, pp: int, detail: bool = True
+    ) -> tuple[float, list[_Stage]]:
+        """One decode round of ``lengths`` (every request gets one token) at ``tp`` x ``pp``:
+        its seconds and the stage of each micro-batch. The serving simulator steps with this
+        (``detail`` False: times only)."""
+        layers_s = -(-self.model.layers // pp)
+        n_mb = min(pp, len(lengths))
+        self.pp_now = pp  # the LM head runs on one stage: its commands count once per round
+        stages = [
+            self.stage(lengths[i::n_mb], layers_s, tp, last=True, detail=detail)
+            for i in range(n_mb)
+        ]
+        busy = sum(st.seconds for st in stages)
+        return max(busy, pp * max(st.seconds for st in stages)), stages
+
     # ------------------------------------------------------------------ one configuration
 
     def memory(self, finals: list[int], tp: int, pp: int, t_max: int) -> tuple[int, int]:
         """(bytes used on the fullest stage, that stage's capacity)."""
         m, s = self.model, self.system
         layers_s = -(-m.layers // pp)
-        weights = 2 * layers_s * m.layer_params + 2 * m.vocab * m.hidden
-        kv = sum(
-            request_bytes(self.lay, self.tech.memory, f, t_max, layers_s, m.kv_heads)
-            for f in finals
-        )
-        return weights + kv, tp * s.module_bytes
+        kv = sum(request_bytes(self.lay, self.tech.memory, f, t_max, m, layers_s) for f in finals)
+        return self.stage_weight_bytes(pp) + kv, tp * s.module_bytes
+
+    def stage_weight_bytes(self, pp: int) -> int:
+        """Weights of the fullest stage (its layers and the LM head)."""
+        m = self.model
+        return 2 * -(-m.layers // pp) * m.layer_params + 2 * m.vocab * m.hidden
 
     def step(self, work: Workload, batch: int, tp: int, pp: int) -> StepResult:
         m, s = self.model, self.system
         lengths = work.lengths(batch)
-        layers_s = -(-m.layers // pp)
-        n_mb = min(pp, batch)
-        mbs = [lengths[i::n_mb] for i in range(n_mb)]
-        self.pp_now = pp  # the LM head runs on one stage: its commands count once per round
-        stages = [self.stage(mb, layers_s, tp, last=True) for mb in mbs]
+        round_s, stages = self.round_stages(lengths, tp, pp)
         busy = sum(st.seconds for st in stages)
-        round_s = max(busy, pp * max(st.seconds for st in stages))
         parts = {k: sum(st.parts[k] for st in stages) for k in stages[0].parts}
         parts["pipeline_bubble"] = round_s - busy
         cost = sum((st.cost for st in stages), KernelCost()).scale(pp)
@@ -257,7 +392,7 @@ class StepModel:
         macs = cost.command("MAC16")
         mac_util = macs * self.cfg.timing.nCCDL / ch_cycles if ch_cycles else 0.0
         used, cap = self.memory(work.finals(batch), tp, pp, self.t_max(work))
-        live = m.weight_bytes + m.kv_bytes_per_token() * sum(lengths)
+        live = m.weight_bytes + sum(m.kv_bytes(t) for t in lengths)
         commands = cost.commands
         energy = step_energy_j(commands, round_s, n_ch)
         return StepResult(
@@ -346,8 +481,8 @@ class StepModel:
 def roofline_tokens_per_s(model: ModelSpec, system: PimSystem, lengths: list[int]) -> float:
     """Upper bound: every byte of weights and live KV read once per round at the system's peak
     internal bandwidth (PIM-only) — no schedule can beat it."""
-    kv = model.kv_bytes_per_token() * sum(lengths)
-    w = 2 * model.layers * model.layer_params + 2 * model.vocab * model.hidden
+    kv = sum(model.kv_bytes(t) for t in lengths)
+    w = 2 * model.layers * model.active_layer_params + 2 * model.vocab * model.hidden
     bw = system.internal_bytes_per_s
     if system.fc_on_pim:
         secs = (w * len(lengths) + kv) / bw

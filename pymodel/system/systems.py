@@ -17,6 +17,7 @@ NPU_FLOPS = 256e12  # NeuPIMs NPU: 8 matrix units, per module
 NPU_EFFICIENCY = 0.8  # achieved fraction of NPU peak on batched GEMM
 LINK_BYTES_PER_S = 64e9  # inter-module link (CXL-class), per module
 LINK_LATENCY_S = 1e-6  # per collective / pipeline hand-off
+XPU_CHANNEL_FACTOR = 2  # an xPU+PIM module holds two PIM modules' channels (NeuPIMs: 32 GB)
 SYSTEMS = ("pim-only", "xpu-pim", "gpu")
 
 
@@ -76,25 +77,35 @@ class PimSystem:
 
 
 def pim_only(modules: int, cfg: PimConfig) -> PimSystem:
-    """CENT-like: 32 channels = 16 GB, 16 TB/s internal per module; FC and attention on PIM."""
-    return PimSystem("pim-only", modules, 32, cfg, fc_on_pim=True)
+    """CENT-like: ``module.channels`` channels per module (32 aim-gddr6 channels = 16 GB,
+    16 TB/s internal); FC and attention on PIM."""
+    return PimSystem("pim-only", modules, cfg.module.channels, cfg, fc_on_pim=True)
 
 
 def xpu_pim(modules: int, cfg: PimConfig) -> PimSystem:
-    """NeuPIMs-like: NPU (256 TFLOPS) + 32 GB / 32 TB/s of PIM per module. With aim-gddr6
-    channels (512 MB, 512 GB/s internal) that is 64 channels; FC on the NPU, attention on PIM."""
+    """NeuPIMs-like: NPU (256 TFLOPS) + 32 GB of PIM per module: twice ``module.channels``
+    (64 aim-gddr6 channels of 512 MB = 32 GB, 32 TB/s internal); FC on the NPU, attention on
+    PIM."""
     return PimSystem(
-        "xpu-pim", modules, 64, cfg, fc_on_pim=False, npu_flops=NPU_FLOPS * NPU_EFFICIENCY
+        "xpu-pim",
+        modules,
+        XPU_CHANNEL_FACTOR * cfg.module.channels,
+        cfg,
+        fc_on_pim=False,
+        npu_flops=NPU_FLOPS * NPU_EFFICIENCY,
     )
 
 
 @dataclass(frozen=True)
 class GpuSystem:
-    """A100-80GB reference: bf16 roofline with flash-decoding and paged attention."""
+    """A GPU reference (default A100-80GB SXM): bf16 roofline with flash-decoding and paged
+    attention. Peak numbers are the vendors' public datasheet values (dense bf16, no sparsity;
+    NVLink per direction)."""
 
     gpus: int
+    name: str = "a100-80gb"
     flops: float = 312e12
-    bytes_per_s: float = 2.0e12
+    bytes_per_s: float = 2.039e12
     memory_bytes: int = 80 * 10**9
     bw_efficiency: float = 0.8  # achieved fraction of HBM bandwidth (flash-decoding)
     flops_efficiency: float = 0.7
@@ -106,3 +117,18 @@ class GpuSystem:
     def __post_init__(self) -> None:
         if self.gpus < 1:
             raise SystemError_(f"--modules = {self.gpus} must be at least 1 GPU")
+
+
+# name -> (bf16 dense FLOPS, HBM bytes/s, HBM bytes, NVLink bytes/s per direction)
+GPU_SPECS: dict[str, tuple[float, float, int, float]] = {
+    "a100-80gb": (312e12, 2.039e12, 80 * 10**9, 300e9),  # A100 SXM4 80GB datasheet
+    "h100-sxm": (989.4e12, 3.35e12, 80 * 10**9, 450e9),  # H100 SXM5 datasheet
+    "h200": (989.4e12, 4.8e12, 141 * 10**9, 450e9),  # H200 SXM datasheet
+}
+
+
+def gpu_system(name: str, gpus: int) -> GpuSystem:
+    if name not in GPU_SPECS:
+        raise SystemError_(f"unknown GPU '{name}' (available: {', '.join(GPU_SPECS)})")
+    flops, bw, mem, nvl = GPU_SPECS[name]
+    return GpuSystem(gpus, name, flops, bw, mem, nvlink_bytes_per_s=nvl)

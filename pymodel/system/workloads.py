@@ -1,15 +1,13 @@
-"""Decode workloads: dataset context-length statistics (paper Table II) sampled with a seed, fixed
-lengths, or a CSV request trace with ``context_tokens,output_tokens`` columns."""
+"""Decode workloads of the steady-state simulator: dataset context-length statistics (paper
+Table II) sampled with a seed, or fixed lengths. Request traces over time are
+:mod:`pymodel.system.traces` (served by :mod:`pymodel.system.serving`)."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from pymodel.errors import read_text
 from pymodel.system.errors import SystemSimError
 
 
@@ -109,28 +107,3 @@ def varied(
     lo, hi = max(1, int(context - sigmas * std)), int(context + sigmas * std)
     stats = LengthStats(context, std, hi, lo)
     return Workload(f"ctx{context}", tuple(truncated_normal(stats, n, seed)), (output_tokens,) * n)
-
-
-def read_trace(path: str | Path) -> Workload:
-    """CSV with a header naming at least ``context_tokens`` and ``output_tokens``."""
-    p = Path(path)
-    text = read_text(p, "trace")
-    rows = csv.DictReader(text.splitlines())
-    need = ("context_tokens", "output_tokens")
-    if rows.fieldnames is None or any(k not in rows.fieldnames for k in need):
-        raise WorkloadError(f"{p}:1: header must name {', '.join(need)} (got {rows.fieldnames})")
-    ctx: list[int] = []
-    out: list[int] = []
-    for lineno, row in enumerate(rows, start=2):
-        for key, dest in zip(need, (ctx, out), strict=True):
-            raw = (row.get(key) or "").strip()
-            try:
-                v = int(raw)
-            except ValueError:
-                raise WorkloadError(f"{p}:{lineno}: {key} = {raw!r} is not an integer") from None
-            if v <= 0 or (key == "output_tokens" and v > 1 << 24):
-                raise WorkloadError(f"{p}:{lineno}: {key} = {v} must be positive")
-            dest.append(v)
-    if not ctx:
-        raise WorkloadError(f"{p}: no requests")
-    return Workload(p.stem, tuple(ctx), tuple(out))
