@@ -5,6 +5,7 @@ Table II) sampled with a seed, or fixed lengths. Request traces over time are
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -107,3 +108,16 @@ def varied(
     lo, hi = max(1, int(context - sigmas * std)), int(context + sigmas * std)
     stats = LengthStats(context, std, hi, lo)
     return Workload(f"ctx{context}", tuple(truncated_normal(stats, n, seed)), (output_tokens,) * n)
+
+
+def read_trace(path: str) -> Workload:
+    """A request trace (:func:`pymodel.system.traces.read_trace`, any format) as a steady-state
+    pool: the batch cycles through its rows from the first; arrival times are ignored. Used by
+    sweeps; ``simulate --trace`` serves the trace over time instead."""
+    from pymodel.system.traces import read_trace as read
+
+    reqs = read(path).requests
+    for r in reqs:
+        if r.context == 0 or r.output == 0:
+            raise WorkloadError(f"{path}:{r.line}: a request of 0 context or output tokens")
+    return Workload(Path(path).stem, tuple(r.context for r in reqs), tuple(r.output for r in reqs))
