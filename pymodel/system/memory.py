@@ -20,13 +20,14 @@ from pymodel.system.models import ModelSpec
 def layout(cfg: PimConfig, model: ModelSpec, dpa: bool) -> DpaLayout:
     """The KV layout of ``model``'s head size, or a clear error when the kernels (or, with
     ``dpa``, the DPA templates) cannot hold it."""
+    what = "the QK^T/SV layouts"
     try:
         lay = DpaLayout.of(cfg, model.d_head)
         if dpa:
+            what = "DPA memory"
             qk_template(cfg, 0, model.d_head)
             sv_template(cfg, 0, d_head=model.d_head)
     except DpaConfigError as exc:
-        what = "DPA memory" if dpa else "the QK^T/SV layouts"
         raise SystemSimError(
             f"model {model.name}: head_dim {model.d_head} unsupported by {what}: {exc}"
         ) from None
