@@ -118,7 +118,7 @@ def test_every_request_accounted_for(cache: KernelCache) -> None:
         assert o.tokens == (o.req.output if o.status == "completed" else 0)
     huge = sim(cache, "pimphony", allow_beyond_window=True).run(trace_of(rows[:4]))
     reasons = {o.req.context: o.reason.split(":")[0] for o in huge.outcomes}
-    assert reasons == {4000: "", 0: "empty", 30000: "", 1 << 21: "too_long"}
+    assert reasons == {4000: "", 0: "empty", 32000: "", 1 << 21: "too_long"}
 
 
 def test_step_time_is_the_steady_state_models(cache: KernelCache) -> None:
