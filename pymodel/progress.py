@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 DEFAULT_INTERVAL_S = 10.0
+TIMER_UNIT = "s (elapsed)"  # the unit of an activity's steps
 
 
 def _mode() -> str:
@@ -74,6 +75,9 @@ class Progress:
 
     def _line(self, final: bool = False) -> str:
         elapsed = time.monotonic() - self.started
+        if self.unit == TIMER_UNIT:  # an activity: the steps are its seconds
+            est = f" of about {_fmt_s(self.total)} (estimate)" if self.total else ""
+            return f"{self.label}: {_fmt_s(elapsed)}{est}"
         unit = f" {self.unit}" if self.unit else ""
         if self.total:
             frac = self.done / self.total
@@ -131,11 +135,11 @@ def progress(items: Iterable[T], total: int, label: str, unit: str = "") -> Iter
 
 
 @contextmanager
-def activity(label: str, estimate_s: float | None = None, unit: str = "s") -> Iterator[Progress]:
+def activity(label: str, estimate_s: float | None = None) -> Iterator[Progress]:
     """Progress of one call that cannot report steps: elapsed seconds against ``estimate_s``
     (the bar stops at the estimate if the call runs longer), updated once a second."""
     total = max(1, round(estimate_s)) if estimate_s else None
-    bar = Progress(total, label if total is None else f"{label} (estimate)", unit)
+    bar = Progress(total, label, TIMER_UNIT)
     stop = threading.Event()
 
     def beat() -> None:

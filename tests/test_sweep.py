@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pymodel.cli import main
 from pymodel.dse import pareto
 from pymodel.dse.point import code_version, run_point
 from pymodel.dse.run import connect, run_sweep, store_path
@@ -57,6 +59,8 @@ def test_bad_spec_names_the_key(grid: str, message: str) -> None:
 
 
 def test_sweep_survives_a_killed_worker_and_resumes(tmp_path: Path) -> None:
+    """The kill hits running tasks: with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 (no
+    rerun after a worker death) this test fails with KilledWorker."""
     spec = parse_spec(SPEC, "t.toml")
     cache = str(tmp_path / "kernels")  # cold: every point does real command-level runs
     store = Store(store_path(tmp_path))
@@ -90,6 +94,50 @@ def test_sweep_survives_a_killed_worker_and_resumes(tmp_path: Path) -> None:
         assert {m: by_key[ref["key"]][m] for m in METRICS} == {m: ref.get(m) for m in METRICS}
     assert all(r["status"] == "ok" and r["config_hash"] for r in rows)
     assert len({r["config_hash"] for r in rows}) == 2
+
+
+def test_serve_points_match_pimphony_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kernel_cache_file: Path
+) -> None:
+    """A serve point of a sweep computes what `pimphony serve` computes; serve axes on step
+    points collapse to one point."""
+    spec = parse_spec(
+        SPEC.replace('workload = ["ctx2048"]', 'workload = ["qmsum"]')
+        .replace("modules = [2, 4]", "modules = [4]")
+        .replace('"buffers.obuf_entries" = [4, 8]', 'mode = ["step", "serve"]\nrate = [2.0, 8.0]')
+        + "requests = [40]\n",
+        "s.toml",
+    )
+    modes = [p["mode"] for p in spec.points]
+    assert modes.count("step") == 2 and modes.count("serve") == 4  # x2 techniques
+    p = next(p for p in spec.points if p["mode"] == "serve" and p["technique"] == "pimphony")
+    row = run_point(p, str(kernel_cache_file))
+    argv = ["serve", "--model", p["model"], "--system", "pim-only", "--modules", "4",
+            "--dataset", "qmsum", "--requests", "40", "--rate", str(p["rate"]),
+            "--techniques", "pimphony", "--out", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert row["status"] == "ok" and row["completed"] == ref["completed"] == 40
+    for m in ("throughput_tokens_per_s", "tpot_ms_p99", "ttft_ms_p99", "tp", "pp"):
+        assert row[m] == ref[m], m
+
+
+def test_sweep_command_writes_store_and_plot_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "two.toml"
+    spec.write_text(SPEC.replace("modules = [2, 4]", "modules = [2]").replace(
+        'technique = ["+tcp", "pimphony"]', 'technique = ["pimphony"]'))
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 points, 0 already done, 2 run" in out and "Pareto front (step points)" in out
+    assert (tmp_path / "out" / "pareto.png").stat().st_size > 0
+    assert main(argv) == 0
+    assert "2 points, 2 already done, 0 run" in capsys.readouterr().out
+    store = Store(store_path(tmp_path / "out"))
+    assert len(store.rows()) == 2
+    store.close()
 
 
 def test_pareto_front() -> None:

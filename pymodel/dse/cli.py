@@ -48,19 +48,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     mine = [r for r in rows if r["key"] in keys]  # this spec's points only
     png = out / "pareto.png"
     pareto.plot(mine, png, f"sweep {spec.name}")
-    best = pareto.front(mine)
     print(
         f"sweep {spec.name}: {s.points} points, {s.skipped} already done, {s.ran} run "
         f"({s.errors} cannot run, reason stored) in {s.wall_s:.1f} s on {s.workers} workers "
         f"({s.ran / s.wall_s if s.wall_s else 0:.2f} points/s)"
     )
     print(f"  store  {store_path(out)}  (table points, code version {code_version()})")
-    print(f"  Pareto {png}: {len(best)} points")
-    for r in best:
-        print(
-            f"    {r['buffer_bytes'] / 2**20:>9.2f} MiB  {r['throughput_tokens_per_s']:>10,.1f} "
-            f"tokens/s  {pareto.label(r)}"
-        )
+    for mode, group in sorted(pareto.by_mode(mine).items()):
+        best = pareto.front(group)
+        print(f"  Pareto front ({mode} points) in {png}: {len(best)} points")
+        for r in best:
+            print(
+                f"    {r['buffer_bytes'] / 2**20:>9.2f} MiB  {r['throughput_tokens_per_s']:>10,.1f}"
+                f" tokens/s  {pareto.label(r)}"
+            )
     return 0
 
 

@@ -16,11 +16,21 @@ from typing import Any
 from pymodel import __version__
 from pymodel.codehash import code_hash
 from pymodel.config import PimConfig
-from pymodel.dse.spec import Point, build_workload, config_hash, point_config, point_key
+from pymodel.dse.spec import (
+    Point,
+    build_trace,
+    build_workload,
+    config_hash,
+    point_config,
+    point_key,
+)
 from pymodel.system.cli import simulate_one
 from pymodel.system.kernel_cost import KernelCache
-from pymodel.system.simulate import SimError
-from pymodel.system.systems import pim_only, xpu_pim
+from pymodel.system.models import resolve_model
+from pymodel.system.run_config import pim_system
+from pymodel.system.serving import ServeOptions, ServingSim
+from pymodel.system.simulate import SimError, StepModel
+from pymodel.system.techniques import bundle
 
 ACCUMULATOR_BYTES = 4  # one OBuf entry: the fp32 accumulator of a bank's MAC unit
 METRICS = (
@@ -32,7 +42,17 @@ METRICS = (
     "mac_utilization",
     "capacity_utilization",
     "energy_j_per_token",
-)
+)  # of a decode step (StepResult)
+SERVE_METRICS = (
+    "throughput_tokens_per_s",
+    "tp",
+    "pp",
+    "tpot_ms_p50",
+    "tpot_ms_p99",
+    "ttft_ms_p99",
+    "completed",
+    "rejected",
+)  # of a serving simulation (its summary)
 _caches: dict[tuple[str, str | None], KernelCache] = {}  # per worker process
 
 
@@ -55,6 +75,16 @@ def _cache(cfg: PimConfig, cache_dir: str | None) -> KernelCache:
     return _caches[key]
 
 
+def _serve(p: Point, cache: KernelCache) -> dict[str, Any]:
+    """Serving-simulation metrics of a serve point (as ``pimphony serve`` computes them)."""
+    sm = StepModel(
+        resolve_model(p["model"]), pim_system(p["system"], p["modules"], cache.cfg),
+        bundle(p["technique"]), cache,
+    )
+    summary = ServingSim(sm, ServeOptions(max_batch=p["max_batch"])).run(build_trace(p)).summary
+    return {m: summary[m] for m in SERVE_METRICS}
+
+
 def run_point(p: Point, cache_dir: str | None) -> dict[str, Any]:
     """The result row of point ``p``: its key, parameters, hashes and metrics; a configuration
     that cannot run (does not fit) is a row with ``status = "error"`` and the reason."""
@@ -69,15 +99,18 @@ def run_point(p: Point, cache_dir: str | None) -> dict[str, Any]:
         "error": None,
         "buffer_bytes": 0,
     }
-    work = build_workload(p)
     cache = _cache(cfg, cache_dir)
     try:
-        res = simulate_one(
-            p["model"], p["system"], p["modules"], work, p["technique"], cache, p["batch"]
-        )
-        row.update({m: getattr(res, m) for m in METRICS})
+        if p["mode"] == "serve":
+            row.update(_serve(p, cache))
+        else:
+            res = simulate_one(
+                p["model"], p["system"], p["modules"], build_workload(p), p["technique"],
+                cache, p["batch"],
+            )
+            row.update({m: getattr(res, m) for m in METRICS})
         if p["system"] != "gpu":
-            system = (pim_only if p["system"] == "pim-only" else xpu_pim)(p["modules"], cfg)
+            system = pim_system(p["system"], p["modules"], cfg)
             row["buffer_bytes"] = channel_buffer_bytes(cfg) * system.channels * system.modules
     except SimError as exc:
         row.update({"status": "error", "error": str(exc)})

@@ -3,8 +3,9 @@ existing cluster by its scheduler address (one code path: both give a ``Client``
 
 Results are stored as they arrive (``as_completed``), one committed row each, so an interrupted
 sweep loses at most the points in flight. A worker that dies mid-task is replaced by its nanny
-and the scheduler reruns its tasks (``retries``); the store's primary key keeps every point
-exactly once.
+and the scheduler reruns the tasks it held on another worker (a task whose workers die
+``distributed.scheduler.allowed-failures`` times, default 3, fails with ``KilledWorker``); the
+store's primary key keeps every point exactly once.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from pymodel.dse.spec import Spec, point_key
 from pymodel.dse.store import Store
 from pymodel.errors import PimphonyError
 from pymodel.progress import Progress
-
-RETRIES = 3  # reruns of a task whose worker died (each death counts one)
 
 
 class ClusterError(PimphonyError):
@@ -87,7 +86,6 @@ def run_sweep(
         todo,
         cache_dir=cache_dir,
         key=[f"point-{point_key(p)}" for p in todo],
-        retries=RETRIES,
         pure=False,
     )
     with Progress(len(todo), f"sweep {spec.name}", "points") as bar:

@@ -13,8 +13,15 @@ and any configuration field, expanded into points (every combination).
     preset = ["aim-gddr6"]
     "buffers.obuf_entries" = [4, 8]      # "section.field": any configuration field
 
+``mode = ["serve"]`` makes a point a serving simulation (``pimphony serve``: continuous
+batching over a request trace) instead of one decode step: its workload is a dataset (a
+synthetic trace of ``requests`` prompts, default 200) or a trace file, arriving as a Poisson
+process at ``rate`` requests/s (default: all at once, or the file's arrival times), served with at
+most ``max_batch`` requests at once.
+
 Every point is checked before anything runs (unknown names, out-of-range config fields), each
-error naming the spec file and the grid key.
+error naming the spec file and the grid key. Combinations that give the same point (serve axes
+on step points) are run once.
 """
 
 from __future__ import annotations
@@ -25,19 +32,27 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pymodel.config import ConfigError, PimConfig, preset
 from pymodel.errors import PimphonyError, read_text
-from pymodel.system import workloads
+from pymodel.system import traces, workloads
 from pymodel.system.errors import SystemSimError
 from pymodel.system.models import TABLE_I, resolve_model
+from pymodel.system.simulate import MAX_BATCH
 from pymodel.system.systems import SYSTEMS
 from pymodel.system.techniques import BUNDLES
 
 Point = dict[str, Any]
-AXES = ("model", "system", "modules", "technique", "workload", "preset", "seed", "batch")
-DEFAULTS: Point = {"system": "pim-only", "preset": "aim-gddr6", "seed": 0, "batch": None}
+AXES = (
+    "model", "system", "modules", "technique", "workload", "preset", "seed", "batch",
+    "mode", "rate", "requests", "max_batch",
+)  # fmt: skip
+DEFAULTS: Point = {
+    "system": "pim-only", "preset": "aim-gddr6", "seed": 0, "batch": None, "mode": "step",
+}  # fmt: skip
+SERVE_DEFAULTS: Point = {"rate": None, "requests": 200, "max_batch": MAX_BATCH}
+MODES = ("step", "serve")
 REQUIRED = ("model", "modules", "technique", "workload")
 
 EXAMPLE = """\
@@ -114,16 +129,47 @@ def _check(src: str, p: Point) -> None:
     if not isinstance(wl, str):
         raise bad("workload", "must be a string")
     if not (wl.lower() in workloads.DATASETS or _context(wl) or Path(wl).is_file()):
-        raise bad("workload", f"a dataset ({', '.join(workloads.DATASETS)}), ctx<N> or a CSV file")
+        raise bad("workload", f"a dataset ({', '.join(workloads.DATASETS)}), ctx<N> or a file")
+    if p["mode"] not in MODES:
+        raise bad("mode", f"one of {', '.join(MODES)}")
+    if p["mode"] == "serve":
+        _check_serve(p, bad)
     try:
         point_config(p)
     except ConfigError as exc:
         raise SpecError(f"{src}: grid: {exc}") from None
 
 
+def _check_serve(p: Point, bad: Callable[[str, str], SpecError]) -> None:
+    if p["system"] == "gpu":
+        raise bad("system", "serving is simulated on PIM systems only (pim-only, xpu-pim)")
+    if _context(p["workload"]) is not None:
+        raise bad("workload", "a serve point needs a dataset or a trace file, not ctx<N>")
+    if p["batch"] is not None:
+        raise bad("batch", "serving batches continuously: use max_batch")
+    rate = p["rate"]
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                             or not rate > 0):
+        raise bad("rate", "must be a positive number (requests/s)")
+    for key in ("requests", "max_batch"):
+        if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
+            raise bad(key, "must be a positive integer")
+
+
 def _context(wl: str) -> int | None:
     digits = wl[3:] if wl.lower().startswith("ctx") else ""
     return int(digits) if digits.isdigit() and int(digits) > 0 else None
+
+
+def build_trace(p: Point) -> traces.Trace:
+    """The request trace of a serve point: synthetic from a dataset, or read from a file."""
+    wl = p["workload"]
+    if wl.lower() in workloads.DATASETS:
+        tr = traces.synthetic(wl, p["requests"], p["seed"], workloads.DEFAULT_OUTPUT_TOKENS)
+        arrivals = "zero"
+    else:
+        tr, arrivals = traces.read_trace(wl), "trace"
+    return tr.with_arrivals("poisson" if p["rate"] else arrivals, p["rate"], p["seed"])
 
 
 def build_workload(p: Point) -> workloads.Workload:
@@ -165,20 +211,22 @@ def parse_spec(text: str, src: str = "<spec>") -> Spec:
         raise SpecError(f"{src}: grid.{missing[0]} is required ({', '.join(REQUIRED)})")
     keys = list(grid)
     lists = [_values(src, k, grid[k]) for k in keys]
-    points: list[Point] = []
+    points: dict[str, Point] = {}
     for combo in itertools.product(*lists):
-        p: Point = dict(DEFAULTS) | {"config": {}}
+        p: Point = dict(DEFAULTS) | dict(SERVE_DEFAULTS) | {"config": {}}
         for k, v in zip(keys, combo, strict=True):
             if "." in k:
                 p["config"][k] = v
             else:
                 p[k] = v
         _check(src, p)
+        if p["mode"] == "step":  # the serve axes do not apply: equal points collapse
+            p = {k: v for k, v in p.items() if k not in SERVE_DEFAULTS}
         p["model"] = _canonical_model(str(p["model"]))
         if _context(p["workload"]) is None and p["workload"].lower() not in workloads.DATASETS:
             p["workload"] = str(Path(p["workload"]).resolve())
-        points.append(p)
-    return Spec(str(data.get("name", Path(src).stem)), points, src)
+        points.setdefault(point_key(p), p)
+    return Spec(str(data.get("name", Path(src).stem)), list(points.values()), src)
 
 
 def load_spec(path: str | Path) -> Spec:

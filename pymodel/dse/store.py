@@ -27,6 +27,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("technique", "TEXT"),
     ("workload", "TEXT"),
     ("preset", "TEXT"),
+    ("mode", "TEXT"),  # step (one decode step) or serve (a serving simulation)
     ("params", "TEXT NOT NULL"),  # every parameter of the point, JSON
     ("throughput_tokens_per_s", "REAL"),
     ("token_latency_s", "REAL"),
@@ -36,6 +37,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("mac_utilization", "REAL"),
     ("capacity_utilization", "REAL"),
     ("energy_j_per_token", "REAL"),
+    ("tpot_ms_p50", "REAL"),  # serve points
+    ("tpot_ms_p99", "REAL"),
+    ("ttft_ms_p99", "REAL"),
+    ("completed", "INTEGER"),
+    ("rejected", "INTEGER"),
     ("buffer_bytes", "INTEGER"),
     ("wall_s", "REAL"),
     ("worker", "TEXT"),
@@ -55,6 +61,11 @@ class Store:
             self.db.execute(
                 f"CREATE TABLE IF NOT EXISTS points ({cols}, PRIMARY KEY (key, code_version))"
             )
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(points)")}
+            for c, t in COLUMNS:  # a store written by an older version: add the new columns
+                if c not in have:
+                    nullable = t.replace(" NOT NULL", "")
+                    self.db.execute(f"ALTER TABLE points ADD COLUMN {c} {nullable}")
             self.db.commit()
         except sqlite3.Error as exc:
             raise OutputError(f"result store {path}: {exc}") from None
@@ -67,7 +78,7 @@ class Store:
         """Store one result row (committed at once); False if the point was already there."""
         p = row["params"]
         values = row | {k: p[k] for k in ("model", "system", "modules", "technique", "workload",
-                                          "preset")}
+                                          "preset", "mode")}
         values["params"] = json.dumps(p, sort_keys=True)
         values["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         marks = ", ".join("?" for _ in NAMES)
