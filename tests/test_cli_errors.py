@@ -56,6 +56,8 @@ CASES: list[tuple[str, list[str], str]] = [
      "--kernel-cache {file}/sub: {file} is a file"),
     ("repro into a file", ["repro", "--out", "{file}"], "--out {file} exists and is a file"),
     ("compile over a file", ["compile", "{layer}", "-o", "{file}"], "-o {file} exists and is a"),
+    ("hours of compile", ["compile", "{layer}", "--batch", "4096", "--max-minutes", "0.01",
+                          "-o", "{dir}/c"], "compile --batch 4096: about"),
     ("compile batch 0", ["compile", "{layer}", "--batch", "0", "-o", "{dir}/c"], "--batch: 0"),
     ("compile unknown model", ["compile", "{layer}", "--model", "llm-9b"], "unknown model"),
     ("demo-system picture type", ["demo-system", "--out", "{dir}/x.txt"], "must end in .png"),

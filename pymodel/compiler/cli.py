@@ -11,17 +11,30 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pymodel.cliargs import positive
 from pymodel.compiler.models import MODELS, model_name
-from pymodel.errors import PimphonyError, read_text
+from pymodel.errors import LimitError, PimphonyError, read_text
 from pymodel.outputs import check_output_dir, write_bytes, write_or_print, write_text
 from pymodel.progress import activity
+
+PROBE_BATCH = 8  # from this batch on, a one-request compile first gives the time estimate
+DEFAULT_MAX_MINUTES = 30.0
 
 
 class CompilerMissing(PimphonyError):
     """xDSL is not installed."""
+
+
+def _estimate_s(run: Callable[[int], Any], batch: int) -> float | None:
+    """Compile time of ``batch`` requests from a one-request compile (time grows linearly with
+    the batch: every request gets its own kernels); None for small batches (not worth it)."""
+    if batch < PROBE_BATCH:
+        return None
+    t0 = time.perf_counter()
+    run(1)
+    return (time.perf_counter() - t0) * batch
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -40,13 +53,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.emit != "pim" and not args.output:
         raise PimphonyError("compile: -o OUT is required unless --emit pim")
     out = None if args.emit == "pim" else check_output_dir(args.output, "-o")
-    started = time.perf_counter()
-    with activity(f"compile {Path(args.layer).name} (batch {args.batch})"):
-        c = compile_layer(
+
+    def run(batch: int) -> Any:
+        return compile_layer(
             text, args.layer, model=args.model, modules=args.modules, pp=args.pp,
             partition=args.partition, memory=args.memory, config=args.config or "aim-gddr6",
-            context_tokens=args.context or 0, layer=args.layer_index, batch=args.batch,
+            context_tokens=args.context or 0, layer=args.layer_index, batch=batch,
         )
+
+    est = _estimate_s(run, args.batch)
+    if est is not None and est > 60 * args.max_minutes:
+        raise LimitError(
+            f"compile --batch {args.batch}: about {est / 60:.0f} min (one request compiles in "
+            f"{est / args.batch:.2f} s; limit --max-minutes {args.max_minutes:g})"
+        )
+    started = time.perf_counter()
+    with activity(f"compile {Path(args.layer).name} (batch {args.batch})", est):
+        c = run(args.batch)
     seconds = time.perf_counter() - started
     if out is None:
         sys.stdout.write(c.ir())
@@ -82,6 +105,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch", type=positive, default=1,
                    help="requests decoded together (each its own KV; lengths are runtime)")
     p.add_argument("--context", type=int, default=None, help="T_max (default: cache length)")
+    p.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
+                   help="refuse a compile estimated longer than this (default "
+                   f"{DEFAULT_MAX_MINUTES:g}; batches of {PROBE_BATCH}+ are estimated first)")
     p.add_argument("--config", metavar="PRESET|FILE", default=None)
     p.add_argument("--emit", choices=("pim", "program"), default="program")
     p.add_argument("-o", "--output", metavar="OUT", help="output directory")
