@@ -28,7 +28,7 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: synth help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep \
+.PHONY: synth help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
 	clean distclean
 
 help:
@@ -36,6 +36,7 @@ help:
 	@echo "make repro       full-system experiment set -> build/repro (JSON, CSV, PNG)"
 	@echo "make bench       kernel bench table (GEMV, QK^T, SV x static/pingpong/dcs) -> docs/bench.md"
 	@echo "make bench-sweep sweep points/s with 1 and 2 Dask workers -> build/sweep-bench.json"
+	@echo "make bench-serve serving simulator: 10,000 requests, baseline + pimphony -> build/serve-bench.json"
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml (SEEDS=N: N seeds)"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
@@ -114,6 +115,10 @@ bench: $(STAMP) sysdeps
 # Sweep throughput, 1 vs 2 Dask workers (docs/sweep.md quotes it)
 bench-sweep: $(RUNSTAMP)
 	$(PY) tools/bench_sweep.py --out build/sweep-bench.json
+
+# Serving simulator speed, 10,000-request trace (docs/performance.md quotes it)
+bench-serve: $(RUNSTAMP)
+	$(PY) tools/bench_serve.py --out build/serve-bench.json
 
 clean:
 	rm -rf sim_build build .pytest_tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis
