@@ -210,3 +210,25 @@ def test_serve_synthetic_text_output(
     assert "completed 20, rejected 0" in text and "TPOT" in text and "preemptions" in text
     assert main(argv[:-4] + ["--arrivals", "zero", "--rate", "3", "--out", str(tmp_path)]) == 2
     assert "--rate applies to --arrivals poisson" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max-batch", "0"], "--max-batch: 0 must be at least 1"),
+        (["--link-gbps", "0"], "--link-gbps must be positive"),
+        (["--arrivals", "poisson", "--rate", "-1"], "--rate = -1.0 must be a positive number"),
+        (["--prefill", "npu"], "--prefill npu needs an NPU"),
+        (["--trace-format", "azure"], "--trace-format azure, but the header is the csv format's"),
+    ],
+)
+def test_bad_serve_options(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("context_tokens,output_tokens\n1000,8\n")
+    argv = ["serve", "--model", "LLM-7B-32K", "--system", "pim-only", "--modules", "8"]
+    argv += ["--trace", str(trace), "--out", str(tmp_path / "o"), "--kernel-cache", "none"]
+    assert main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert err.count("pimphony: error:") == 1 and message in err and "Traceback" not in err

@@ -32,7 +32,7 @@ from pymodel.system.run_config import (
 )
 from pymodel.system.serve_cli import add_serve_options, add_serve_parser, cmd_serve
 from pymodel.system.simulate import StepModel, StepResult
-from pymodel.system.systems import SYSTEMS, gpu_system, pim_only
+from pymodel.system.systems import GPU_SPECS, SYSTEMS, gpu_system, pim_only
 from pymodel.system.techniques import BUNDLES, bundle
 
 
@@ -276,6 +276,9 @@ def add_system_parsers(sub: Any) -> None:
     p.add_argument("--output-tokens", type=int, default=workloads.DEFAULT_OUTPUT_TOKENS)
     p.add_argument("--seed", type=seed, default=0, help="length sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--gpu", default=DEFAULT_GPU, choices=list(GPU_SPECS), help="GPU for --system gpu"
+    )
     add_model_options(p)
     add_serve_options(p)
     _common(p)

@@ -10,7 +10,7 @@ from typing import Any
 from pymodel.config import PimConfig
 from pymodel.system.errors import SystemSimError
 from pymodel.system.models import ModelSpec
-from pymodel.system.systems import GPU_SPECS, SYSTEMS, PimSystem, pim_only, xpu_pim
+from pymodel.system.systems import SYSTEMS, PimSystem, pim_only, xpu_pim
 
 DEFAULT_GPU = "a100-80gb"
 
@@ -45,9 +45,6 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--allow-beyond-window",
         action="store_true",
         help="allow contexts beyond the model's max_position_embeddings (warns)",
-    )
-    p.add_argument(
-        "--gpu", default=DEFAULT_GPU, choices=list(GPU_SPECS), help="GPU for --system gpu"
     )
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pymodel.cliargs import positive, seed
 from pymodel.config import resolve
 from pymodel.outputs import check_output_dir, write_text, write_with
 from pymodel.progress import Progress
@@ -193,7 +194,7 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rate", type=float, help="Poisson arrival rate (requests/s)")
     p.add_argument(
-        "--max-batch", type=int, default=MAX_BATCH, help="most requests decoding at once"
+        "--max-batch", type=positive, default=MAX_BATCH, help="most requests decoding at once"
     )
     p.add_argument(
         "--prefill",
@@ -218,13 +219,15 @@ def add_serve_parser(sub: Any) -> None:
     )
     s.add_argument("--model", required=True, help="Table-I name or a local HF config.json")
     s.add_argument("--system", required=True, choices=[x for x in SYSTEMS if x != "gpu"])
-    s.add_argument("--modules", type=int, required=True, help="PIM modules")
+    s.add_argument("--modules", type=positive, required=True, help="PIM modules")
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--trace", help="request trace: project CSV, Azure CSV or Mooncake JSONL")
     src.add_argument("--dataset", help="synthetic trace with this dataset's prompt lengths")
-    s.add_argument("--requests", type=int, default=1000, help="synthetic trace size (1000)")
-    s.add_argument("--output-tokens", type=int, default=256, help="synthetic output tokens (256)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--requests", type=positive, default=1000, help="synthetic trace size (1000)")
+    s.add_argument(
+        "--output-tokens", type=positive, default=256, help="synthetic output tokens (256)"
+    )
+    s.add_argument("--seed", type=seed, default=0, help="synthetic lengths and Poisson arrivals")
     s.add_argument("--techniques", default="pimphony", choices=list(BUNDLES))
     s.add_argument("--json", action="store_true", help="print one JSON object")
     add_serve_options(s)
