@@ -148,3 +148,20 @@ def test_repro_capacity_utilization(
             >= by[(d, "+tcp+dcs")]["capacity_utilization"]
         )
         assert {"speedup_vs_baseline", "throughput_tokens_per_s"} <= set(by[(d, "pimphony")])
+
+
+def test_gpu_presets_in_the_gpu_experiment() -> None:
+    from pymodel.system.gpu import gpu_best
+    from pymodel.system.models import TABLE_I
+    from pymodel.system.systems import GPU_SPECS, gpu_system
+    from pymodel.system.workloads import fixed
+
+    gpus = {c.technique.split(":")[0] for c in experiments.cases("gpu") if c.system == "gpu"}
+    assert gpus == set(GPU_SPECS) == {"a100-80gb", "h100-sxm", "h200"}
+    m, work = TABLE_I["LLM-7B-128K-GQA"], fixed(32768, n=4)
+    tps = {g: gpu_best(m, gpu_system(g, 2), work, 4).throughput_tokens_per_s for g in GPU_SPECS}
+    assert tps["a100-80gb"] < tps["h100-sxm"] < tps["h200"]  # memory-bound decode: bandwidth
+    assert (
+        gpu_best(m, gpu_system("h200", 1), fixed(32768, n=1), None).batch
+        > gpu_best(m, gpu_system("h100-sxm", 1), fixed(32768, n=1), None).batch
+    )  # 141 GB hold more KV than 80 GB
