@@ -8,7 +8,12 @@ Data semantics (what the RTL co-simulation and every scoreboard compare against)
   of those, ...), and the tree sum is added to the bank's float32 accumulator ``out``. Every float32
   addition rounds to nearest even.
 * ``RDMAC out`` returns each bank's accumulator rounded to bf16 (round to nearest even, see
-  :mod:`pymodel.bf16`): 16 banks x 2 B = 32 B. Reading does not clear; ``CLRMAC`` zeroes.
+  :mod:`pymodel.bf16`): 16 banks x 2 B = 32 B. Reading does not clear; ``CLRMAC`` zeroes;
+  ``WRBIAS out`` (AiM WRMAC16) sets bank ``b``'s accumulator ``out`` to lane ``b`` of its 32 B
+  (bf16, exact in float32).
+* ``TMOD`` switches the register-access mode (``timing.mode_switch``, see
+  :func:`pymodel.timing.mode_of`); a command that needs the other mode is illegal. The channel
+  starts in normal mode.
 * ``WR``/``RD`` write/read 32 B of one bank's open row; ``WRGB`` writes a GB entry.
 * Rows never written read as zero.
 
@@ -34,9 +39,12 @@ from pymodel.timing import (
     FAW_LIMIT,
     FAW_RULE,
     FAW_WEIGHT,
+    MODE_NORMAL,
+    MODE_REGISTER,
     REFRESH_RULE,
     RULES,
     Scope,
+    mode_of,
 )
 
 NEVER = -(1 << 60)
@@ -103,6 +111,8 @@ class Channel:
         self._acts: deque[tuple[int, int]] = deque()  # (cycle, FAW weight), newest last
         self.last_cycle = NEVER
         self.refs_issued = 0
+        self.mode = MODE_NORMAL
+        self._mode_of = {op: mode_of(op, t.mode_switch) for op in Op}
         self.open_row: list[int | None] = [None] * g.banks
         # Data.
         self._rows: dict[int, U16] = {}
@@ -140,13 +150,26 @@ class Channel:
 
     @property
     def refresh_deadline(self) -> int:
-        """Last cycle at which the next owed REF may still be issued."""
+        """Last cycle at which the next owed REF may still be issued (never: refresh off)."""
         t = self.cfg.timing
+        if not t.refresh:
+            return 1 << 62
         return (self.refs_issued + 1 + t.max_postponed_refs) * t.nREFI
+
+    @property
+    def next_refresh_due(self) -> int:
+        """Cycle at which the next REF is due, before any postponement (never: refresh off)."""
+        t = self.cfg.timing
+        return (self.refs_issued + 1) * t.nREFI if t.refresh else 1 << 62
 
     def refresh_due(self, cycle: int) -> bool:
         """True once the next REF is due at ``cycle`` (before any postponement)."""
-        return cycle >= (self.refs_issued + 1) * self.cfg.timing.nREFI
+        return cycle >= self.next_refresh_due
+
+    def needs_switch(self, op: Op) -> bool:
+        """True when ``op`` needs the other register-access mode (a TMOD first)."""
+        need = self._mode_of[op]
+        return need is not None and need != self.mode
 
     def _bounds(self, cmd: Command) -> list[tuple[str, int]]:
         """(rule, earliest cycle) for every constraint that applies to ``cmd``."""
@@ -180,7 +203,7 @@ class Channel:
         if op is Op.REF:
             t = self.cfg.timing
             ahead = self.refs_issued - t.max_postponed_refs + 1
-            if ahead > 0:
+            if ahead > 0 and t.refresh:
                 out.append((REFRESH_RULE, ahead * t.nREFI))
         return out
 
@@ -213,13 +236,21 @@ class Channel:
             bound = cyc + self.cfg.timing.nFAW
         return bound
 
-    def check_state(self, cmd: Command, cycle: int) -> None:
-        """Raise IllegalCommand if ``cmd`` is not legal in the current bank state."""
+    def check_state(self, cmd: Command, cycle: int, check_mode: bool = True) -> None:
+        """Raise IllegalCommand if ``cmd`` is not legal in the current bank state (and mode,
+        unless ``check_mode`` is False)."""
         try:
             check_command(cmd, self.cfg)
         except IsaError as exc:
             raise IllegalCommand(cmd, cycle, str(exc)) from None
         op, rows = cmd.op, self.open_row
+        if op is Op.TMOD and self.cfg.timing.mode_switch == "none":
+            raise IllegalCommand(cmd, cycle, "timing.mode_switch = 'none' has no mode switch")
+        if check_mode and self.needs_switch(op):
+            have = "register" if self.mode == MODE_REGISTER else "normal"
+            raise IllegalCommand(cmd, cycle, f"needs the other mode (channel is in {have} mode)")
+        if op is Op.WRBIAS and self.n_banks != self.cfg.geometry.lanes:
+            raise IllegalCommand(cmd, cycle, "WRBIAS needs one data lane per bank")
         if op is Op.ACT and rows[cmd.bank] is not None:
             raise IllegalCommand(
                 cmd, cycle, f"bank {cmd.bank} already has row {rows[cmd.bank]} open"
@@ -240,15 +271,17 @@ class Channel:
         earliest, name = max((c, n) for n, c in self._bounds(cmd))
         return name, earliest
 
-    def probe(self, cmd: Command, cycle: int = 0) -> int:
+    def probe(self, cmd: Command, cycle: int = 0, check_mode: bool = True) -> int:
         """Earliest legal cycle >= ``cycle`` for ``cmd`` given everything issued so far.
 
         Raises IllegalCommand for a state error and TimingViolation (rule nREFI) when the
-        earliest cycle lies past the refresh deadline (a REF must come first).
+        earliest cycle lies past the refresh deadline (a REF must come first). With
+        ``check_mode=False`` a command of the other mode is timed as if the mode were right:
+        the AiM controller issues the TMOD in the cycle its command would be ready.
         """
         if cmd.op is Op.NOP:
             return max(cycle, self.last_cycle + 1)
-        self.check_state(cmd, cycle)
+        self.check_state(cmd, cycle, check_mode)
         earliest = max([cycle] + [c for _, c in self._bounds(cmd)])
         if earliest > self.refresh_deadline:
             raise TimingViolation(cmd, earliest, REFRESH_RULE, None)
@@ -280,7 +313,7 @@ class Channel:
             lasts[b] = cycle
         if op in (Op.WRGB, Op.MAC16):
             self._last_gb[op][cmd.gb] = cycle
-        if op in (Op.MAC16, Op.RDMAC, Op.CLRMAC):
+        if op in (Op.MAC16, Op.RDMAC, Op.CLRMAC, Op.WRBIAS):
             self._last_out[op][cmd.out] = cycle
         if op in FAW_WEIGHT:
             self._acts.append((cycle, FAW_WEIGHT[op]))
@@ -314,6 +347,11 @@ class Channel:
             return to_bf16(self.acc[:, cmd.out])
         elif op is Op.CLRMAC:
             self.acc[:, cmd.out] = 0.0
+        elif op is Op.WRBIAS:
+            assert cmd.data is not None
+            self.acc[:, cmd.out] = from_bf16(np.asarray(cmd.data, dtype=np.uint16))
+        elif op is Op.TMOD:
+            self.mode = MODE_REGISTER if self.mode == MODE_NORMAL else MODE_NORMAL
         elif op is Op.WR:
             assert cmd.data is not None
             self.row_data(cmd.row)[cmd.bank, cmd.col] = cmd.data

@@ -25,8 +25,15 @@ class ConfigError(ValueError):
     """Invalid configuration: the message names the field and the allowed range."""
 
 
-def _check_range(section: str, obj: object, limits: Mapping[str, tuple[int, int]]) -> None:
+def _check_range(
+    section: str,
+    obj: object,
+    limits: Mapping[str, tuple[int, int]],
+    only: list[str] | None = None,
+) -> None:
     for f in fields(obj):  # type: ignore[arg-type]
+        if only is not None and f.name not in only:
+            continue
         value = getattr(obj, f.name)
         lo, hi = limits.get(f.name, (0, 1 << 30))
         if isinstance(value, bool) or not isinstance(value, int):
@@ -109,9 +116,21 @@ class Buffers:
         )
 
 
+#: Host <-> channel register-access mode policies (``timing.mode_switch``), see pymodel.timing.
+MODE_SWITCH_POLICIES = ("aim-register", "pim-normal", "none")
+
+
 @dataclass(frozen=True)
 class Timing:
-    """DRAM/PIM timing in command-clock cycles (tCK)."""
+    """DRAM/PIM timing in command-clock cycles (tCK) and the channel's mode-switch policy.
+
+    Sources (docs/model.md lists them per rule): the public AiM simulator used by CENT
+    (arkhadem/aim_simulator 0f28a07, ``GDDR6_AiM_timing``) for every AiM value, incl. nWTRS/nWTRL,
+    nWPRE, nCWLREG and the fixed 3 cycles of its read-to-write rule (``nRTW_PAD``). Refresh:
+    tREFI = 32 ms / 16k REF commands = 1.953 us (Micron 8Gb GDDR6 MT61K256M32 datasheet, "auto
+    refresh 32 ms, 16k cycles") = 3906 cycles at 0.5 ns (rounded down: never refresh late);
+    tRFC = 105 ns = 210 cycles (AiM simulator's GDDR6_AiM_timing nRFC).
+    """
 
     nRCD_MAC: int = 56
     nRCD_RD: int = 36
@@ -130,27 +149,48 @@ class Timing:
     nRRDL: int = 6
     nFAW: int = 28
     nRFC: int = 210
-    nREFI: int = 7800
+    nREFI: int = 3906
     nCLREG: int = 0
     nCLGB: int = 1
     nCWLGB: int = 1
+    nCWLREG: int = 1
     nMODCH: int = 32
-    # Not in the AiM model's table; GDDR6-typical values so read/write turnarounds are modeled.
-    nWTR: int = 10  # end of write data -> RD to the DRAM array
-    nTURN: int = 2  # idle cycles on the data bus when its direction changes
+    nWTRS: int = 9  # write data end -> read, other bank group (AiM GDDR6 table)
+    nWTRL: int = 11  # write data end -> read, same bank group / register read-out
+    nWPRE: int = 1  # write preamble on a read -> write turnaround
+    nRTW_PAD: int = 3  # fixed cycles of the read -> write rule nCL + nBL + 3 - nCWL + nWPRE
     max_postponed_refs: int = 8  # JEDEC: up to 8 REF may be postponed past nREFI
+    mode_switch: str = "aim-register"  # one of MODE_SWITCH_POLICIES
+    refresh: bool = True  # False: no REF is ever due (comparisons with refresh-free models)
 
     def __post_init__(self) -> None:
-        limits = {f.name: (1, 1 << 16) for f in fields(self)}
-        limits.update({"nCLREG": (0, 255), "nCLGB": (0, 255), "nCWLGB": (0, 255)})
-        limits.update({"nTURN": (0, 255), "max_postponed_refs": (0, 8), "nREFI": (1, 1 << 20)})
-        _check_range("timing", self, limits)
+        ints = [f for f in fields(self) if f.name not in ("mode_switch", "refresh")]
+        limits = {f.name: (1, 1 << 16) for f in ints}
+        for name in ("nCLREG", "nCLGB", "nCWLGB", "nCWLREG", "nWPRE", "nRTW_PAD"):
+            limits[name] = (0, 255)
+        limits.update({"max_postponed_refs": (0, 8), "nREFI": (1, 1 << 20)})
+        _check_range("timing", self, limits, only=[f.name for f in ints])
+        if self.mode_switch not in MODE_SWITCH_POLICIES:
+            raise ConfigError(
+                f"timing.mode_switch = {self.mode_switch!r} is not one of "
+                f"{', '.join(MODE_SWITCH_POLICIES)}"
+            )
+        if not isinstance(self.refresh, bool):
+            raise ConfigError(f"timing.refresh: expected true or false, got {self.refresh!r}")
         if self.nRC < self.nRAS + self.nRP:
             raise ConfigError(
                 f"timing.nRC = {self.nRC} must be >= nRAS + nRP = {self.nRAS + self.nRP}"
             )
-        if self.nREFI <= self.nRFC:
-            raise ConfigError(f"timing.nREFI = {self.nREFI} must be > nRFC = {self.nRFC}")
+        # A refresh interval must leave room for work: tRFC, one row cycle (ACT -> REF needs nRC)
+        # and a mode switch; with less, refresh alone fills the channel and nothing progresses.
+        switch = self.nMODCH + 1 if self.mode_switch != "none" else 0
+        least = self.nRFC + self.nRC + switch
+        if self.refresh and self.nREFI <= least:
+            raise ConfigError(
+                f"timing.nREFI = {self.nREFI} must be > nRFC + nRC"
+                f"{' + nMODCH + 1' if switch else ''} = {least} (set timing.refresh = false to "
+                "turn refresh off)"
+            )
 
 
 @dataclass(frozen=True)
@@ -197,7 +237,23 @@ class Dpa:
         )
 
 
-SECTIONS = ("geometry", "buffers", "timing", "module", "dpa")
+@dataclass(frozen=True)
+class Sched:
+    """Controller policy of the command scheduler (not device timing)."""
+
+    # STATIC (the AiM controller): after an RDMAC nothing issues until its data has returned and
+    # one cycle more (aim_simulator: RD_MAC is DMA-blocking, the next ISR is decoded after the
+    # read's callback).
+    blocking_rd_mac: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.blocking_rd_mac, bool):
+            raise ConfigError(
+                f"sched.blocking_rd_mac: expected true or false, got {self.blocking_rd_mac!r}"
+            )
+
+
+SECTIONS = ("geometry", "buffers", "timing", "module", "dpa", "sched")
 
 
 @dataclass(frozen=True)
@@ -210,6 +266,7 @@ class PimConfig:
     timing: Timing = field(default_factory=Timing)
     module: Module = field(default_factory=Module)
     dpa: Dpa = field(default_factory=Dpa)
+    sched: Sched = field(default_factory=Sched)
 
     def __post_init__(self) -> None:
         if self.buffers.gb_entries > self.geometry.columns_per_row * 16:
@@ -261,6 +318,8 @@ PRESETS: dict[str, PimConfig] = {
     "aim-gddr6": PimConfig(),
     # AttAcc-like HBM3-PIM pseudo-channel: 1 KB rows, 1.6 GHz command clock, HBM3 timings (ns
     # values from JEDEC-class HBM3 parts rounded to cycles). Proves nothing is hard-wired to AiM.
+    # nWTRS/nWTRL from the AttAcc simulator's HBM3_6.4Gbps preset (scale-snu/attacc_simulator,
+    # HBM3-PIM.cpp); mode_switch "none": its HBM3-PIM command set has no mode-switch command.
     "hbm3-pim": PimConfig(
         name="hbm3-pim",
         geometry=Geometry(
@@ -294,8 +353,9 @@ PRESETS: dict[str, PimConfig] = {
             nCLGB=1,
             nCWLGB=1,
             nMODCH=16,
-            nWTR=12,
-            nTURN=2,
+            nWTRS=10,
+            nWTRL=13,
+            mode_switch="none",
         ),
         module=Module(channels=32, tck_ps=625),
     ),

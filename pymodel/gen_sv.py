@@ -46,7 +46,15 @@ from pymodel.isa import (
     inst_width,
     inst_widths,
 )
-from pymodel.timing import COMPLETION, FAW_LIMIT, FAW_WEIGHT, RULES, Scope
+from pymodel.timing import (
+    COMPLETION,
+    FAW_LIMIT,
+    FAW_WEIGHT,
+    MODE_REGISTER,
+    RULES,
+    Scope,
+    mode_of,
+)
 
 PKG_NAME = "pim_pkg"
 PKG_FILE = f"{PKG_NAME}.sv"
@@ -202,10 +210,16 @@ def render_pkg(cfg: PimConfig) -> str:
     p.int_param("MaxOpSize", m.max_op_size, "module.max_op_size")
     for f in fields(d):
         p.int_param(sv_ident(f.name), getattr(d, f.name), f"dpa.{f.name}")
+    p.bit_param("BlockingRdMacOn", cfg.sched.blocking_rd_mac, "sched.blocking_rd_mac")
 
     p.section("timing in command-clock cycles (pymodel.config.Timing)")
     for f in fields(t):
-        p.int_param(sv_ident(f.name), getattr(t, f.name), f"timing.{f.name}")
+        value = getattr(t, f.name)
+        if isinstance(value, bool):
+            p.bit_param(sv_ident(f.name) + "On", value, f"timing.{f.name}")
+        elif isinstance(value, int):
+            p.int_param(sv_ident(f.name), value, f"timing.{f.name}")
+    p.comment(f"timing.mode_switch = {t.mode_switch!r}: see the register-access mode masks below.")
 
     p.section("channel command word (pymodel.isa.CmdLayout), LSB first")
     p.comment(
@@ -463,6 +477,25 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
         lat_w,
         "pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)",
     )
+    rd_hold = t.nCLREG + t.nBL + 1 if cfg.sched.blocking_rd_mac else 0
+    p.int_param(
+        "SchedRdHold",
+        rd_hold,
+        "STATIC: cycles from an RDMAC to the next command (sched.blocking_rd_mac; 0 = off)",
+    )
+    p.blank()
+    p.comment(
+        f"Register-access mode (timing.mode_switch = {t.mode_switch!r}, pymodel.timing.mode_of):\n"
+        "bit op of ModeAnyOps = legal in either mode; of ModeRegOps = needs register mode.\n"
+        "A head whose command needs the other mode issues a TMOD in its place."
+    )
+    n_ops = len(Op)
+    any_mask = sum(1 << int(op) for op in Op if mode_of(op, t.mode_switch) is None)
+    reg_mask = sum(1 << int(op) for op in Op if mode_of(op, t.mode_switch) == MODE_REGISTER)
+    p._declare("ModeAnyOps")
+    p.raw(f"  localparam logic [{n_ops}-1:0] ModeAnyOps = {n_ops}'h{any_mask:x};")
+    p._declare("ModeRegOps")
+    p.raw(f"  localparam logic [{n_ops}-1:0] ModeRegOps = {n_ops}'h{reg_mask:x};")
     p.int_param(
         "SchedSeqWidth",
         clog2(2 * b.queue_depth) + 1,
@@ -471,7 +504,8 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
     p.blank()
     p.comment(
         "One queued instruction, decoded from the HUB word (op_size stored minus one). Only\n"
-        "WR_INP, MAC, RD_OUT and WR_BANK reach the scheduler; unused operands are 0."
+        "WR_INP, MAC, RD_OUT, WR_BANK, WR_BIAS and RD_MAC reach the scheduler; unused operands\n"
+        "are 0."
     )
     p.raw("  typedef struct packed {")
     for name, width in (

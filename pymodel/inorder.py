@@ -1,8 +1,10 @@
 """The simplest legal controller: commands strictly in program order, each at its earliest cycle.
 
-It asks the channel model (``probe``) for every cycle instead of re-deriving timing, and inserts an
+It asks the channel model (``probe``) for every cycle instead of re-deriving timing, inserts an
 all-bank refresh as soon as one is due (closing the open rows first and reopening them after), so
-refresh is never postponed. The reference schedulers of ``pymodel.sched`` build on the same idea.
+refresh is never postponed, and, like the AiM controller, a TMOD whenever the next command needs
+the other register-access mode, issued in the cycle that command would be ready. The reference
+schedulers of ``pymodel.sched`` build on the same idea.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class InOrderIssuer:
         self.cycle = start_cycle  # no command may issue before this cycle
 
     def _issue_now(self, cmd: Command) -> U16 | None:
+        if self.ch.needs_switch(cmd.op):
+            tmod = Command(Op.TMOD)
+            ready = self.ch.probe(cmd, self.cycle, check_mode=False)
+            at = self.ch.probe(tmod, ready)
+            self.ch.issue(tmod, at)
+            self.cycle = at + 1
         at = self.ch.probe(cmd, self.cycle)
         result = self.ch.issue(cmd, at)
         self.cycle = at + 1
@@ -75,7 +83,7 @@ class InOrderIssuer:
     def issue(self, cmd: Command) -> U16 | None:
         if cmd.op is Op.REF:
             return self._issue_now(cmd)
-        at = self.ch.probe(cmd, self.cycle)
+        at = self.ch.probe(cmd, self.cycle, check_mode=False)
         if self.ch.refresh_due(at):
             self.refresh()
         return self._issue_now(cmd)
@@ -114,12 +122,16 @@ def run_sequential(
         if inst.op is InstOp.WR_INP:
             for i in range(n):
                 issuer.issue(Command(Op.WRGB, gb=inst.gb + i, data=data(inst.gpr + i)))
-        elif inst.op is InstOp.RD_OUT:
+        elif inst.op is InstOp.WR_BIAS:
+            for i in range(n):
+                issuer.issue(Command(Op.WRBIAS, out=inst.out + i, data=data(inst.gpr + i)))
+        elif inst.op in (InstOp.RD_OUT, InstOp.RD_MAC):
             for i in range(n):
                 read = issuer.issue(Command(Op.RDMAC, out=inst.out + i))
                 assert read is not None
                 out[inst.gpr + i] = read
-                issuer.issue(Command(Op.CLRMAC, out=inst.out + i))
+                if inst.op is InstOp.RD_OUT:
+                    issuer.issue(Command(Op.CLRMAC, out=inst.out + i))
         elif inst.op is InstOp.MAC:
             if ch.open_row != [inst.row] * cfg.geometry.banks:
                 if any(r is not None for r in ch.open_row):

@@ -40,6 +40,8 @@ class Op(IntEnum):
     WR = 9
     RD = 10
     REF = 11
+    WRBIAS = 12  # AiM WRMAC16 (ISR WR_BIAS): 32 B over the data bus into one accumulator per bank
+    TMOD = 13  # switch the channel's register-access mode (pymodel.timing mode classes)
 
 
 OPCODE_BITS = 4
@@ -57,13 +59,15 @@ OP_FIELDS: dict[Op, tuple[str, ...]] = {
     Op.WR: ("bank", "row", "col"),
     Op.RD: ("bank", "row", "col"),
     Op.REF: (),
+    Op.WRBIAS: ("out",),
+    Op.TMOD: (),
 }
-DATA_OPS = frozenset({Op.WRGB, Op.WR})  # commands that carry write data
+DATA_OPS = frozenset({Op.WRGB, Op.WR, Op.WRBIAS})  # commands that carry write data
 
 
 @dataclass(frozen=True)
 class Command:
-    """One channel command. ``data`` (16 bf16 bit patterns) only for WRGB and WR."""
+    """One channel command. ``data`` (16 bf16 bit patterns) only for WRGB, WR and WRBIAS."""
 
     op: Op
     bank: int = 0
@@ -172,10 +176,12 @@ def decode(word: int, cfg: PimConfig, data: Sequence[int] | None = None) -> Comm
 class InstOp(IntEnum):
     WR_INP = 0
     MAC = 1
-    RD_OUT = 2
+    RD_OUT = 2  # RD_MAC then a data-less clear (PIMphony's I/O-aware buffering; not in AiM)
     DYN_LOOP = 3
     DYN_MODI = 4
     WR_BANK = 5  # KV append: GPR[gpr+i] -> one bank's row, column col+i (single-bank WR)
+    WR_BIAS = 6  # AiM WR_BIAS: GPR[gpr+i] -> accumulator out+i of every bank (lane b -> bank b)
+    RD_MAC = 7  # AiM RD_MAC: accumulator out+i of every bank -> GPR[gpr+i]; keeps the value
 
 
 class ModiField(IntEnum):
@@ -188,7 +194,11 @@ class ModiField(IntEnum):
     GPR = 4
 
 
-INST_OPCODE_BITS = 3
+INST_OPCODE_BITS = 4
+#: Instructions a channel's command scheduler executes (the others are expanded by the DPA).
+SCHEDULED_INSTS = frozenset(
+    {InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BANK, InstOp.WR_BIAS, InstOp.RD_MAC}
+)
 STRIDE_BITS = 16
 INST_FIELDS: dict[InstOp, tuple[str, ...]] = {
     InstOp.WR_INP: ("ch_mask", "op_size", "gpr", "gb"),
@@ -197,6 +207,8 @@ INST_FIELDS: dict[InstOp, tuple[str, ...]] = {
     InstOp.DYN_LOOP: ("req", "body_len"),
     InstOp.DYN_MODI: ("field", "stride"),
     InstOp.WR_BANK: ("ch_mask", "op_size", "gpr", "bank", "row", "col"),
+    InstOp.WR_BIAS: ("ch_mask", "op_size", "gpr", "out"),
+    InstOp.RD_MAC: ("ch_mask", "op_size", "gpr", "out"),
 }
 INST_FIELD_NAMES = (
     "ch_mask",
@@ -290,12 +302,12 @@ def check_instruction(inst: Instruction, cfg: PimConfig) -> None:
                 raise IsaError(f"{inst.op.name}: {name} = {value} out of range [{lo}, {hi}]")
         elif value != getattr(defaults, name):
             raise IsaError(f"{inst.op.name}: field {name} is not an operand of this instruction")
-    if inst.op in (InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BANK):
+    if inst.op in SCHEDULED_INSTS:
         n = inst.op_size - 1
         ends = {"gb": inst.gb + n, "col": inst.col + n} if inst.op is InstOp.MAC else {}
         if inst.op is InstOp.WR_INP:
             ends = {"gb": inst.gb + n, "gpr": inst.gpr + n}
-        if inst.op is InstOp.RD_OUT:
+        if inst.op in (InstOp.RD_OUT, InstOp.WR_BIAS, InstOp.RD_MAC):
             ends = {"out": inst.out + n, "gpr": inst.gpr + n}
         if inst.op is InstOp.WR_BANK:
             ends = {"col": inst.col + n, "gpr": inst.gpr + n}

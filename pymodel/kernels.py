@@ -2,7 +2,12 @@
 
 A kernel has a *program* (``list[Instruction]``, what a scheduler consumes) and, on demand, *data*:
 the DRAM rows to preload, the GPR inputs, and a bit-exact reference of the results the program
-leaves in the GPR. ``RD_OUT`` reads and clears the accumulators it reads.
+leaves in the GPR.
+
+Accumulator initialization (``acc_init``): ``"bias"`` is the AiM way, a ``WR_BIAS`` of a zero
+bias (GPR entry :func:`bias_gpr`) before an output's first MAC and ``RD_MAC`` to read it out (what
+the AiM controller and CENT do); ``"clear"`` is PIMphony's I/O-aware buffering option, ``RD_OUT``
+reads and clears in the register domain, no bias write on the data bus (entries start cleared).
 
 Layouts (``lanes`` = bf16 per column = banks = 16 on aim-gddr6):
 
@@ -35,6 +40,12 @@ from pymodel.config import PimConfig
 from pymodel.isa import InstOp, Instruction
 
 GPR_IN = 0  # kernels place inputs from GPR entry 0 and outputs after them
+ACC_INITS = ("bias", "clear")
+
+
+def bias_gpr(cfg: PimConfig) -> int:
+    """GPR entry holding the zero bias that ``WR_BIAS`` writes (the last entry)."""
+    return cfg.module.gpr_bytes // cfg.geometry.column_bytes - 1
 
 
 class KernelError(ValueError):
@@ -65,10 +76,15 @@ def _chunks(first: int, count: int, limit: int) -> Iterator[tuple[int, int]]:
 
 
 class _Flusher:
-    """Hands out OBuf entries in order and emits RD_OUT when they are all in use."""
+    """Hands out OBuf entries in order, initializes them (``acc_init``) and reads them out (RD_MAC
+    or RD_OUT) when they are all in use."""
 
-    def __init__(self, cfg: PimConfig, entries: int, gpr_base: int) -> None:
+    def __init__(self, cfg: PimConfig, entries: int, gpr_base: int, acc_init: str) -> None:
+        if acc_init not in ACC_INITS:
+            raise KernelError(f"acc_init = {acc_init!r} is not one of {', '.join(ACC_INITS)}")
         self.cfg, self.entries, self.gpr_base = cfg, entries, gpr_base
+        self.read_op = InstOp.RD_MAC if acc_init == "bias" else InstOp.RD_OUT
+        self.bias = acc_init == "bias"
         self.flat = 0  # results produced so far
         self.pending = 0  # results sitting in OBuf entries 0..pending-1
 
@@ -76,7 +92,20 @@ class _Flusher:
         out = self.pending
         self.pending += 1
         self.flat += 1
+        if self.gpr_base + self.flat > bias_gpr(self.cfg):
+            raise KernelError(
+                f"{self.flat} results from GPR entry {self.gpr_base} exceed the GPR "
+                f"({bias_gpr(self.cfg)} entries, module.gpr_bytes)"
+            )
         return out
+
+    def init(self, out: int) -> list[Instruction]:
+        """Instructions that set OBuf entry ``out`` to zero before its first MAC."""
+        if not self.bias:
+            return []
+        return [
+            Instruction(InstOp.WR_BIAS, ch_mask=1, op_size=1, gpr=bias_gpr(self.cfg), out=out)
+        ]
 
     def full(self) -> bool:
         return self.pending == self.entries
@@ -85,7 +114,7 @@ class _Flusher:
         first_gpr = self.gpr_base + self.flat - self.pending
         for i, (gpr, n) in enumerate(_chunks(first_gpr, self.pending, self.cfg.module.max_op_size)):
             out = i * self.cfg.module.max_op_size
-            yield Instruction(InstOp.RD_OUT, ch_mask=1, op_size=n, gpr=gpr, out=out)
+            yield Instruction(self.read_op, ch_mask=1, op_size=n, gpr=gpr, out=out)
         self.pending = 0
 
 
@@ -99,6 +128,7 @@ class GemvKernel:
     cfg: PimConfig
     obuf: int | None = None  # OBuf entries the kernel may use (default: all)
     base_row: int = 0
+    acc_init: str = "bias"
 
     def __post_init__(self) -> None:
         g = self.cfg.geometry
@@ -156,7 +186,7 @@ class GemvKernel:
 
     def program(self) -> list[Instruction]:
         prog: list[Instruction] = []
-        flush = _Flusher(self.cfg, self.entries, self.out_gpr)
+        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init)
         for first in range(0, self.groups, self.entries):
             block = range(first, min(first + self.entries, self.groups))
             outs: list[int] = []
@@ -176,6 +206,7 @@ class GemvKernel:
                     out = flush.take() if tile == 0 else outs[j]
                     if tile == 0:
                         outs.append(out)
+                        prog.extend(flush.init(out))
                     prog.append(_mac(op_size=cols, gb=0, row=row, col=col, out=out))
             prog.extend(flush.flush())
         return prog
@@ -198,7 +229,7 @@ class GemvKernel:
         y = _dot_reference(w, x, g.lanes)
         return KernelData(
             rows,
-            _vector_to_gpr(x, GPR_IN, g.lanes),
+            _with_bias(self.cfg, _vector_to_gpr(x, GPR_IN, g.lanes)),
             _vector_to_gpr(y, self.out_gpr, g.banks),
             {"w": w, "x": x},
         )
@@ -215,6 +246,7 @@ class QkKernel:
     group: int = 1  # queries of one GQA group sharing the open K row
     obuf: int | None = None
     base_row: int = 0
+    acc_init: str = "bias"
 
     def __post_init__(self) -> None:
         g, b = self.cfg.geometry, self.cfg.buffers
@@ -265,19 +297,15 @@ class QkKernel:
                 InstOp.WR_INP, ch_mask=1, op_size=self.group * self.head_cols, gpr=GPR_IN, gb=0
             )
         ]
-        flush = _Flusher(self.cfg, self.entries, self.out_gpr)
+        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init)
         for slot in range(self.slots):
             row = self.base_row + slot // self.slots_per_row
             col = (slot % self.slots_per_row) * self.head_cols
             for q in range(self.group):
+                out = flush.take()
+                prog.extend(flush.init(out))
                 prog.append(
-                    _mac(
-                        op_size=self.head_cols,
-                        gb=q * self.head_cols,
-                        row=row,
-                        col=col,
-                        out=flush.take(),
-                    )
+                    _mac(op_size=self.head_cols, gb=q * self.head_cols, row=row, col=col, out=out)
                 )
                 if flush.full():
                     prog.extend(flush.flush())
@@ -306,7 +334,8 @@ class QkKernel:
             for slot in range(self.slots)
             for i in range(self.group)
         }
-        return KernelData(rows, _vector_to_gpr(q.reshape(-1), GPR_IN, g.lanes), expected)
+        inputs = _with_bias(self.cfg, _vector_to_gpr(q.reshape(-1), GPR_IN, g.lanes))
+        return KernelData(rows, inputs, expected)
 
 
 # ---------------------------------------------------------------------------- SV
@@ -319,6 +348,7 @@ class SvKernel:
     d_head: int = 128
     obuf: int | None = None
     base_row: int = 0
+    acc_init: str = "bias"
 
     def __post_init__(self) -> None:
         g = self.cfg.geometry
@@ -375,7 +405,7 @@ class SvKernel:
 
     def program(self) -> list[Instruction]:
         prog: list[Instruction] = []
-        flush = _Flusher(self.cfg, self.entries, self.out_gpr)
+        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init)
         for blk in range(self.blocks):
             cols = self._cols(blk)
             prog.append(
@@ -388,8 +418,10 @@ class SvKernel:
                     out = j
                     if blk == 0:
                         flush.take()
+                        prog.extend(flush.init(out))
                 else:
                     out = flush.take()
+                    prog.extend(flush.init(out))
                 prog.append(_mac(op_size=cols, gb=0, row=self.row_of(blk, j), col=0, out=out))
                 if not self.resident and flush.full():
                     prog.extend(flush.flush())
@@ -429,7 +461,7 @@ class SvKernel:
             expected = {}
             for blk, part in enumerate(partial_rows):
                 expected |= _vector_to_gpr(part, self.out_gpr + blk * self.dim_slots, g.banks)
-        return KernelData(rows, _vector_to_gpr(s, GPR_IN, g.lanes), expected)
+        return KernelData(rows, _with_bias(self.cfg, _vector_to_gpr(s, GPR_IN, g.lanes)), expected)
 
     def combine(self, gpr: dict[int, U16]) -> U16:
         """The SV output (d_head bf16) from the GPR after the program: partial sums, if any, are
@@ -460,6 +492,11 @@ def _dot_reference(m: U16, x: U16, lanes: int) -> U16:
     for start in range(0, m.shape[1], lanes):
         acc += adder_tree(mf[:, start : start + lanes] * xf[start : start + lanes])
     return to_bf16(acc)
+
+
+def _with_bias(cfg: PimConfig, gpr: dict[int, U16]) -> dict[int, U16]:
+    """The kernel's GPR inputs plus the zero bias WR_BIAS writes."""
+    return gpr | {bias_gpr(cfg): np.zeros(cfg.geometry.lanes, dtype=np.uint16)}
 
 
 def _vector_to_gpr(v: U16, base: int, per_entry: int) -> dict[int, U16]:

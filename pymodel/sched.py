@@ -3,36 +3,51 @@
 This is the specification the RTL scheduler (``rtl/sched``) follows cycle for cycle. Timing is
 never re-derived here: every decision asks the channel model (``Channel.probe``).
 
-Intake. Instructions (WR_INP, MAC, RD_OUT, WR_BANK) enter in program order, at most one per
-cycle. Each goes to a queue: STATIC has one queue; PINGPONG and DCS have an I/O queue (WR_INP,
-RD_OUT) and a compute queue (MAC, WR_BANK). A queue holds ``buffers.queue_depth`` instructions.
-Instruction ``k`` is accepted at the first cycle ``c`` >= its arrival and > the previous
-acceptance at which its queue has a free slot (a slot freed by an issue at cycle ``p`` is free
-from ``p + 1``). An instruction accepted at ``c`` may issue its first command at ``c + 1``.
+Intake. Instructions (WR_INP, MAC, RD_OUT, WR_BANK, WR_BIAS, RD_MAC) enter in program order, at
+most one per cycle. Each goes to a queue: STATIC has one queue; PINGPONG and DCS have an I/O queue
+(WR_INP, RD_OUT, WR_BIAS, RD_MAC) and a compute queue (MAC, WR_BANK). A queue holds
+``buffers.queue_depth`` instructions. Instruction ``k`` is accepted at the first cycle ``c`` >=
+its arrival and > the previous acceptance at which its queue has a free slot (a slot freed by an
+issue at cycle ``p`` is free from ``p + 1``). An instruction accepted at ``c`` may issue its first
+command at ``c + 1``.
 
 Commands of an instruction (issued in order, from the queue head only):
 
 * WR_INP n: ``WRGB gb+i`` with data GPR[gpr+i];
 * MAC n: if the open row differs: ``PREA`` (when a row is open), ``ACT16 row``; then
   ``MAC16 col+i gb+i out``;
-* RD_OUT n: ``RDMAC out+i`` (data to GPR[gpr+i]) then ``CLRMAC out+i`` (RD_OUT reads and clears);
+* WR_BIAS n (AiM): ``WRBIAS out+i`` with data GPR[gpr+i] (the accumulators' initial values);
+* RD_MAC n (AiM): ``RDMAC out+i`` (data to GPR[gpr+i]);
+* RD_OUT n (PIMphony's I/O-aware buffering): ``RDMAC out+i`` then ``CLRMAC out+i``;
 * WR_BANK n (KV append, compute queue): unless ``bank`` has ``row`` open: ``PREA`` (when any row
   is open), ``ACT bank row``; then ``WR bank row col+i`` with data GPR[gpr+i].
 
 The instruction leaves its queue at the cycle its last command issues.
 
-Dependencies (PINGPONG, DCS). A WRGB/MAC16/RDMAC/CLRMAC may issue only when no *older* instruction
-in the other queue still has an unissued command touching the same buffer key: GB entry and OBuf
-entry (DCS), or GB half and OBuf half (PINGPONG: buffers split in two halves). ACT16/PREA have
-no dependency. Completion of issued commands is a timing rule of the channel (``gb:``/``out:``).
+Register-access mode (``timing.mode_switch``). When the command a head wants needs the other mode
+(``Channel.needs_switch``), the scheduler issues a ``TMOD`` in its place, in the cycle that command
+would be legal ignoring the mode (as the AiM controller does); the command itself follows nMODCH
+later. TMOD does not advance the instruction.
 
-STATIC. One queue; an instruction's first command also waits until the previous instruction's
-last command has completed (``pymodel.timing.COMPLETION``): the baseline's fixed gaps.
+Dependencies (PINGPONG, DCS). A WRGB/MAC16/RDMAC/CLRMAC/WRBIAS may issue only when no *older*
+instruction in the other queue still has an unissued command touching the same buffer key: GB
+entry and OBuf entry (DCS), or GB half and OBuf half (PINGPONG: buffers split in two halves).
+ACT16/PREA/ACT/WR have no dependency. Completion of issued commands is a timing rule of the
+channel (``gb:``/``out:``).
+
+STATIC (the AiM controller). One queue, strictly in order; an instruction's first command also
+waits until the previous instruction's last command has completed (``pymodel.timing.COMPLETION``,
+the baseline's fixed gaps); with ``sched.blocking_rd_mac`` no command issues before an RDMAC's
+data has returned plus one cycle (AiM's DMA-blocking RD_MAC).
 
 Arbitration. Each cycle the scheduler issues at most one command. If a refresh is due
-(``Channel.refresh_due``) it issues ``PREA`` (when a row is open) then ``REF`` as soon as legal and
-nothing else meanwhile; the compute head reopens its row afterwards. Otherwise, among the queue
-heads whose next command is dependency-free and legal this cycle, the older instruction wins.
+(``Channel.refresh_due``) it issues ``PREA`` (when a row is open; a TMOD first in register mode)
+then ``REF`` as soon as legal and nothing else meanwhile; the compute head reopens its row
+afterwards. Otherwise the candidates are the queue heads whose next command is dependency-free.
+PINGPONG and DCS group I/O by *mode affinity*: while any candidate's command needs no mode switch,
+only those candidates are considered (the scheduler waits for them rather than switch), so a
+switch happens only when no dependency-free head of the current mode is left. Among the
+considered candidates the one legal earliest issues; at a tie the older instruction wins.
 """
 
 from __future__ import annotations
@@ -47,7 +62,7 @@ import numpy as np
 from pymodel.bf16 import U16
 from pymodel.channel import Channel
 from pymodel.config import PimConfig
-from pymodel.isa import Command, InstOp, Instruction, Op, TraceEntry
+from pymodel.isa import SCHEDULED_INSTS, Command, InstOp, Instruction, Op, TraceEntry
 from pymodel.timing import COMPLETION
 
 
@@ -58,7 +73,17 @@ class Mode(Enum):
 
 
 IO, COMPUTE = 0, 1
-CAUSES = ("mac", "act_pre", "ref", "gb_write", "out_read", "kv_write", "mode_switch", "stall")
+CAUSES = (
+    "mac",
+    "act_pre",
+    "ref",
+    "gb_write",
+    "bias_write",
+    "out_read",
+    "kv_write",
+    "mode_switch",
+    "stall",
+)
 _CAUSE_OF_OP = {
     Op.MAC16: "mac",
     Op.ACT16: "act_pre",
@@ -69,6 +94,8 @@ _CAUSE_OF_OP = {
     Op.WRGB: "gb_write",
     Op.RDMAC: "out_read",
     Op.CLRMAC: "out_read",
+    Op.WRBIAS: "bias_write",
+    Op.TMOD: "mode_switch",
 }
 _CAUSE_OF_RULE_PREFIX = (
     ("nRCD", "act_pre"),
@@ -82,15 +109,21 @@ _CAUSE_OF_RULE_PREFIX = (
     ("nREFI", "ref"),
     ("gb:", "gb_write"),
     ("bus:WRGB", "gb_write"),
+    ("out:WRBIAS", "bias_write"),
+    ("bus:WRBIAS", "bias_write"),
+    ("nCCDL_BIAS", "bias_write"),
     ("out:", "out_read"),
     ("bus:RDMAC", "out_read"),
     ("nCCDL_MAC", "mac"),
+    ("nCCDS_RD", "mac"),
     ("nMODCH", "mode_switch"),
 )
 
 
-_SCHEDULED = frozenset({InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BANK})
 _ROW_OPS = frozenset({Op.ACT16, Op.PREA, Op.ACT})
+_IO_INSTS = frozenset({InstOp.WR_INP, InstOp.RD_OUT, InstOp.WR_BIAS, InstOp.RD_MAC})
+_OUT_INSTS = frozenset({InstOp.WR_BIAS, InstOp.RD_MAC})  # one OBuf entry per command
+_DATA_CMDS = frozenset({Op.WRGB, Op.WR, Op.WRBIAS})  # write data from GPR[gpr + issued]
 
 
 class SchedError(ValueError):
@@ -122,6 +155,8 @@ class _Slot:
                 keys.add(("out", inst.out))
         elif inst.op is InstOp.RD_OUT:
             keys = {("out", inst.out + i) for i in range(self.issued // 2, inst.op_size)}
+        elif inst.op in _OUT_INSTS:
+            keys = {("out", inst.out + i) for i in range(self.issued, inst.op_size)}
         # WR_BANK (PREA/ACT/WR) touches no GB or OBuf entry: no keys.
         if pingpong_gb:
             keys = {(k, v // (pingpong_gb if k == "gb" else pingpong_out)) for k, v in keys}
@@ -174,6 +209,10 @@ class Scheduler:
         if inst.op is InstOp.RD_OUT:
             op = Op.RDMAC if k % 2 == 0 else Op.CLRMAC
             return Command(op, out=inst.out + k // 2)
+        if inst.op is InstOp.RD_MAC:
+            return Command(Op.RDMAC, out=inst.out + k)
+        if inst.op is InstOp.WR_BIAS:
+            return Command(Op.WRBIAS, out=inst.out + k, data=self._zero)  # data filled at issue
         rows = self.ch.open_row
         if inst.op is InstOp.WR_BANK:
             if rows[inst.bank] != inst.row:
@@ -194,7 +233,7 @@ class Scheduler:
         keys: set[tuple[str, int]] = set()
         if cmd.op in (Op.WRGB, Op.MAC16):
             keys.add(("gb", cmd.gb))
-        if cmd.op in (Op.MAC16, Op.RDMAC, Op.CLRMAC):
+        if cmd.op in (Op.MAC16, Op.RDMAC, Op.CLRMAC, Op.WRBIAS):
             keys.add(("out", cmd.out))
         if self.mode is Mode.PINGPONG:
             gb_half, out_half = self._pp
@@ -220,7 +259,7 @@ class Scheduler:
         ``k`` (default: all available at ``start_cycle``). ``gpr`` supplies WR_INP data and
         receives RD_OUT results."""
         for k, inst in enumerate(program):
-            if inst.op not in _SCHEDULED:
+            if inst.op not in SCHEDULED_INSTS:
                 raise SchedError(
                     f"instruction {k}: {inst.op.name} must be expanded by the DPA before scheduling"
                 )
@@ -244,25 +283,14 @@ class Scheduler:
         def queue_of(inst: Instruction) -> int:
             if n_queues == 1:
                 return 0
-            return COMPUTE if inst.op in (InstOp.MAC, InstOp.WR_BANK) else IO
+            return IO if inst.op in _IO_INSTS else COMPUTE
+
+        hold = start_cycle  # STATIC with blocking RD_MAC: nothing issues before this cycle
+        blocking = self.mode is Mode.STATIC and self.cfg.sched.blocking_rd_mac
+        rd_hold = self._completion[Op.RDMAC] + 1
 
         while n_done < total:
-            # Candidate issue: (cycle, priority, slot, cmd); refresh first.
-            best: tuple[int, int, _Slot | None, Command] | None = None
-            due = (ch.refs_issued + 1) * self.cfg.timing.nREFI
-            for q in queues:
-                if not q:
-                    continue
-                slot = q[0]
-                cmd = self._next_command(slot)
-                if self._blocked(slot, cmd, queues):
-                    continue
-                earliest = max(now, slot.accepted + 1)
-                if self.mode is Mode.STATIC and slot.issued == 0:
-                    earliest = max(earliest, barrier)
-                at = ch.probe(cmd, earliest)
-                if best is None or (at, slot.seq) < (best[0], best[1]):
-                    best = (at, slot.seq, slot, cmd)
+            best = self._best_candidate(queues, max(now, hold), barrier)
             # Intake: accept the next instruction if that happens before the best issue.
             if next_inst < total:
                 inst = program[next_inst]
@@ -283,24 +311,26 @@ class Scheduler:
             if best is None:
                 raise SchedError("deadlock: no command can issue")  # pragma: no cover
             at, _, head, cmd = best
-            if due <= at:
-                self._refresh(max(now, due), trace, stats, last_issue)
+            if ch.next_refresh_due <= at:
+                self._refresh(max(now, ch.next_refresh_due), trace, stats, last_issue)
                 last_issue = trace[-1].cycle
                 now = last_issue + 1
                 continue
-            assert head is not None
             slot = head
-            if cmd.op in (Op.WRGB, Op.WR):
+            if cmd.op in _DATA_CMDS:
                 data = gpr.get(slot.inst.gpr + slot.issued)
                 lanes = self._zero if data is None else tuple(int(v) for v in data)
                 cmd = replace(cmd, data=lanes)
             result = self._issue(cmd, at, trace, stats, last_issue, blocked_by_dep=False)
             last_issue, now = at, at + 1
-            if cmd.op in _ROW_OPS:
+            if cmd.op in _ROW_OPS or cmd.op is Op.TMOD:
                 continue
             if cmd.op is Op.RDMAC:
                 assert result is not None
-                gpr[slot.inst.gpr + slot.issued // 2] = result
+                k = slot.issued // 2 if slot.inst.op is InstOp.RD_OUT else slot.issued
+                gpr[slot.inst.gpr + k] = result
+                if blocking:
+                    hold = at + rd_hold
             slot.issued += 1
             if slot.issued == slot.total:
                 queues[slot.queue].pop(0)
@@ -313,11 +343,40 @@ class Scheduler:
         stats.mac_utilization = macs / peak if peak else 0.0
         return SchedResult(trace, accepted, stats, gpr)
 
+    def _best_candidate(
+        self, queues: list[list[_Slot]], now: int, barrier: int
+    ) -> tuple[int, int, _Slot, Command] | None:
+        """The command to issue next and its cycle: (cycle, age, head, command), see Arbitration.
+        A head whose command needs the other mode offers a TMOD instead."""
+        best = best_same_mode = None
+        for q in queues:
+            if not q:
+                continue
+            slot = q[0]
+            cmd = self._next_command(slot)
+            if self._blocked(slot, cmd, queues):
+                continue
+            earliest = max(now, slot.accepted + 1)
+            if self.mode is Mode.STATIC and slot.issued == 0:
+                earliest = max(earliest, barrier)
+            at = self.ch.probe(cmd, earliest, check_mode=False)
+            switch = self.ch.needs_switch(cmd.op)
+            cand = (at, slot.seq, slot, Command(Op.TMOD) if switch else cmd)
+            if best is None or cand[:2] < best[:2]:
+                best = cand
+            if not switch and (best_same_mode is None or cand[:2] < best_same_mode[:2]):
+                best_same_mode = cand
+        return best_same_mode or best
+
     def _refresh(
         self, at: int, trace: list[TraceEntry], stats: SchedStats, last_issue: int
     ) -> None:
         if any(r is not None for r in self.ch.open_row):
             pre = Command(Op.PREA)
+            if self.ch.needs_switch(Op.PREA):
+                at = self.ch.probe(pre, at, check_mode=False)
+                self._issue(Command(Op.TMOD), at, trace, stats, last_issue, blocked_by_dep=False)
+                last_issue, at = at, at + 1
             at = self.ch.probe(pre, at)
             self._issue(pre, at, trace, stats, last_issue, blocked_by_dep=False)
             last_issue, at = at, at + 1

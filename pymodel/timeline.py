@@ -33,6 +33,8 @@ CLASS_OF = {
     Op.PRE: "ACT/PRE",
     Op.PREA: "ACT/PRE",
     Op.REF: "REF",
+    Op.WRBIAS: "I/O",
+    Op.TMOD: "TMOD",
     Op.NOP: "NOP",
 }
 COLORS = {
@@ -40,6 +42,7 @@ COLORS = {
     "I/O": "#1971c2",
     "ACT/PRE": "#e8590c",
     "REF": "#862e9c",
+    "TMOD": "#c92a2a",
     "NOP": "#adb5bd",
     "open row": "#ffe8cc",
 }
@@ -51,6 +54,8 @@ def _duration(op: Op, cfg: PimConfig) -> int:
     return {
         Op.MAC16: t.nCCDL,
         Op.WRGB: t.nBL,
+        Op.WRBIAS: t.nBL,
+        Op.TMOD: t.nMODCH,
         Op.RDMAC: t.nBL,
         Op.WR: t.nBL,
         Op.RD: t.nBL,

@@ -5,9 +5,11 @@ than ``latency`` cycles later, when both touch the same ``scope`` (bank, bank gr
 entry or OBuf entry). The channel model's ``probe()``/``issue()``, the scoreboards and the generated
 RTL package all read this one table. All-bank commands (ACT16, PREA, MAC16, REF) touch every bank.
 
-Two constraints are not pairwise and live in the channel model: nFAW (a rolling window of
-activations, ACT16 counting as four) and the refresh schedule (at most ``max_postponed_refs`` REF
-owed past nREFI, and at most as many pulled in early).
+Three constraints are not pairwise and live in the channel model: nFAW (a rolling window of
+activations, ACT16 counting as four), the refresh schedule (at most ``max_postponed_refs`` REF
+owed past nREFI, and at most as many pulled in early; none with ``timing.refresh = false``) and the
+register-access mode (``timing.mode_switch``): a command that needs the other mode is illegal until
+a TMOD switches it (:func:`mode_of`), and nothing may follow a TMOD for nMODCH cycles.
 """
 
 from __future__ import annotations
@@ -47,44 +49,74 @@ class Rule:
 
 ACTS = frozenset({Op.ACT, Op.ACT16})
 PRES = frozenset({Op.PRE, Op.PREA})
-# Column commands occupy a CAS slot (nCCDS). CLRMAC only resets registers: no array or data-bus
-# access, so it needs just a command-bus cycle (and its OBuf-entry rules).
-CAS = frozenset({Op.MAC16, Op.WRGB, Op.RDMAC, Op.WR, Op.RD})
-# PIM (register-access) mode vs normal DRAM mode; switching costs nMODCH.
-PIM_MODE = frozenset({Op.ACT16, Op.PREA, Op.MAC16, Op.WRGB, Op.RDMAC, Op.CLRMAC})
-NORMAL_MODE = frozenset({Op.ACT, Op.PRE, Op.WR, Op.RD})
+# Column commands by direction on the channel's shared column path (AiM GDDR6 model): reads move
+# data out of banks or registers, writes into them. CLRMAC (PIMphony's data-less clear) is neither:
+# it needs a command-bus cycle and its OBuf-entry rules only.
+READS = frozenset({Op.RD, Op.MAC16, Op.RDMAC})
+WRITES = frozenset({Op.WR, Op.WRGB, Op.WRBIAS})
 ALL_REAL = frozenset(Op) - {Op.NOP}
 
-# Data-bus commands: latency from command to first data beat, and direction.
-BUS_LATENCY: dict[Op, Callable[[Timing], int]] = {
-    Op.WR: lambda t: t.nCWL,
+# External data bus: latency from command to first beat, per direction.
+READ_LATENCY: dict[Op, Callable[[Timing], int]] = {
     Op.RD: lambda t: t.nCL,
-    Op.WRGB: lambda t: t.nCWLGB,
     Op.RDMAC: lambda t: t.nCLREG,
 }
-BUS_WRITES = frozenset({Op.WR, Op.WRGB})
+WRITE_LATENCY: dict[Op, Callable[[Timing], int]] = {
+    Op.WR: lambda t: t.nCWL,
+    Op.WRGB: lambda t: t.nCWLGB,
+    Op.WRBIAS: lambda t: t.nCWLREG,
+}
+BUS_READS = frozenset(READ_LATENCY)
+BUS_WRITES = frozenset(WRITE_LATENCY)
+
+# ---------------------------------------------------------------- register-access mode
+# The AiM controller keeps a channel in *register-RW* mode for the commands that move data between
+# host and channel registers and in *normal* mode for the rest; TMOD switches (then nMODCH).
+MODE_NORMAL, MODE_REGISTER = 0, 1
+MODE_NEUTRAL = frozenset({Op.NOP, Op.TMOD, Op.REF})  # legal in either mode (REF: our choice)
+REGISTER_MODE_OPS: dict[str, frozenset[Op]] = {
+    # aim_simulator: WRGB, WRMAC16 (WR_BIAS), RDMAC16 (RD_MAC), RDAF16 need register-RW mode.
+    # CLRMAC (not in AiM) touches only the accumulators: register mode too.
+    "aim-register": frozenset({Op.WRGB, Op.WRBIAS, Op.RDMAC, Op.CLRMAC}),
+    # The older pimphony rule: all-bank PIM commands vs single-bank DRAM commands.
+    "pim-normal": frozenset(
+        {Op.ACT16, Op.PREA, Op.MAC16, Op.WRGB, Op.WRBIAS, Op.RDMAC, Op.CLRMAC}
+    ),
+    "none": frozenset(),
+}
+
+
+def mode_of(op: Op, policy: str) -> int | None:
+    """Mode ``op`` needs under ``policy``: MODE_NORMAL, MODE_REGISTER, or None (either)."""
+    if policy == "none" or op in MODE_NEUTRAL:
+        return None
+    return MODE_REGISTER if op in REGISTER_MODE_OPS[policy] else MODE_NORMAL
 
 
 def _one(op: Op) -> frozenset[Op]:
     return frozenset({op})
 
 
-def _bus_rule(a: Op, b: Op) -> Rule:
-    turn = (a in BUS_WRITES) != (b in BUS_WRITES)
-    la, lb = BUS_LATENCY[a], BUS_LATENCY[b]
+def _turnaround(a: Op, b: Op) -> Rule:
+    """Data-bus direction change (AiM GDDR6 model): read -> write is ``RL(a) + nBL + nRTW_PAD -
+    WL(b) + nWPRE``; write -> read is ``WL(a) + nBL + nWTRS``, with nWTRL where the AiM table
+    has it on the channel (WR -> RDMAC, WRBIAS -> any read)."""
+    if a in BUS_READS:
+        ra, wb = READ_LATENCY[a], WRITE_LATENCY[b]
 
-    def latency(t: Timing) -> int:
-        return la(t) + t.nBL + (t.nTURN if turn else 0) - lb(t)
+        def latency(t: Timing) -> int:
+            return ra(t) + t.nBL + t.nRTW_PAD - wb(t) + t.nWPRE
 
-    kind = "turnaround" if turn else "burst"
-    return Rule(
-        f"bus:{a.name}->{b.name}",
-        _one(a),
-        _one(b),
-        Scope.CHANNEL,
-        latency,
-        f"data bus {kind}: {b.name} data may not overlap {a.name} data",
-    )
+        doc = f"read -> write turnaround: {b.name} data after {a.name} data + preamble"
+    else:
+        wa = WRITE_LATENCY[a]
+        long_wtr = a is Op.WRBIAS or (a is Op.WR and b is Op.RDMAC)
+
+        def latency(t: Timing) -> int:
+            return wa(t) + t.nBL + (t.nWTRL if long_wtr else t.nWTRS)
+
+        doc = f"write -> read turnaround ({'nWTRL' if long_wtr else 'nWTRS'} after the data)"
+    return Rule(f"bus:{a.name}->{b.name}", _one(a), _one(b), Scope.CHANNEL, latency, doc)
 
 
 RULES: tuple[Rule, ...] = (
@@ -93,7 +125,9 @@ RULES: tuple[Rule, ...] = (
     Rule("nRCD_WR", ACTS, _one(Op.WR), Scope.BANK, lambda t: t.nRCD_WR, "ACT -> WR"),
     Rule("nRAS", ACTS, PRES, Scope.BANK, lambda t: t.nRAS, "ACT -> PRE"),
     Rule("nRP", PRES, ACTS | _one(Op.REF), Scope.BANK, lambda t: t.nRP, "PRE -> ACT/REF"),
+    Rule("nRP_PRE", PRES, PRES, Scope.BANK, lambda t: t.nRP, "PRE -> PRE, same bank"),
     Rule("nRC", ACTS, ACTS, Scope.BANK, lambda t: t.nRC, "ACT -> ACT, same bank"),
+    Rule("nRC_REF", ACTS, _one(Op.REF), Scope.BANK, lambda t: t.nRC, "ACT -> REF (AiM: nRC)"),
     Rule(
         "nRRDL",
         ACTS,
@@ -120,21 +154,58 @@ RULES: tuple[Rule, ...] = (
         "WR -> PRE: write recovery after the last data beat",
     ),
     Rule(
-        "nWTR",
+        "nWTRL",
         _one(Op.WR),
         _one(Op.RD),
-        Scope.CHANNEL,
-        lambda t: t.nCWL + t.nBL + t.nWTR,
-        "WR -> RD: write-to-read after the last data beat",
+        Scope.BANK_GROUP,
+        lambda t: t.nCWL + t.nBL + t.nWTRL,
+        "WR -> RD, other bank of the same bank group",
     ),
-    Rule("nCCDS", CAS, CAS, Scope.CHANNEL, lambda t: t.nCCDS, "column -> column"),
+    Rule(
+        "nWTRL_BANK",
+        _one(Op.WR),
+        _one(Op.RD),
+        Scope.BANK,
+        lambda t: t.nCWL + t.nBL + t.nWTRL,
+        "WR -> RD, same bank",
+    ),
+    Rule("bus:reads", BUS_READS, BUS_READS, Scope.CHANNEL, lambda t: t.nBL, "read bursts"),
+    Rule("bus:writes", BUS_WRITES, BUS_WRITES, Scope.CHANNEL, lambda t: t.nBL, "write bursts"),
+    Rule("nCCDS_RD", READS, READS, Scope.CHANNEL, lambda t: t.nCCDS, "read column -> read column"),
+    Rule(
+        "nCCDS_WR", WRITES, WRITES, Scope.CHANNEL, lambda t: t.nCCDS, "write column -> write column"
+    ),
     Rule(
         "nCCDL_MAC",
-        _one(Op.MAC16),
-        _one(Op.MAC16),
+        READS,
+        frozenset({Op.MAC16, Op.RDMAC}),
         Scope.CHANNEL,
         lambda t: t.nCCDL,
-        "MAC -> MAC (all-bank, every bank group)",
+        "read column -> MAC16/RDMAC (all-bank: every bank group)",
+    ),
+    Rule(
+        "nCCDL_MAC_RD",
+        frozenset({Op.MAC16, Op.RDMAC}),
+        _one(Op.RD),
+        Scope.CHANNEL,
+        lambda t: t.nCCDL,
+        "MAC16/RDMAC -> RD (all-bank: every bank group)",
+    ),
+    Rule(
+        "nCCDL_BIAS",
+        frozenset({Op.WR, Op.WRBIAS}),
+        _one(Op.WRBIAS),
+        Scope.CHANNEL,
+        lambda t: t.nCCDL,
+        "WR/WRBIAS -> WRBIAS (all-bank: every bank group)",
+    ),
+    Rule(
+        "nCCDL_BIAS_WR",
+        _one(Op.WRBIAS),
+        _one(Op.WR),
+        Scope.CHANNEL,
+        lambda t: t.nCCDL,
+        "WRBIAS -> WR (all-bank: every bank group)",
     ),
     Rule(
         "nCCDL_RD",
@@ -154,22 +225,15 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("nRFC", _one(Op.REF), ALL_REAL, Scope.CHANNEL, lambda t: t.nRFC, "REF blocks the channel"),
     Rule(
-        "nMODCH_PIM",
-        NORMAL_MODE,
-        PIM_MODE,
+        "nMODCH",
+        _one(Op.TMOD),
+        ALL_REAL,
         Scope.CHANNEL,
         lambda t: t.nMODCH,
-        "normal -> PIM mode switch",
+        "TMOD (mode switch) blocks the channel",
     ),
-    Rule(
-        "nMODCH_NORMAL",
-        PIM_MODE,
-        NORMAL_MODE,
-        Scope.CHANNEL,
-        lambda t: t.nMODCH,
-        "PIM -> normal mode switch",
-    ),
-    # Buffer-entry dependencies (what DCS's dependency/status tables track).
+    # Buffer-entry dependencies (what DCS's dependency/status tables track). MAC16 -> RDMAC of the
+    # same entry needs no row of its own: nCCDL_MAC holds channel-wide.
     Rule(
         "gb:WRGB->MAC16",
         _one(Op.WRGB),
@@ -187,30 +251,32 @@ RULES: tuple[Rule, ...] = (
         "MAC has read the GB entry before it is overwritten",
     ),
     Rule(
-        "out:MAC16->RDMAC",
-        _one(Op.MAC16),
-        _one(Op.RDMAC),
-        Scope.OUT_ENTRY,
-        lambda t: t.nCCDL,
-        "accumulation finished before read-out",
-    ),
-    Rule(
         "out:MAC16->CLRMAC",
         _one(Op.MAC16),
-        _one(Op.CLRMAC),
+        frozenset({Op.CLRMAC, Op.WRBIAS}),
         Scope.OUT_ENTRY,
         lambda t: t.nCCDL,
-        "accumulation finished before clear",
+        "accumulation finished before the entry is cleared or re-initialized",
     ),
     Rule(
         "out:RDMAC->CLRMAC",
         _one(Op.RDMAC),
-        frozenset({Op.CLRMAC, Op.MAC16}),
+        frozenset({Op.CLRMAC, Op.MAC16, Op.WRBIAS}),
         Scope.OUT_ENTRY,
         lambda t: t.nCLREG + t.nBL,
         "read-out finished before the entry changes",
     ),
-) + tuple(_bus_rule(a, b) for a in BUS_LATENCY for b in BUS_LATENCY)
+    Rule(
+        "out:WRBIAS->MAC16",
+        _one(Op.WRBIAS),
+        _one(Op.MAC16),
+        Scope.OUT_ENTRY,
+        lambda t: t.nCWLREG + t.nBL,
+        "initial value written before a MAC accumulates onto it",
+    ),
+) + tuple(_turnaround(a, b) for a in READ_LATENCY for b in WRITE_LATENCY) + tuple(
+    _turnaround(a, b) for a in WRITE_LATENCY for b in READ_LATENCY
+)
 
 RULE_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
 assert len(RULE_BY_NAME) == len(RULES), "rule names must be unique"
@@ -231,6 +297,7 @@ def rules_for(op: Op) -> tuple[Rule, ...]:
 # accumulation done). The STATIC scheduler waits for it between instructions ("fixed gaps").
 COMPLETION: dict[Op, Callable[[Timing], int]] = {
     Op.WRGB: lambda t: t.nCWLGB + t.nBL,
+    Op.WRBIAS: lambda t: t.nCWLREG + t.nBL,
     Op.MAC16: lambda t: t.nCCDL,
     Op.RDMAC: lambda t: t.nCLREG + t.nBL,
     Op.CLRMAC: lambda t: 1,

@@ -41,7 +41,7 @@ MODE_CODE = {Mode(name): code for code, name in enumerate(SCHED_MODES)}
 
 #: The RTL registers its command output: bus cycle = model (decision) cycle + BUS_OFFSET.
 BUS_OFFSET = 1
-_REFRESH_OPS = frozenset({Op.PREA, Op.REF})
+_REFRESH_OPS = frozenset({Op.PREA, Op.REF, Op.TMOD})  # TMOD: a refresh from register mode
 
 
 class SchedMismatch(AssertionError):

@@ -17,10 +17,11 @@ import pytest
 from pymodel.channel import Channel, IllegalCommand, TimingViolation
 from pymodel.config import preset
 from pymodel.isa import Command, Op
-from pymodel.timing import BUS_LATENCY, RULES, Rule
+from pymodel.timing import READ_LATENCY, RULES, WRITE_LATENCY, Rule
 
 C = Command
 GAP = 1000  # cycles between setup and prev: longer than any default latency except refresh
+LANES = (0x3F80,) * 16
 
 
 @dataclass
@@ -29,76 +30,94 @@ class Scenario:
     next: Command
     setup: list[Command] = field(default_factory=list)
     between: list[Command] = field(default_factory=list)
-    timing: dict[str, int] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
 
 
 def _wrgb(gb: int) -> Command:
-    return C(Op.WRGB, gb=gb, data=(0x3F80,) * 16)
+    return C(Op.WRGB, gb=gb, data=LANES)
+
+
+def _wrbias(out: int) -> Command:
+    return C(Op.WRBIAS, out=out, data=LANES)
 
 
 def _wr(bank: int, row: int = 0, col: int = 0) -> Command:
     return C(Op.WR, bank=bank, row=row, col=col, data=(0x4000,) * 16)
 
 
+def _rd(bank: int, row: int = 0, col: int = 0) -> Command:
+    return C(Op.RD, bank=bank, row=row, col=col)
+
+
 ACT16 = C(Op.ACT16, row=3)
 MAC0 = C(Op.MAC16, col=0, gb=0, out=0)
-BUS = {"nMODCH": 1, "nBL": 4}  # bus rules bind once the mode switch and CAS spacing are shorter
-OPEN_B0_B4 = [C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=4, row=0)]
+OPEN_B0_B1_B4 = [C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=1, row=0), C(Op.ACT, bank=4, row=0)]
+# (prev, next) command of each data-bus op in the turnaround scenarios (other bank group / entry)
 BUS_CMD = {
     Op.WR: (_wr(0), _wr(4)),
-    Op.RD: (C(Op.RD, bank=0, row=0, col=0), C(Op.RD, bank=4, row=0, col=1)),
+    Op.RD: (_rd(0), _rd(4, col=1)),
     Op.WRGB: (_wrgb(0), _wrgb(1)),
+    Op.WRBIAS: (_wrbias(0), _wrbias(1)),
     Op.RDMAC: (C(Op.RDMAC, out=0), C(Op.RDMAC, out=1)),
 }
 
+# Scenarios run with timing.mode_switch = "none" (no TMOD needed between the commands) unless they
+# say otherwise; the mode rule itself is pinned under "aim-register".
 SCENARIOS: dict[str, Scenario] = {
     "nRCD_MAC": Scenario(ACT16, MAC0),
-    "nRCD_RD": Scenario(C(Op.ACT, bank=0, row=5), C(Op.RD, bank=0, row=5, col=1)),
+    "nRCD_RD": Scenario(C(Op.ACT, bank=0, row=5), _rd(0, row=5, col=1)),
     "nRCD_WR": Scenario(C(Op.ACT, bank=0, row=5), _wr(0, row=5)),
     "nRAS": Scenario(C(Op.ACT, bank=2, row=5), C(Op.PRE, bank=2)),
     "nRP": Scenario(C(Op.PRE, bank=0), C(Op.ACT, bank=0, row=1), setup=[C(Op.ACT, bank=0, row=0)]),
+    "nRP_PRE": Scenario(C(Op.PRE, bank=0), C(Op.PRE, bank=0), setup=[C(Op.ACT, bank=0, row=0)]),
     "nRC": Scenario(
         C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=0, row=1), between=[C(Op.PRE, bank=0)]
     ),
+    "nRC_REF": Scenario(C(Op.ACT, bank=0, row=0), C(Op.REF), between=[C(Op.PRE, bank=0)]),
     "nRRDL": Scenario(C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=1, row=0)),
     "nRRDS": Scenario(C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=4, row=0)),
     "nRTP": Scenario(MAC0, C(Op.PREA), setup=[ACT16]),
     "nWR": Scenario(_wr(0), C(Op.PRE, bank=0), setup=[C(Op.ACT, bank=0, row=0)]),
-    "nWTR": Scenario(_wr(0), C(Op.RD, bank=0, row=0, col=0), setup=[C(Op.ACT, bank=0, row=0)]),
-    "nCCDS": Scenario(C(Op.RDMAC, out=0), _wrgb(5), timing={"nCCDS": 8}),
+    "nWTRL": Scenario(_wr(0), _rd(1), setup=list(OPEN_B0_B1_B4)),
+    "nWTRL_BANK": Scenario(_wr(0), _rd(0, col=1), setup=list(OPEN_B0_B1_B4)),
+    "bus:reads": Scenario(_rd(0), _rd(4), setup=list(OPEN_B0_B1_B4), timing={"nBL": 4}),
+    "bus:writes": Scenario(_wr(0), _wr(4), setup=list(OPEN_B0_B1_B4), timing={"nBL": 4}),
+    "nCCDS_RD": Scenario(
+        MAC0, C(Op.MAC16, col=1, gb=1, out=1), setup=[ACT16], timing={"nCCDS": 8}
+    ),
+    "nCCDS_WR": Scenario(_wrgb(0), _wrgb(1), timing={"nCCDS": 8}),
     "nCCDL_MAC": Scenario(
         MAC0, C(Op.MAC16, col=1, gb=1, out=1), setup=[ACT16], timing={"nCCDL": 4}
     ),
+    "nCCDL_MAC_RD": Scenario(MAC0, _rd(0, row=3), setup=[ACT16], timing={"nCCDL": 4}),
+    "nCCDL_BIAS": Scenario(_wrbias(0), _wrbias(1), timing={"nCCDL": 4}),
+    "nCCDL_BIAS_WR": Scenario(
+        _wrbias(0), _wr(0), setup=[C(Op.ACT, bank=0, row=0)], timing={"nCCDL": 4}
+    ),
     "nCCDL_RD": Scenario(
-        C(Op.RD, bank=0, row=0, col=0),
-        C(Op.RD, bank=1, row=0, col=0),
-        setup=[C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=1, row=0)],
-        timing={"nCCDL": 4},
+        _rd(0), _rd(1), setup=list(OPEN_B0_B1_B4), timing={"nCCDL": 4}
     ),
-    "nCCDL_WR": Scenario(
-        _wr(0),
-        _wr(1),
-        setup=[C(Op.ACT, bank=0, row=0), C(Op.ACT, bank=1, row=0)],
-        timing={"nCCDL": 4},
-    ),
+    "nCCDL_WR": Scenario(_wr(0), _wr(1), setup=list(OPEN_B0_B1_B4), timing={"nCCDL": 4}),
     "nRFC": Scenario(C(Op.REF), ACT16),
-    "nMODCH_PIM": Scenario(C(Op.PRE, bank=0), _wrgb(0)),
-    "nMODCH_NORMAL": Scenario(_wrgb(0), C(Op.ACT, bank=0, row=0)),
+    "nMODCH": Scenario(C(Op.TMOD), _wrgb(0), timing={"mode_switch": "aim-register"}),
     "gb:WRGB->MAC16": Scenario(_wrgb(0), MAC0, setup=[ACT16]),
     "gb:MAC16->WRGB": Scenario(MAC0, _wrgb(0), setup=[ACT16], timing={"nCLGB": 5}),
-    "out:MAC16->RDMAC": Scenario(MAC0, C(Op.RDMAC, out=0), setup=[ACT16], timing={"nCCDL": 4}),
     "out:MAC16->CLRMAC": Scenario(MAC0, C(Op.CLRMAC, out=0), setup=[ACT16], timing={"nCCDL": 4}),
     "out:RDMAC->CLRMAC": Scenario(C(Op.RDMAC, out=0), C(Op.CLRMAC, out=0), timing={"nCLREG": 3}),
+    "out:WRBIAS->MAC16": Scenario(_wrbias(0), MAC0, setup=[ACT16]),
 }
-for a in BUS_LATENCY:
-    for b in BUS_LATENCY:
-        SCENARIOS[f"bus:{a.name}->{b.name}"] = Scenario(
-            BUS_CMD[a][0], BUS_CMD[b][1], setup=list(OPEN_B0_B4), timing=dict(BUS)
+for _a in READ_LATENCY:
+    for _b in WRITE_LATENCY:
+        SCENARIOS[f"bus:{_a.name}->{_b.name}"] = Scenario(
+            BUS_CMD[_a][0], BUS_CMD[_b][1], setup=list(OPEN_B0_B1_B4)
+        )
+        SCENARIOS[f"bus:{_b.name}->{_a.name}"] = Scenario(
+            BUS_CMD[_b][0], BUS_CMD[_a][1], setup=list(OPEN_B0_B1_B4)
         )
 
 
-def _cfg(timing: dict[str, int]) -> Any:
-    return preset("aim-gddr6").with_overrides({"timing": timing} if timing else {})
+def _cfg(timing: dict[str, Any]) -> Any:
+    return preset("aim-gddr6").with_overrides({"timing": {"mode_switch": "none", **timing}})
 
 
 def _run_until_next(s: Scenario) -> tuple[Channel, int]:
@@ -265,3 +284,88 @@ def test_full_row_mac_stream_matches_formula(preset_name: str, n_rows: int) -> N
     period = max(t.nRC, pre + t.nRP)
     assert acts == [r * period for r in range(n_rows)]
     assert preas == [r * period + pre for r in range(n_rows)]
+
+
+# ---------------------------------------------------------------- register-access mode
+
+
+def _issue_all(ch: Channel, cmds: list[Command]) -> list[int]:
+    cycles, cycle = [], 0
+    for cmd in cmds:
+        cycle = ch.probe(cmd, cycle)
+        ch.issue(cmd, cycle)
+        cycles.append(cycle)
+    return cycles
+
+
+@pytest.mark.parametrize(
+    "policy, register_ops",
+    [
+        ("aim-register", {Op.WRGB, Op.WRBIAS, Op.RDMAC, Op.CLRMAC}),
+        ("pim-normal", {Op.ACT16, Op.PREA, Op.MAC16, Op.WRGB, Op.WRBIAS, Op.RDMAC, Op.CLRMAC}),
+    ],
+)
+def test_mode_classes(policy: str, register_ops: set[Op]) -> None:
+    """Every op is legal in exactly its mode (REF, TMOD, NOP in both); TMOD toggles."""
+    from pymodel.timing import MODE_NORMAL, MODE_REGISTER, mode_of
+
+    for op in Op:
+        want = None if op in (Op.REF, Op.TMOD, Op.NOP) else (
+            MODE_REGISTER if op in register_ops else MODE_NORMAL
+        )
+        assert mode_of(op, policy) == want, op
+    cfg = preset("aim-gddr6").with_overrides({"timing": {"mode_switch": policy}})
+    ch = Channel(cfg)
+    wrong = _wrgb(0)
+    with pytest.raises(IllegalCommand, match="needs the other mode"):
+        ch.probe(wrong, 0)
+    assert ch.probe(wrong, 0, check_mode=False) == 0  # timed as if the mode were right
+    ch.issue(C(Op.TMOD), 0)
+    assert ch.probe(wrong, 0) == cfg.timing.nMODCH
+    ch.issue(wrong, cfg.timing.nMODCH)
+    with pytest.raises(IllegalCommand, match="channel is in register mode"):
+        ch.probe(C(Op.ACT, bank=0, row=0), 100)
+    ch.issue(C(Op.REF), 100)  # REF is legal in either mode (our choice; AiM never refreshes)
+
+
+def test_mode_switch_none_has_no_tmod() -> None:
+    ch = Channel(preset("hbm3-pim"))
+    with pytest.raises(IllegalCommand, match="no mode switch"):
+        ch.probe(C(Op.TMOD), 0)
+    _issue_all(ch, [_wrgb(0), C(Op.ACT, bank=0, row=0), _wrbias(0)])  # any order, no TMOD
+
+
+def test_tmod_gap_is_33_cycles_between_commands() -> None:
+    """AiM: a mode change costs a TMOD slot plus nMODCH = 32 idle cycles."""
+    ch = Channel(preset("aim-gddr6"))
+    cycles = _issue_all(ch, [C(Op.ACT16, row=0), C(Op.TMOD), _wrgb(0)])
+    assert cycles[2] - cycles[0] == 33
+
+
+def test_refresh_off() -> None:
+    cfg = preset("aim-gddr6").with_overrides({"timing": {"refresh": False}})
+    ch = Channel(cfg)
+    assert not ch.refresh_due(10**12)
+    assert ch.probe(ACT16, 10**9) == 10**9  # no refresh deadline
+
+
+@pytest.mark.parametrize("n_refi, ok", [(332, False), (333, True)])
+def test_refresh_interval_lower_bound(n_refi: int, ok: bool) -> None:
+    """nREFI must exceed nRFC + nRC + nMODCH + 1 (= 332 on aim-gddr6), else refresh alone fills
+    the channel (a scheduler would never make progress)."""
+    from pymodel.config import ConfigError
+
+    base = preset("aim-gddr6")
+    if ok:
+        base.with_overrides({"timing": {"nREFI": n_refi}})
+    else:
+        with pytest.raises(ConfigError, match="nREFI = 332 must be > nRFC \\+ nRC"):
+            base.with_overrides({"timing": {"nREFI": n_refi}})
+    base.with_overrides({"timing": {"nREFI": 1, "refresh": False}})  # unchecked when off
+
+
+def test_timing_source_values() -> None:
+    """Refresh of the modeled device (see Timing's docstring): tREFI = 32 ms / 16k at 0.5 ns."""
+    cfg = preset("aim-gddr6")
+    assert cfg.timing.nREFI == int(32e6 / 16384 / cfg.tck_ns)
+    assert (cfg.timing.nWTRS, cfg.timing.nWTRL, cfg.timing.nWPRE) == (9, 11, 1)

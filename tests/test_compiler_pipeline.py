@@ -125,8 +125,9 @@ def test_compiled_streams_equal_hand_built_cycles() -> None:
     streams = dict(kernel_streams(c, 0, 1))
     qk_info = next(k for k in c.table["kernels"] if k["kind"] == "qk")
     sv_info = next(k for k in c.table["kernels"] if k["kind"] == "sv")
-    qk = QkKernel(128, c.cfg, d_head=16, group=2, base_row=qk_info["base_row"]).program()
-    sv = SvKernel(128, c.cfg, d_head=16, base_row=sv_info["base_row"]).program()
+    qk_kern = QkKernel(128, c.cfg, 16, 2, base_row=qk_info["base_row"], acc_init="clear")
+    sv_kern = SvKernel(128, c.cfg, d_head=16, base_row=sv_info["base_row"], acc_init="clear")
+    qk, sv = qk_kern.program(), sv_kern.program()
     assert streams[qk_info["name"]] == qk and streams[sv_info["name"]] == sv
     for mode in (Mode.STATIC, Mode.DCS):
         for mine, ref in ((streams[qk_info["name"]], qk), (streams[sv_info["name"]], sv)):

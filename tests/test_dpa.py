@@ -172,7 +172,7 @@ def test_qk_template_matches_kernel(tokens: int) -> None:
     got = expand(d, qk_template(ONE_CH, 7))
     # with one channel and a fresh pool, virtual row 2b -> physical row 2b; QkKernel uses row b
     got = [dataclasses.replace(i, row=i.row // 2) if i.op is InstOp.MAC else i for i in got]
-    assert got == QkKernel(tokens, ONE_CH, obuf=8).program()
+    assert got == QkKernel(tokens, ONE_CH, obuf=8, acc_init="clear").program()
 
 
 def test_templates_follow_the_page_table() -> None:

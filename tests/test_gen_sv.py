@@ -69,7 +69,15 @@ def test_values_match_config(cfg: PimConfig) -> None:
     text = gen_sv.render_pkg(cfg)
     p = params(text)
     for f in fields(cfg.timing):
-        assert p[gen_sv.sv_ident(f.name)] == getattr(cfg.timing, f.name), f.name
+        value = getattr(cfg.timing, f.name)
+        if isinstance(value, bool):
+            assert p[gen_sv.sv_ident(f.name) + "On"] == int(value), f.name
+        elif isinstance(value, int):
+            assert p[gen_sv.sv_ident(f.name)] == value, f.name
+    from pymodel.timing import MODE_REGISTER, mode_of
+
+    reg = sum(1 << int(op) for op in Op if mode_of(op, cfg.timing.mode_switch) == MODE_REGISTER)
+    assert f"ModeRegOps = {len(Op)}'h{reg:x};" in text
     g, b = cfg.geometry, cfg.buffers
     assert (p["NumBanks"], p["NumBankGroups"], p["NumRows"], p["NumCols"]) == (
         g.banks, g.bank_groups, g.rows_per_bank, g.columns_per_row,

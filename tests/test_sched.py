@@ -15,6 +15,7 @@ from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.sched import Mode, SchedError, Scheduler, gpr_equal, run_kernel
 
 CFG = preset("aim-gddr6")
+NOMODE = CFG.with_overrides({"timing": {"mode_switch": "none"}})  # dependency tests: no TMODs
 MODES = list(Mode)
 
 
@@ -87,7 +88,7 @@ def _first(res, text: str) -> int:  # type: ignore[no-untyped-def]
     return next(c for c, s in _trace_ops(res) if s == text)
 
 
-def _run(mode: Mode, program: list[Instruction], cfg: PimConfig = CFG):  # type: ignore[no-untyped-def]
+def _run(mode: Mode, program: list[Instruction], cfg: PimConfig = NOMODE):  # type: ignore[no-untyped-def]
     return Scheduler(cfg, mode).run(program)
 
 
@@ -198,7 +199,7 @@ def test_arrivals_delay_issue() -> None:
         _inst(InstOp.WR_INP, op_size=1, gpr=0, gb=0),
         _inst(InstOp.WR_INP, op_size=1, gpr=0, gb=1),
     ]
-    res = Scheduler(CFG, Mode.DCS).run(prog, arrivals=[10, 500])
+    res = Scheduler(NOMODE, Mode.DCS).run(prog, arrivals=[10, 500])
     assert res.accepted == [10, 500]
     assert [e.cycle for e in res.trace] == [11, 501]
 
@@ -210,7 +211,9 @@ def test_arrivals_delay_issue() -> None:
 def programs(draw: st.DrawFn) -> list[Instruction]:
     prog = []
     for _ in range(draw(st.integers(1, 25))):
-        kind = draw(st.sampled_from([InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT]))
+        kind = draw(
+            st.sampled_from([InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BIAS, InstOp.RD_MAC])
+        )
         if kind is InstOp.WR_INP:
             gb = draw(st.integers(0, 63))
             n = draw(st.integers(1, min(8, 64 - gb)))
@@ -231,7 +234,8 @@ def programs(draw: st.DrawFn) -> list[Instruction]:
         else:
             out = draw(st.integers(0, 7))
             n = draw(st.integers(1, 8 - out))
-            prog.append(_inst(kind, op_size=n, gpr=draw(st.integers(100, 140)), out=out))
+            lo = 0 if kind is InstOp.WR_BIAS else 100  # biases read inputs, read-outs write 100+
+            prog.append(_inst(kind, op_size=n, gpr=draw(st.integers(lo, lo + 40)), out=out))
     return prog
 
 
@@ -242,7 +246,83 @@ def test_random_programs_keep_sequential_semantics(prog: list[Instruction], seed
     g = CFG.geometry
     rows = {r: random_bf16(rng, (g.banks, g.columns_per_row, g.lanes)) for r in range(4)}
     gpr = {a: random_bf16(rng, (g.lanes,)) for a in range(41)}
-    expect = run_sequential(CFG, prog, rows, gpr)
-    for mode in MODES:
-        res = run_kernel(CFG, mode, prog, rows, gpr)
-        assert gpr_equal(expect, res.gpr) == [], mode
+    for cfg in (CFG, NOMODE, CFG.with_overrides({"timing": {"mode_switch": "pim-normal"}})):
+        expect = run_sequential(cfg, prog, rows, gpr)
+        for mode in MODES:
+            res = run_kernel(cfg, mode, prog, rows, gpr)
+            assert gpr_equal(expect, res.gpr) == [], (mode, cfg.timing.mode_switch)
+
+
+# --------------------------------------------------------------------------- register-access mode
+
+
+def _mode_changes(res) -> int:  # type: ignore[no-untyped-def]
+    """Changes of register-access mode in the issued command sequence (aim-register classes)."""
+    from pymodel.timing import mode_of
+
+    modes = [mode_of(e.cmd.op, "aim-register") for e in res.trace]
+    modes = [m for m in modes if m is not None]
+    return sum(1 for a, b in zip([0] + modes, modes, strict=False) if a != b)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_one_tmod_per_mode_change(mode: Mode) -> None:
+    k = GemvKernel(256, 256, CFG)
+    res = run_kernel(CFG, mode, k.program())
+    tmods = [e.cycle for e in res.trace if e.cmd.op is Op.TMOD]
+    assert len(tmods) == _mode_changes(res) > 0
+    for cyc in tmods:  # nothing in the nMODCH shadow
+        assert not [e for e in res.trace if cyc < e.cycle < cyc + CFG.timing.nMODCH]
+
+
+def test_static_gemv_command_sequence_is_aim_order() -> None:
+    """CENT/AiM order per output group on one accumulator: WR_BIAS, MAC_ABK, RD_MAC, each mode
+    change a TMOD (the first WRGB switches from the initial normal mode)."""
+    k = GemvKernel(16, 16, CFG, obuf=1)
+    res = run_kernel(CFG, Mode.STATIC, k.program())
+    ops = [e.cmd.op.name for e in res.trace]
+    assert ops == ["TMOD", "WRGB", "WRBIAS", "TMOD", "ACT16", "MAC16", "TMOD", "RDMAC"]
+    t = CFG.timing
+    cyc = [e.cycle for e in res.trace]
+    assert cyc[2] - cyc[1] == t.nCWLGB + t.nBL  # STATIC gap: WRGB completion
+    assert cyc[4] - cyc[3] == t.nMODCH and cyc[5] - cyc[4] == t.nRCD_MAC
+
+
+@pytest.mark.parametrize("blocking, gap", [(True, 3), (False, 2)])
+def test_blocking_rd_mac(blocking: bool, gap: int) -> None:
+    """AiM's RD_MAC blocks until its data returns (nCLREG + nBL) plus one decode cycle."""
+    cfg = CFG.with_overrides({"sched": {"blocking_rd_mac": blocking}})
+    prog = [_inst(InstOp.RD_MAC, op_size=2, gpr=100, out=0)]
+    res = Scheduler(cfg, Mode.STATIC).run(prog)
+    rd = [e.cycle for e in res.trace if e.cmd.op is Op.RDMAC]
+    assert rd[1] - rd[0] == gap == (cfg.timing.nCLREG + cfg.timing.nBL + (1 if blocking else 0))
+    dcs = Scheduler(cfg, Mode.DCS).run(prog)  # the option is STATIC's (the AiM controller)
+    rd = [e.cycle for e in dcs.trace if e.cmd.op is Op.RDMAC]
+    assert rd[1] - rd[0] == cfg.timing.nBL
+
+
+def test_dcs_mode_affinity_groups_io() -> None:
+    """DCS drains the current mode before switching: fewer TMODs than STATIC, same results."""
+    k = QkKernel(1024, CFG, group=8)
+    d = k.data(np.random.default_rng(4))
+    static = run_kernel(CFG, Mode.STATIC, k.program(), d.rows, d.gpr)
+    dcs = run_kernel(CFG, Mode.DCS, k.program(), d.rows, d.gpr)
+    assert gpr_equal(d.expected, dcs.gpr) == [] and gpr_equal(d.expected, static.gpr) == []
+    assert dcs.stats.commands["TMOD"] * 4 < static.stats.commands["TMOD"]
+    assert dcs.stats.cycles < static.stats.cycles
+
+
+def test_refresh_from_register_mode_switches_first() -> None:
+    """A refresh due while in register mode with a row open: TMOD, PREA, REF."""
+    cfg = CFG.with_overrides({"timing": {"nREFI": 340}})
+    prog = [
+        _inst(InstOp.MAC, op_size=1, gb=0, row=0, col=0, out=0),
+        _inst(InstOp.RD_MAC, op_size=8, gpr=100, out=0),
+        _inst(InstOp.WR_INP, op_size=64, gpr=0, gb=0),
+        _inst(InstOp.WR_INP, op_size=64, gpr=0, gb=0),
+    ]
+    res = Scheduler(cfg, Mode.STATIC).run(prog)
+    ops = [e.cmd.op for e in res.trace]
+    i = ops.index(Op.REF)
+    assert ops[i - 3 : i] == [Op.WRGB, Op.TMOD, Op.PREA]
+    assert ops[i + 1] is Op.TMOD  # back to register mode for the remaining WRGBs

@@ -126,7 +126,7 @@ def test_session_lockstep_idle_refresh_reported_after_next_acceptance() -> None:
     impossible (first issue is one cycle after acceptance), so nothing is hidden by this."""
     from scoreboards.cmd_sched import SchedLockstep
 
-    cfg = AIM.with_overrides({"timing": {"nREFI": 400, "nRFC": 100}})
+    cfg = AIM.with_overrides({"timing": {"nREFI": 400, "nRFC": 100, "mode_switch": "none"}})
     mode = Mode.DCS
     prog1 = QkKernel(32, cfg).program()
     prog2 = GemvKernel(16, 128, cfg).program()

@@ -387,6 +387,34 @@ class RdOutOp(_InstOp):
 
 
 @irdl_op_definition
+class WrBiasOp(_InstOp):
+    """AiM WR_BIAS: GPR[gpr + i] -> accumulator ``out + i`` of every bank (initial values)."""
+
+    name = "pim.wr_bias"
+    irdl_options = (ParsePropInAttrDict(),)
+    OP: ClassVar[InstOp] = InstOp.WR_BIAS
+    ch_mask = prop_def(IntegerAttr)
+    op_size = prop_def(IntegerAttr)
+    gpr = prop_def(IntegerAttr)
+    out = prop_def(IntegerAttr)
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
+class RdMacOp(_InstOp):
+    """AiM RD_MAC: accumulator ``out + i`` of every bank -> GPR[gpr + i], not cleared."""
+
+    name = "pim.rd_mac"
+    irdl_options = (ParsePropInAttrDict(),)
+    OP: ClassVar[InstOp] = InstOp.RD_MAC
+    ch_mask = prop_def(IntegerAttr)
+    op_size = prop_def(IntegerAttr)
+    gpr = prop_def(IntegerAttr)
+    out = prop_def(IntegerAttr)
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
 class KvAppendOp(_InstOp):
     """WR_BANK: GPR[gpr + i] -> bank ``bank``, row ``row``, column ``col + i`` (KV append)."""
 
@@ -438,7 +466,7 @@ class DynLoopOp(_InstOp):
         if not isinstance(self.parent_op(), KernelOp):
             raise fail(self, "must be directly inside a pim.kernel (loops do not nest)")
         for op in self.body.ops:
-            if not isinstance(op, (WrInpOp, MacOp, RdOutOp, KvAppendOp, DynModiOp)):
+            if not isinstance(op, (WrInpOp, MacOp, RdOutOp, WrBiasOp, RdMacOp, KvAppendOp, DynModiOp)):
                 raise fail(op, "not allowed in a pim.dyn_loop body")
         super().verify_()
 
@@ -451,6 +479,8 @@ PROGRAM_OPS: list[type[IRDLOperation]] = [
     WrInpOp,
     MacOp,
     RdOutOp,
+    WrBiasOp,
+    RdMacOp,
     KvAppendOp,
     DynLoopOp,
     DynModiOp,
@@ -464,6 +494,8 @@ def inst_op(inst: Instruction) -> Operation:
         InstOp.WR_INP: WrInpOp,
         InstOp.MAC: MacOp,
         InstOp.RD_OUT: RdOutOp,
+        InstOp.WR_BIAS: WrBiasOp,
+        InstOp.RD_MAC: RdMacOp,
         InstOp.WR_BANK: KvAppendOp,
         InstOp.DYN_MODI: DynModiOp,
     }

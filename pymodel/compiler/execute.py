@@ -152,7 +152,7 @@ def run_gemv(compiled: Compiled, name: str, w: U16, x: U16, mode: Mode = Mode.DC
     for k in compiled.table["kernels"]:
         if k.get("op") != name or k["req"] != 0:
             continue
-        kern = GemvKernel(k["d_out"], k["d_in"], cfg, base_row=k["base_row"])
+        kern = GemvKernel(k["d_out"], k["d_in"], cfg, base_row=k["base_row"], acc_init=L.ACC_INIT)
         stream = split(_words(compiled, k), cfg.module.channels)
         for c in range(k["channels"]) if channels is None else channels:
             assert stream[c] == stream[0]  # broadcast: same stream on every channel

@@ -24,6 +24,10 @@ from pymodel.config import PimConfig
 from pymodel.isa import InstOp, Instruction
 from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel
 
+#: The compiler targets PIMphony's HUB: accumulators cleared on read-out (RD_OUT), like the DPA
+#: templates (pymodel.dpa), no WR_BIAS on the data bus.
+ACC_INIT = "clear"
+
 
 @dataclass
 class Loop:
@@ -89,7 +93,7 @@ def gemv_channels(cfg: PimConfig, d_out: int) -> int:
 
 def gemv(cfg: PimConfig, d_out: int, d_in: int, base_row: int) -> tuple[GemvKernel, int]:
     n = gemv_channels(cfg, d_out)
-    kern = GemvKernel(d_out // n, d_in, cfg, base_row=base_row)
+    kern = GemvKernel(d_out // n, d_in, cfg, base_row=base_row, acc_init=ACC_INIT)
     need = kern.out_gpr + kern.groups
     if need > gpr_entries(cfg):
         raise KernelError(f"GEMV {d_in} -> {d_out // n} per channel needs {need} GPR entries "
@@ -152,10 +156,15 @@ class AttnShape:
         return sum(1 << (h % self.channels) for h in heads)
 
     def qk(self, base_row: int = 0) -> QkKernel:
-        return QkKernel(self.local_tokens, self.cfg, self.d_head, self.group, base_row=base_row)
+        return QkKernel(
+            self.local_tokens, self.cfg, self.d_head, self.group, base_row=base_row,
+            acc_init=ACC_INIT,
+        )
 
     def sv(self, base_row: int = 0) -> SvKernel:
-        return SvKernel(self.local_tokens, self.cfg, self.d_head, base_row=base_row)
+        return SvKernel(
+            self.local_tokens, self.cfg, self.d_head, base_row=base_row, acc_init=ACC_INIT
+        )
 
     @property
     def head_cols(self) -> int:

@@ -31,6 +31,7 @@ package pim_pkg;
   localparam int MaxChunksPerRequest = 1024;    // dpa.max_chunks_per_request
   localparam int ChunkRows = 32;                // dpa.chunk_rows
   localparam int MaxBodyLen = 16;               // dpa.max_body_len
+  localparam bit BlockingRdMacOn = 1'b1;        // sched.blocking_rd_mac
 
   // ---- timing in command-clock cycles (pymodel.config.Timing) ------------------------------------
   localparam int NRcdMac = 56;                  // timing.nRCD_MAC
@@ -50,14 +51,19 @@ package pim_pkg;
   localparam int NRrdl = 6;                     // timing.nRRDL
   localparam int NFaw = 28;                     // timing.nFAW
   localparam int NRfc = 210;                    // timing.nRFC
-  localparam int NRefi = 7800;                  // timing.nREFI
+  localparam int NRefi = 3906;                  // timing.nREFI
   localparam int NClreg = 0;                    // timing.nCLREG
   localparam int NClgb = 1;                     // timing.nCLGB
   localparam int NCwlgb = 1;                    // timing.nCWLGB
+  localparam int NCwlreg = 1;                   // timing.nCWLREG
   localparam int NModch = 32;                   // timing.nMODCH
-  localparam int NWtr = 10;                     // timing.nWTR
-  localparam int NTurn = 2;                     // timing.nTURN
+  localparam int NWtrs = 9;                     // timing.nWTRS
+  localparam int NWtrl = 11;                    // timing.nWTRL
+  localparam int NWpre = 1;                     // timing.nWPRE
+  localparam int NRtwPad = 3;                   // timing.nRTW_PAD
   localparam int MaxPostponedRefs = 8;          // timing.max_postponed_refs
+  localparam bit RefreshOn = 1'b1;              // timing.refresh
+  // timing.mode_switch = 'aim-register': see the register-access mode masks below.
 
   // ---- channel command word (pymodel.isa.CmdLayout), LSB first -----------------------------------
   // Every field sits at a fixed offset for every opcode; fields an opcode does not use must
@@ -101,9 +107,11 @@ package pim_pkg;
     OpClrmac = 8,
     OpWr = 9,
     OpRd = 10,
-    OpRef = 11
+    OpRef = 11,
+    OpWrbias = 12,
+    OpTmod = 13
   } op_e;
-  localparam int NumOps = 12;
+  localparam int NumOps = 14;
 
   localparam int CmdFieldWidth = 3;
   // Index of each command field (bit position in the op_fields() mask), in check order.
@@ -153,6 +161,8 @@ package pim_pkg;
       4'd9: op_fields = 5'b00111;  // OpWr: bank, row, col
       4'd10: op_fields = 5'b00111;  // OpRd: bank, row, col
       4'd11: op_fields = 5'b00000;  // OpRef: no fields
+      4'd12: op_fields = 5'b10000;  // OpWrbias: out
+      4'd13: op_fields = 5'b00000;  // OpTmod: no fields
       default: op_fields = 5'b0;
     endcase
   endfunction
@@ -171,7 +181,9 @@ package pim_pkg;
       4'd8,
       4'd9,
       4'd10,
-      4'd11: op_known = 1'b1;
+      4'd11,
+      4'd12,
+      4'd13: op_known = 1'b1;
       default: op_known = 1'b0;
     endcase
   endfunction
@@ -200,10 +212,18 @@ package pim_pkg;
   //   prev: PRE, PREA | next: ACT, ACT16, REF
   //   scope: same bank
   localparam int RuleNRP = 32;
+  // nRP_PRE: PRE -> PRE, same bank
+  //   prev: PRE, PREA | next: PRE, PREA
+  //   scope: same bank
+  localparam int RuleNRPPRE = 32;
   // nRC: ACT -> ACT, same bank
   //   prev: ACT, ACT16 | next: ACT, ACT16
   //   scope: same bank
   localparam int RuleNRC = 89;
+  // nRC_REF: ACT -> REF (AiM: nRC)
+  //   prev: ACT, ACT16 | next: REF
+  //   scope: same bank
+  localparam int RuleNRCREF = 89;
   // nRRDL: ACT -> ACT, other bank in the same bank group
   //   prev: ACT, ACT16 | next: ACT, ACT16
   //   scope: other bank, same bank group
@@ -220,18 +240,46 @@ package pim_pkg;
   //   prev: WR | next: PRE, PREA
   //   scope: same bank
   localparam int RuleNWR = 41;
-  // nWTR: WR -> RD: write-to-read after the last data beat
+  // nWTRL: WR -> RD, other bank of the same bank group
   //   prev: WR | next: RD
+  //   scope: other bank, same bank group
+  localparam int RuleNWTRL = 19;
+  // nWTRL_BANK: WR -> RD, same bank
+  //   prev: WR | next: RD
+  //   scope: same bank
+  localparam int RuleNWTRLBANK = 19;
+  // bus:reads: read bursts
+  //   prev: RDMAC, RD | next: RDMAC, RD
   //   scope: channel
-  localparam int RuleNWTR = 18;
-  // nCCDS: column -> column
-  //   prev: MAC16, WRGB, RDMAC, WR, RD | next: MAC16, WRGB, RDMAC, WR, RD
+  localparam int RuleBusReads = 2;
+  // bus:writes: write bursts
+  //   prev: WRGB, WR, WRBIAS | next: WRGB, WR, WRBIAS
   //   scope: channel
-  localparam int RuleNCCDS = 2;
-  // nCCDL_MAC: MAC -> MAC (all-bank, every bank group)
-  //   prev: MAC16 | next: MAC16
+  localparam int RuleBusWrites = 2;
+  // nCCDS_RD: read column -> read column
+  //   prev: MAC16, RDMAC, RD | next: MAC16, RDMAC, RD
+  //   scope: channel
+  localparam int RuleNCCDSRD = 2;
+  // nCCDS_WR: write column -> write column
+  //   prev: WRGB, WR, WRBIAS | next: WRGB, WR, WRBIAS
+  //   scope: channel
+  localparam int RuleNCCDSWR = 2;
+  // nCCDL_MAC: read column -> MAC16/RDMAC (all-bank: every bank group)
+  //   prev: MAC16, RDMAC, RD | next: MAC16, RDMAC
   //   scope: channel
   localparam int RuleNCCDLMAC = 2;
+  // nCCDL_MAC_RD: MAC16/RDMAC -> RD (all-bank: every bank group)
+  //   prev: MAC16, RDMAC | next: RD
+  //   scope: channel
+  localparam int RuleNCCDLMACRD = 2;
+  // nCCDL_BIAS: WR/WRBIAS -> WRBIAS (all-bank: every bank group)
+  //   prev: WR, WRBIAS | next: WRBIAS
+  //   scope: channel
+  localparam int RuleNCCDLBIAS = 2;
+  // nCCDL_BIAS_WR: WRBIAS -> WR (all-bank: every bank group)
+  //   prev: WRBIAS | next: WR
+  //   scope: channel
+  localparam int RuleNCCDLBIASWR = 2;
   // nCCDL_RD: RD -> RD, same bank group
   //   prev: RD | next: RD
   //   scope: other bank, same bank group
@@ -241,17 +289,13 @@ package pim_pkg;
   //   scope: other bank, same bank group
   localparam int RuleNCCDLWR = 2;
   // nRFC: REF blocks the channel
-  //   prev: REF | next: ACT, ACT16, PRE, PREA, MAC16, WRGB, RDMAC, CLRMAC, WR, RD, REF
+  //   prev: REF | next: ACT, ACT16, PRE, PREA, MAC16, WRGB, RDMAC, CLRMAC, WR, RD, REF, WRBIAS, TMOD
   //   scope: channel
   localparam int RuleNRFC = 210;
-  // nMODCH_PIM: normal -> PIM mode switch
-  //   prev: ACT, PRE, WR, RD | next: ACT16, PREA, MAC16, WRGB, RDMAC, CLRMAC
+  // nMODCH: TMOD (mode switch) blocks the channel
+  //   prev: TMOD | next: ACT, ACT16, PRE, PREA, MAC16, WRGB, RDMAC, CLRMAC, WR, RD, REF, WRBIAS, TMOD
   //   scope: channel
-  localparam int RuleNMODCHPIM = 32;
-  // nMODCH_NORMAL: PIM -> normal mode switch
-  //   prev: ACT16, PREA, MAC16, WRGB, RDMAC, CLRMAC | next: ACT, PRE, WR, RD
-  //   scope: channel
-  localparam int RuleNMODCHNORMAL = 32;
+  localparam int RuleNMODCH = 32;
   // gb:WRGB->MAC16: GB entry written before a MAC reads it
   //   prev: WRGB | next: MAC16
   //   scope: same GB entry
@@ -260,82 +304,66 @@ package pim_pkg;
   //   prev: MAC16 | next: WRGB
   //   scope: same GB entry
   localparam int RuleGbMAC16ToWRGB = 1;
-  // out:MAC16->RDMAC: accumulation finished before read-out
-  //   prev: MAC16 | next: RDMAC
-  //   scope: same OBuf entry
-  localparam int RuleOutMAC16ToRDMAC = 2;
-  // out:MAC16->CLRMAC: accumulation finished before clear
-  //   prev: MAC16 | next: CLRMAC
+  // out:MAC16->CLRMAC: accumulation finished before the entry is cleared or re-initialized
+  //   prev: MAC16 | next: CLRMAC, WRBIAS
   //   scope: same OBuf entry
   localparam int RuleOutMAC16ToCLRMAC = 2;
   // out:RDMAC->CLRMAC: read-out finished before the entry changes
-  //   prev: RDMAC | next: MAC16, CLRMAC
+  //   prev: RDMAC | next: MAC16, CLRMAC, WRBIAS
   //   scope: same OBuf entry
   localparam int RuleOutRDMACToCLRMAC = 2;
-  // bus:WR->WR: data bus burst: WR data may not overlap WR data
-  //   prev: WR | next: WR
-  //   scope: channel
-  localparam int RuleBusWRToWR = 2;
-  // bus:WR->RD: data bus turnaround: RD data may not overlap WR data
-  //   prev: WR | next: RD
-  //   scope: channel
-  localparam int RuleBusWRToRD = -40;
-  // bus:WR->WRGB: data bus burst: WRGB data may not overlap WR data
-  //   prev: WR | next: WRGB
-  //   scope: channel
-  localparam int RuleBusWRToWRGB = 7;
-  // bus:WR->RDMAC: data bus turnaround: RDMAC data may not overlap WR data
-  //   prev: WR | next: RDMAC
-  //   scope: channel
-  localparam int RuleBusWRToRDMAC = 10;
-  // bus:RD->WR: data bus turnaround: WR data may not overlap RD data
+  // out:WRBIAS->MAC16: initial value written before a MAC accumulates onto it
+  //   prev: WRBIAS | next: MAC16
+  //   scope: same OBuf entry
+  localparam int RuleOutWRBIASToMAC16 = 3;
+  // bus:RD->WR: read -> write turnaround: WR data after RD data + preamble
   //   prev: RD | next: WR
   //   scope: channel
-  localparam int RuleBusRDToWR = 48;
-  // bus:RD->RD: data bus burst: RD data may not overlap RD data
-  //   prev: RD | next: RD
-  //   scope: channel
-  localparam int RuleBusRDToRD = 2;
-  // bus:RD->WRGB: data bus turnaround: WRGB data may not overlap RD data
+  localparam int RuleBusRDToWR = 50;
+  // bus:RD->WRGB: read -> write turnaround: WRGB data after RD data + preamble
   //   prev: RD | next: WRGB
   //   scope: channel
-  localparam int RuleBusRDToWRGB = 53;
-  // bus:RD->RDMAC: data bus burst: RDMAC data may not overlap RD data
-  //   prev: RD | next: RDMAC
+  localparam int RuleBusRDToWRGB = 55;
+  // bus:RD->WRBIAS: read -> write turnaround: WRBIAS data after RD data + preamble
+  //   prev: RD | next: WRBIAS
   //   scope: channel
-  localparam int RuleBusRDToRDMAC = 52;
-  // bus:WRGB->WR: data bus burst: WR data may not overlap WRGB data
-  //   prev: WRGB | next: WR
-  //   scope: channel
-  localparam int RuleBusWRGBToWR = -3;
-  // bus:WRGB->RD: data bus turnaround: RD data may not overlap WRGB data
-  //   prev: WRGB | next: RD
-  //   scope: channel
-  localparam int RuleBusWRGBToRD = -45;
-  // bus:WRGB->WRGB: data bus burst: WRGB data may not overlap WRGB data
-  //   prev: WRGB | next: WRGB
-  //   scope: channel
-  localparam int RuleBusWRGBToWRGB = 2;
-  // bus:WRGB->RDMAC: data bus turnaround: RDMAC data may not overlap WRGB data
-  //   prev: WRGB | next: RDMAC
-  //   scope: channel
-  localparam int RuleBusWRGBToRDMAC = 5;
-  // bus:RDMAC->WR: data bus turnaround: WR data may not overlap RDMAC data
+  localparam int RuleBusRDToWRBIAS = 55;
+  // bus:RDMAC->WR: read -> write turnaround: WR data after RDMAC data + preamble
   //   prev: RDMAC | next: WR
   //   scope: channel
-  localparam int RuleBusRDMACToWR = -2;
-  // bus:RDMAC->RD: data bus burst: RD data may not overlap RDMAC data
-  //   prev: RDMAC | next: RD
-  //   scope: channel
-  localparam int RuleBusRDMACToRD = -48;
-  // bus:RDMAC->WRGB: data bus turnaround: WRGB data may not overlap RDMAC data
+  localparam int RuleBusRDMACToWR = 0;
+  // bus:RDMAC->WRGB: read -> write turnaround: WRGB data after RDMAC data + preamble
   //   prev: RDMAC | next: WRGB
   //   scope: channel
-  localparam int RuleBusRDMACToWRGB = 3;
-  // bus:RDMAC->RDMAC: data bus burst: RDMAC data may not overlap RDMAC data
-  //   prev: RDMAC | next: RDMAC
+  localparam int RuleBusRDMACToWRGB = 5;
+  // bus:RDMAC->WRBIAS: read -> write turnaround: WRBIAS data after RDMAC data + preamble
+  //   prev: RDMAC | next: WRBIAS
   //   scope: channel
-  localparam int RuleBusRDMACToRDMAC = 2;
+  localparam int RuleBusRDMACToWRBIAS = 5;
+  // bus:WR->RD: write -> read turnaround (nWTRS after the data)
+  //   prev: WR | next: RD
+  //   scope: channel
+  localparam int RuleBusWRToRD = 17;
+  // bus:WR->RDMAC: write -> read turnaround (nWTRL after the data)
+  //   prev: WR | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusWRToRDMAC = 19;
+  // bus:WRGB->RD: write -> read turnaround (nWTRS after the data)
+  //   prev: WRGB | next: RD
+  //   scope: channel
+  localparam int RuleBusWRGBToRD = 12;
+  // bus:WRGB->RDMAC: write -> read turnaround (nWTRS after the data)
+  //   prev: WRGB | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusWRGBToRDMAC = 12;
+  // bus:WRBIAS->RD: write -> read turnaround (nWTRL after the data)
+  //   prev: WRBIAS | next: RD
+  //   scope: channel
+  localparam int RuleBusWRBIASToRD = 14;
+  // bus:WRBIAS->RDMAC: write -> read turnaround (nWTRL after the data)
+  //   prev: WRBIAS | next: RDMAC
+  //   scope: channel
+  localparam int RuleBusWRBIASToRDMAC = 14;
   // nFAW window (pymodel.timing, not pairwise): at most FawLimit ACT weights per NFaw.
   localparam int FawLimit = 4;
   localparam int FawWeightAct = 1;              // ACT counts as 1
@@ -343,8 +371,8 @@ package pim_pkg;
 
   // ---- HUB instruction word (pymodel.isa), LSB first: opcode, then the op's fields ---------------
   // op_size and body_len are stored minus one; stride is two's complement.
-  localparam int InstWidth = 81;                // bits of one instruction word
-  localparam int InstOpcodeWidth = 3;
+  localparam int InstWidth = 82;                // bits of one instruction word
+  localparam int InstOpcodeWidth = 4;
   localparam int InstChMaskWidth = 32;
   localparam int InstOpSizeWidth = 8;
   localparam int InstGprWidth = 14;
@@ -365,9 +393,11 @@ package pim_pkg;
     InstRdOut = 2,
     InstDynLoop = 3,
     InstDynModi = 4,
-    InstWrBank = 5
+    InstWrBank = 5,
+    InstWrBias = 6,
+    InstRdMac = 7
   } inst_op_e;
-  localparam int NumInstOps = 6;
+  localparam int NumInstOps = 8;
 
   // Operand a DYN_MODI advances (pymodel.isa.ModiField).
   typedef enum logic [InstFieldWidth-1:0] {
@@ -379,36 +409,46 @@ package pim_pkg;
   } modi_field_e;
 
   // Bit offset of each operand inside its instruction word.
-  localparam int InstWrInpChMaskOffset = 3;
-  localparam int InstWrInpOpSizeOffset = 35;
-  localparam int InstWrInpGprOffset = 43;
-  localparam int InstWrInpGbOffset = 57;
-  localparam int InstWrInpBits = 63;            // used bits of WR_INP; the rest are 0
-  localparam int InstMacChMaskOffset = 3;
-  localparam int InstMacOpSizeOffset = 35;
-  localparam int InstMacGbOffset = 43;
-  localparam int InstMacRowOffset = 49;
-  localparam int InstMacColOffset = 63;
-  localparam int InstMacOutOffset = 69;
-  localparam int InstMacBits = 72;              // used bits of MAC; the rest are 0
-  localparam int InstRdOutChMaskOffset = 3;
-  localparam int InstRdOutOpSizeOffset = 35;
-  localparam int InstRdOutGprOffset = 43;
-  localparam int InstRdOutOutOffset = 57;
-  localparam int InstRdOutBits = 60;            // used bits of RD_OUT; the rest are 0
-  localparam int InstDynLoopReqOffset = 3;
-  localparam int InstDynLoopBodyLenOffset = 9;
-  localparam int InstDynLoopBits = 13;          // used bits of DYN_LOOP; the rest are 0
-  localparam int InstDynModiFieldOffset = 3;
-  localparam int InstDynModiStrideOffset = 6;
-  localparam int InstDynModiBits = 22;          // used bits of DYN_MODI; the rest are 0
-  localparam int InstWrBankChMaskOffset = 3;
-  localparam int InstWrBankOpSizeOffset = 35;
-  localparam int InstWrBankGprOffset = 43;
-  localparam int InstWrBankBankOffset = 57;
-  localparam int InstWrBankRowOffset = 61;
-  localparam int InstWrBankColOffset = 75;
-  localparam int InstWrBankBits = 81;           // used bits of WR_BANK; the rest are 0
+  localparam int InstWrInpChMaskOffset = 4;
+  localparam int InstWrInpOpSizeOffset = 36;
+  localparam int InstWrInpGprOffset = 44;
+  localparam int InstWrInpGbOffset = 58;
+  localparam int InstWrInpBits = 64;            // used bits of WR_INP; the rest are 0
+  localparam int InstMacChMaskOffset = 4;
+  localparam int InstMacOpSizeOffset = 36;
+  localparam int InstMacGbOffset = 44;
+  localparam int InstMacRowOffset = 50;
+  localparam int InstMacColOffset = 64;
+  localparam int InstMacOutOffset = 70;
+  localparam int InstMacBits = 73;              // used bits of MAC; the rest are 0
+  localparam int InstRdOutChMaskOffset = 4;
+  localparam int InstRdOutOpSizeOffset = 36;
+  localparam int InstRdOutGprOffset = 44;
+  localparam int InstRdOutOutOffset = 58;
+  localparam int InstRdOutBits = 61;            // used bits of RD_OUT; the rest are 0
+  localparam int InstDynLoopReqOffset = 4;
+  localparam int InstDynLoopBodyLenOffset = 10;
+  localparam int InstDynLoopBits = 14;          // used bits of DYN_LOOP; the rest are 0
+  localparam int InstDynModiFieldOffset = 4;
+  localparam int InstDynModiStrideOffset = 7;
+  localparam int InstDynModiBits = 23;          // used bits of DYN_MODI; the rest are 0
+  localparam int InstWrBankChMaskOffset = 4;
+  localparam int InstWrBankOpSizeOffset = 36;
+  localparam int InstWrBankGprOffset = 44;
+  localparam int InstWrBankBankOffset = 58;
+  localparam int InstWrBankRowOffset = 62;
+  localparam int InstWrBankColOffset = 76;
+  localparam int InstWrBankBits = 82;           // used bits of WR_BANK; the rest are 0
+  localparam int InstWrBiasChMaskOffset = 4;
+  localparam int InstWrBiasOpSizeOffset = 36;
+  localparam int InstWrBiasGprOffset = 44;
+  localparam int InstWrBiasOutOffset = 58;
+  localparam int InstWrBiasBits = 61;           // used bits of WR_BIAS; the rest are 0
+  localparam int InstRdMacChMaskOffset = 4;
+  localparam int InstRdMacOpSizeOffset = 36;
+  localparam int InstRdMacGprOffset = 44;
+  localparam int InstRdMacOutOffset = 58;
+  localparam int InstRdMacBits = 61;            // used bits of RD_MAC; the rest are 0
 
   // ---- command scheduler (rtl/sched; pymodel.sched, pymodel.timing) ------------------------------
   localparam int QueueDepth = 8;                // buffers.queue_depth (instructions per queue)
@@ -424,19 +464,27 @@ package pim_pkg;
   // Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from
   // pymodel.timing.RULES by pymodel.gen_sv.sched_latency_tables; 0 = no constraint.
   // since last prev anywhere on the channel
-  localparam logic [1152-1:0] SchedChanLat = 1152'hd2d2d2d2d2d2d2d2d2d2d200000230203435202000200000001202202020202900200000002020000000000020002000002020000203020020002000002020000502020020002000002020000202020c20002000202020000000000020202000200000202020202000200000002420000000383636595900000000202020383600590000000000000000000000000000;
+  localparam logic [1568-1:0] SchedChanLat = 1568'h20202020202020202020202020000002000e02000e02000000000000d2d2d2d2d2d2d2d2d2d2d2d2d2000037000232000237020c000000000002001102001302002900000000000000000000000000000000000000050002000002050200000000000002000c02000c020000000000000000000200000200020c0c00000000002000000000000020202020000000200000000000002000200000000059241c00000038363659590000005900000000003836005900000000000000000000000000000000;
   // single-bank prev -> single-bank next
-  localparam logic [3456-1:0] SchedBankLat = 3456'h20000000000000000000000000000000000000000000c00000000000000000000000000000000020000000000000000000000000000000000002900000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002400001c000000000000000000000000000000000036000000050659000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  localparam logic [4704-1:0] SchedBankLat = 4704'h20000000000000000000000000000000000000000000c00000000000000000000000000000000000000131300020000000000000000000000000000000000002900000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002000000000002000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002400001c000000000000000000000000000000000036000000050659000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   // same GB entry
-  localparam logic [1152-1:0] SchedGbLat = 1152'h30000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  localparam logic [1568-1:0] SchedGbLat = 1568'h30000000000000000000000000100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   // same OBuf entry
-  localparam logic [1152-1:0] SchedOutLat = 1152'h20000020000000000000000000000000000000000000000020200000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  localparam logic [1568-1:0] SchedOutLat = 1568'h30000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000020000000200000200000000000000000000000000000000000000000200000002000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   // pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)
-  localparam logic [96-1:0] SchedCompletion = 96'h8010203020000000000;
+  localparam logic [112-1:0] SchedCompletion = 112'h3000008010203020000000000;
+  localparam int SchedRdHold = 3;               // STATIC: cycles from an RDMAC to the next command (sched.blocking_rd_mac; 0 = off)
+
+  // Register-access mode (timing.mode_switch = 'aim-register', pymodel.timing.mode_of):
+  // bit op of ModeAnyOps = legal in either mode; of ModeRegOps = needs register mode.
+  // A head whose command needs the other mode issues a TMOD in its place.
+  localparam logic [14-1:0] ModeAnyOps = 14'h2801;
+  localparam logic [14-1:0] ModeRegOps = 14'h11c0;
   localparam int SchedSeqWidth = 5;             // age tag of a queued instruction (wraps; compared modulo 2**SchedSeqWidth)
 
   // One queued instruction, decoded from the HUB word (op_size stored minus one). Only
-  // WR_INP, MAC, RD_OUT and WR_BANK reach the scheduler; unused operands are 0.
+  // WR_INP, MAC, RD_OUT, WR_BANK, WR_BIAS and RD_MAC reach the scheduler; unused operands
+  // are 0.
   typedef struct packed {
     logic [InstOpcodeWidth-1:0] op;
     logic [InstOpSizeWidth-1:0] size_m1;
@@ -447,8 +495,8 @@ package pim_pkg;
     logic [InstColWidth-1:0] col;
     logic [InstOutWidth-1:0] out;
   } sched_inst_t;
-  localparam int SchedInstBits = 58;            // bits of sched_inst_t
-  localparam int SchedRefWidth = 16;            // signed cycles until the next REF is due
+  localparam int SchedInstBits = 59;            // bits of sched_inst_t
+  localparam int SchedRefWidth = 15;            // signed cycles until the next REF is due
 
   // ---- DPA controller (rtl/dpa; pymodel.dpa) -----------------------------------------------------
   localparam int DpaDHead = 128;                // head size of the KV layout

@@ -10,11 +10,11 @@
 //
 // Streams / ports:
 //   * inst_valid_i / inst_ready_o / inst_i: HUB instruction words (pymodel.isa.encode_inst; WR_INP,
-//     MAC, RD_OUT, WR_BANK). Transfer on valid && ready at a clock edge; the upstream holds valid
+//     MAC, RD_OUT, WR_BANK, WR_BIAS, RD_MAC). Transfer on valid && ready at a clock edge; the upstream holds valid
 //     and data until accepted and never waits for ready to raise valid. inst_ready_o depends on
 //     the offered opcode (its queue must have a free slot) and registered state.
 //   * cmd_valid_o / cmd_o / cmd_data_o: the channel command bus, at most one command per cycle,
-//     registered, no backpressure. cmd_data_o carries WRGB/WR write data (else 0).
+//     registered, no backpressure. cmd_data_o carries WRGB/WR/WRBIAS write data (else 0).
 //   * gpr_rd_en_o / gpr_rd_addr_o -> gpr_rd_data_i: GPR read port, data returned in the same
 //     cycle (combinational read), registered into cmd_data_o.
 //   * rd_valid_i / rd_data_i: RDMAC read data from the channel, in RDMAC order, any latency up to
@@ -27,7 +27,8 @@
 // cycle = pymodel.sched cycle); that command is on the bus in cycle a + 2. Bus cycle = model
 // cycle + 1.
 //
-// PlantBug (tests only, default 0): 1 = the dependency check ignores GB entries.
+// PlantBug (tests only, default 0): 1 = the dependency check ignores GB entries; 2 = TMOD does
+// not flip the register-access mode (the mode tracking the bench must catch).
 
 `default_nettype none
 
@@ -146,7 +147,7 @@ module pim_sched #(
 
     assign has_gb  = (op[q] == pim_pkg::OpWrgb) || (op[q] == pim_pkg::OpMac16);
     assign has_out = (op[q] == pim_pkg::OpMac16) || (op[q] == pim_pkg::OpRdmac)
-                     || (op[q] == pim_pkg::OpClrmac);
+                     || (op[q] == pim_pkg::OpClrmac) || (op[q] == pim_pkg::OpWrbias);
 
     sched_dep_check #(.PlantBug(PlantBug)) u_dep (
       .mode_i,
@@ -187,7 +188,7 @@ module pim_sched #(
     .due_o(ref_due)
   );
 
-  sched_issue u_issue (
+  sched_issue #(.PlantBug(PlantBug)) u_issue (
     .clk_i, .rst_ni, .mode_i,
     .head_valid_i(~empty), .head0_older_i(head_n_older[1] != '0),
     .op_i(op), .bank_i(bank), .row_i(row), .col_i(col), .gb_i(gb), .out_i(out), .gpr_i(gpr),

@@ -3,6 +3,8 @@
 //   WR_INP n : WRGB gb+k                      (data GPR[gpr+k])
 //   MAC n    : PREA if another row is open, ACT16 row if closed, else MAC16 col+k gb+k out
 //   RD_OUT n : RDMAC out+k/2 (k even, data -> GPR[gpr+k/2]), CLRMAC out+k/2 (k odd)
+//   WR_BIAS n: WRBIAS out+k                   (data GPR[gpr+k])
+//   RD_MAC n : RDMAC out+k                    (data -> GPR[gpr+k])
 //   WR_BANK n: PREA / ACT bank row unless bank has row open, else WR bank row col+k (GPR[gpr+k])
 // k = issued_i, the head's issued sub-commands (row commands do not count). last_o: this command
 // completes the instruction (it then leaves its queue). Purely combinational, no streams.
@@ -63,6 +65,14 @@ module sched_cmd_gen (
         out_o  = head_i.out + pim_pkg::OutWidth'(half);
         gpr_o  = head_i.gpr + pim_pkg::InstGprWidth'(half);
         last_o = (issued_i == {size[pim_pkg::InstOpSizeWidth-1:0], 1'b0} - 1'b1);
+      end
+      pim_pkg::InstWrBias: begin
+        op_o  = pim_pkg::OpWrbias;
+        out_o = head_i.out + pim_pkg::OutWidth'(issued_i);
+      end
+      pim_pkg::InstRdMac: begin
+        op_o  = pim_pkg::OpRdmac;
+        out_o = head_i.out + pim_pkg::OutWidth'(issued_i);
       end
       pim_pkg::InstMac: begin
         if (!mac_row_ok) begin

@@ -5,7 +5,7 @@
 // other queue still has an unissued command touching g / o. Pending keys per queued instruction
 // (k = its issued sub-commands, 0 unless it is that queue's head):
 //   WR_INP: GB [gb+k, gb+n-1]   MAC: GB [gb+k, gb+n-1] and OBuf out   RD_OUT: OBuf [out+k/2, out+n-1]
-//   WR_BANK: none.
+//   WR_BIAS, RD_MAC: OBuf [out+k, out+n-1]   WR_BANK: none.
 // DCS compares entries; PINGPONG compares halves (key = entry / SchedGbHalf or SchedObufHalf, so a
 // contiguous range maps to a contiguous key range); STATIC never blocks. In hardware this is one
 // range comparator pair per slot of the other queue (QueueDepth of them), ANDed with "older":
@@ -60,7 +60,7 @@ module sched_dep_check #(
   for (genvar i = 0; i < pim_pkg::QueueDepth; i++) begin : g_slot
     pim_pkg::sched_inst_t              inst;
     logic [IdxWidth:0]                 distance;  // FIFO position in the other queue
-    logic                              older, gb_hit, out_hit, rd_out;
+    logic                              older, gb_hit, out_hit, rd_out, per_out;
     logic [KW-1:0]                     k;
     gkey_t                             gb_lo, gb_hi, cand_gb;
     okey_t                             out_lo, out_hi, cand_out;
@@ -72,18 +72,21 @@ module sched_dep_check #(
     // The instructions of the other queue older than this head are its first n_older_i entries.
     assign older    = 32'(distance) < 32'(n_older_i);
     assign rd_out   = (inst.op == pim_pkg::InstRdOut);
+    assign per_out  = (inst.op == pim_pkg::InstWrBias) || (inst.op == pim_pkg::InstRdMac);
     assign k        = (32'(head_idx_i) == i) ? KW'(head_issued_i) : '0;
     // Pending ranges never leave the buffer (pymodel.isa.check_instruction), so the sums fit.
     assign gb_lo    = gb_key(GW'(inst.gb) + GW'(k), pingpong);
     assign gb_hi    = gb_key(GW'(inst.gb) + GW'(inst.size_m1), pingpong);
     assign cand_gb  = gb_key(GW'(gb_i), pingpong);
-    assign out_lo   = out_key(OW'(inst.out) + (rd_out ? OW'(k >> 1) : '0), pingpong);
-    assign out_hi   = out_key(OW'(inst.out) + (rd_out ? OW'(inst.size_m1) : '0), pingpong);
+    assign out_lo   = out_key(OW'(inst.out) + (rd_out ? OW'(k >> 1) : per_out ? OW'(k) : '0),
+                              pingpong);
+    assign out_hi   = out_key(OW'(inst.out) + ((rd_out || per_out) ? OW'(inst.size_m1) : '0),
+                              pingpong);
     assign cand_out = out_key(OW'(out_i), pingpong);
     assign gb_hit   = has_gb_i && (PlantBug != 1)
                       && (inst.op == pim_pkg::InstWrInp || inst.op == pim_pkg::InstMac)
                       && gb_lo <= cand_gb && cand_gb <= gb_hi;
-    assign out_hit  = has_out_i && (rd_out || inst.op == pim_pkg::InstMac)
+    assign out_hit  = has_out_i && (rd_out || per_out || inst.op == pim_pkg::InstMac)
                       && out_lo <= cand_out && cand_out <= out_hi;
     assign hit[i]   = slot_valid_i[i] && older && (gb_hit || out_hit);
 

@@ -5,8 +5,8 @@
 // then and never waits for ready before raising valid. inst_ready_o depends on the opcode of the
 // offered word (it tells whether *its* queue has a free slot) and on registered state only.
 //
-// Routing (pymodel.sched): STATIC -> queue 0 only; PINGPONG/DCS -> WR_INP, RD_OUT to queue 0
-// (I/O), MAC, WR_BANK to queue 1 (compute). push_o[q] is the transfer into queue q; entry_o is
+// Routing (pymodel.sched): STATIC -> queue 0 only; PINGPONG/DCS -> WR_INP, RD_OUT, WR_BIAS,
+// RD_MAC to queue 0 (I/O), MAC, WR_BANK to queue 1 (compute). push_o[q] is the transfer into queue q; entry_o is
 // the decoded instruction.
 // DYN_LOOP / DYN_MODI (and unknown opcodes) must be expanded upstream: they are accepted,
 // dropped, and flagged on illegal_o (one cycle).
@@ -61,6 +61,16 @@ module sched_intake (
         entry_o.size_m1 = inst_i[pim_pkg::InstRdOutOpSizeOffset +: pim_pkg::InstOpSizeWidth];
         entry_o.gpr     = inst_i[pim_pkg::InstRdOutGprOffset +: pim_pkg::InstGprWidth];
         entry_o.out     = inst_i[pim_pkg::InstRdOutOutOffset +: pim_pkg::InstOutWidth];
+      end
+      pim_pkg::InstWrBias: begin
+        entry_o.size_m1 = inst_i[pim_pkg::InstWrBiasOpSizeOffset +: pim_pkg::InstOpSizeWidth];
+        entry_o.gpr     = inst_i[pim_pkg::InstWrBiasGprOffset +: pim_pkg::InstGprWidth];
+        entry_o.out     = inst_i[pim_pkg::InstWrBiasOutOffset +: pim_pkg::InstOutWidth];
+      end
+      pim_pkg::InstRdMac: begin
+        entry_o.size_m1 = inst_i[pim_pkg::InstRdMacOpSizeOffset +: pim_pkg::InstOpSizeWidth];
+        entry_o.gpr     = inst_i[pim_pkg::InstRdMacGprOffset +: pim_pkg::InstGprWidth];
+        entry_o.out     = inst_i[pim_pkg::InstRdMacOutOffset +: pim_pkg::InstOutWidth];
       end
       pim_pkg::InstWrBank: begin
         entry_o.size_m1 = inst_i[pim_pkg::InstWrBankOpSizeOffset +: pim_pkg::InstOpSizeWidth];

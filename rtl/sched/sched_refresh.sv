@@ -3,7 +3,7 @@
 // REF number r (r = 1, 2, ...) is due from cycle r * NRefi on, counted from the first cycle after
 // reset: a signed countdown `until_q` = (refs issued + 1) * NRefi - cycle. due_o = until_q <= 0.
 // ref_i: a REF is issued this cycle. While due_o, pim_sched issues PREA (if a row is open) and REF
-// as soon as they are legal and nothing else. No streams.
+// as soon as they are legal and nothing else. Never due with timing.refresh = false. No streams.
 
 `default_nettype none
 
@@ -31,7 +31,7 @@ module sched_refresh (
     end
   end
 
-  assign due_o = (until_q <= 0);
+  assign due_o = pim_pkg::RefreshOn && (until_q <= 0);  // timing.refresh = false: never due
 
 endmodule : sched_refresh
 

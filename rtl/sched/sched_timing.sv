@@ -5,11 +5,13 @@
 //   * per opcode, last issue anywhere on the channel        (pim_pkg::SchedChanLat)
 //   * per bank, last ACT and last WR (single-bank commands) (pim_pkg::SchedBankLat, 3 classes)
 //   * per GB entry, last WRGB and MAC16                     (pim_pkg::SchedGbLat)
-//   * per OBuf entry, last MAC16, RDMAC and CLRMAC          (pim_pkg::SchedOutLat)
+//   * per OBuf entry, last MAC16, RDMAC, CLRMAC and WRBIAS  (pim_pkg::SchedOutLat)
 //   * the nFAW window: the last FawLimit activations (age + weight), trimmed like the model's deque
 // A candidate is legal when every counter is >= the latency of the rule from that prev op to the
 // candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen_sv). The
-// one-command-per-cycle rule holds by construction. Refresh pull-in limits never bind (REF is
+// one-command-per-cycle rule holds by construction. A TMOD issued in place of a candidate is
+// legal whenever the candidate is: its only rules (nRFC after REF, nMODCH after TMOD) bind every
+// command alike. Refresh pull-in limits never bind (REF is
 // only issued once due) and are not modeled.
 //
 // issue_*: the command chosen this cycle (updates the state at the clock edge). No streams.
@@ -94,7 +96,7 @@ module sched_timing #(
   // Ops with per-bank / per-entry counters.
   localparam int unsigned NBankOps = 2;
   localparam int unsigned NGbOps   = 2;
-  localparam int unsigned NOutOps  = 3;
+  localparam int unsigned NOutOps  = 4;
   function automatic int bank_op(input int i);
     bank_op = (i == 0) ? int'(pim_pkg::OpAct) : int'(pim_pkg::OpWr);
   endfunction
@@ -103,7 +105,7 @@ module sched_timing #(
   endfunction
   function automatic int out_op(input int i);
     out_op = (i == 0) ? int'(pim_pkg::OpMac16) : (i == 1) ? int'(pim_pkg::OpRdmac)
-                                                            : int'(pim_pkg::OpClrmac);
+           : (i == 2) ? int'(pim_pkg::OpClrmac) : int'(pim_pkg::OpWrbias);
   endfunction
 
   // ---------------------------------------------------------------- since counters

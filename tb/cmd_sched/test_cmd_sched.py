@@ -316,9 +316,8 @@ class SchedScoreboard(uvm_component):
         res = self.cycle_sb.check()
         expected = sc.expected
         if expected is None:  # random programs: the reference's results
-            outs = {
-                i.gpr + k for i in sc.program if i.op is InstOp.RD_OUT for k in range(i.op_size)
-            }
+            reads = (InstOp.RD_OUT, InstOp.RD_MAC)
+            outs = {i.gpr + k for i in sc.program if i.op in reads for k in range(i.op_size)}
             expected = {a: v for a, v in res.gpr.items() if a in outs}
         gsb = GprScoreboard(expected)
         for addr, v in self.gpr_writes:
@@ -486,12 +485,14 @@ def random_program(cfg: PimConfig, seed: int, n: int = 50) -> tuple[list[Instruc
             )
         elif kind < 0.92:
             sz = rng.randint(1, b.obuf_entries)
+            op = rng.choice([InstOp.RD_OUT, InstOp.RD_MAC, InstOp.WR_BIAS])
+            base = 0 if op is InstOp.WR_BIAS else 64  # biases read inputs, read-outs write 64+
             prog.append(
                 Instruction(
-                    InstOp.RD_OUT,
+                    op,
                     ch_mask=1,
                     op_size=sz,
-                    gpr=64 + rng.randint(0, 64 - sz),
+                    gpr=base + rng.randint(0, 64 - sz),
                     out=rng.randint(0, b.obuf_entries - sz),
                 )
             )
@@ -525,6 +526,12 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
 
     def rd(out: int, gpr: int, sz: int = 1) -> Instruction:
         return Instruction(InstOp.RD_OUT, ch_mask=1, op_size=sz, gpr=gpr, out=out)
+
+    def bias(out: int, gpr: int, sz: int = 1) -> Instruction:
+        return Instruction(InstOp.WR_BIAS, ch_mask=1, op_size=sz, gpr=gpr, out=out)
+
+    def rdm(out: int, gpr: int, sz: int = 1) -> Instruction:
+        return Instruction(InstOp.RD_MAC, ch_mask=1, op_size=sz, gpr=gpr, out=out)
 
     def wrb(bank: int, row: int, col: int, sz: int = 2) -> Instruction:
         return Instruction(
@@ -564,6 +571,22 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
             mac(0, 6, o, 4),
             rd(o, 101),
         ],
+        # AiM I/O: WR_BIAS per output, RD_MAC; register-mode turnarounds WRGB <-> RDMAC,
+        # WRBIAS <-> RDMAC, back-to-back WRBIAS; WRBIAS -> MAC of its entry; TMOD on each switch
+        "aim_io": [
+            bias(0, 1),
+            wr(0),
+            mac(0, 1, 0),
+            rdm(0, 100),
+            wr(8, 4, 8),
+            rdm(0, 101),
+            bias(0, 2, 2),
+            rdm(1, 102),
+            bias(1, 3),
+            mac(0, 1, 1, 4),
+            mac(0, 1, 0, 4, col=8),
+            rdm(0, 103, 2),
+        ],
         # the data bus: WRGB <-> RDMAC turnarounds, back-to-back RDMACs
         "bus_turnaround": [
             wr(0),
@@ -577,6 +600,25 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
             rd(0, 102, 1),
         ],
     }
+
+
+def directed_need(policy: str) -> set[str]:
+    """Timing rules the directed programs must bind (ties count) under each mode policy.
+
+    nRAS and nRC are always dominated on aim-gddr6 (nRCD_MAC + nRTP > nRAS, nRP after that >
+    nRC); they are checked on every ACT/PREA by the bus channel but never bind. Under
+    "aim-register" a TMOD (nMODCH) separates every register command from every MAC/row command,
+    so the rules between those classes bind only under the other policies."""
+    common = {
+        "nRCD_MAC", "nRP", "nRTP", "nCCDL_MAC", "nRCD_WR", "nWR", "out:RDMAC->CLRMAC",
+        "bus:WRGB->RDMAC", "bus:RDMAC->WRGB", "bus:WRBIAS->RDMAC", "bus:RDMAC->WRBIAS",
+        "nCCDS_WR", "nCCDL_BIAS",
+    }
+    if policy == "aim-register":
+        return common | {"nMODCH"}
+    if policy == "pim-normal":
+        return common | {"nMODCH", "gb:WRGB->MAC16", "out:WRBIAS->MAC16"}
+    return common | {"gb:WRGB->MAC16", "out:WRBIAS->MAC16", "nCCDS_RD"}
 
 
 def _directed_data(cfg: PimConfig, seed: int) -> tuple[dict, dict]:
@@ -607,6 +649,7 @@ class run_kernels(SchedTest):  # noqa: N801 - cocotb test naming (run_*)
         for mi, mode in enumerate(_mode_env()):
             kerns: list[tuple[str, Any]] = [
                 ("gemv128", GemvKernel(128, 128, cfg)),
+                ("gemv128_clear", GemvKernel(128, 128, cfg, acc_init="clear")),
                 ("gemv32x2048", GemvKernel(32, 2048, cfg)),
                 ("qk300_g1", QkKernel(300, cfg, group=1)),
                 ("qk512_g4", QkKernel(512, cfg, group=4)),
@@ -659,22 +702,7 @@ class run_directed(SchedTest):  # noqa: N801
         covered: set[str] = set()
         for sc in self.results:
             covered |= set(sc.stats["binding"])
-        # nRAS and nRC are always dominated on aim-gddr6 (nRCD_MAC + nRTP > nRAS, nRP after
-        # that > nRC); they are checked on every ACT/PREA by the bus channel but never bind.
-        need = {
-            "nRCD_MAC",
-            "nRP",
-            "nRTP",
-            "nCCDS",
-            "nCCDL_MAC",
-            "nMODCH_PIM",
-            "nMODCH_NORMAL",
-            "nRCD_WR",
-            "nWR",
-            "gb:WRGB->MAC16",
-            "out:MAC16->RDMAC",
-            "out:RDMAC->CLRMAC",
-        }
+        need = directed_need(self.cfg.timing.mode_switch)
         self.dut._log.info("binding timing rules seen: %s", sorted(covered))
         missing = need - covered
         assert not missing, f"timing rules never binding in the directed tests: {sorted(missing)}"
@@ -729,10 +757,14 @@ class run_refresh_and_full(SchedTest):  # noqa: N801
 
 @pyuvm.test()
 class run_planted_bug(SchedTest):  # noqa: N801
-    """DUT built with PlantBug=1 (dependency check ignores GB entries): must be caught."""
+    """DUT built with PlantBug=1 (dependency check ignores GB entries) or 2 (TMOD does not flip
+    the mode register): must be caught by the cycle scoreboard."""
 
     def scenarios(self) -> list[Scenario]:
-        return [kernel_scenario(GemvKernel(32, 2048, self.cfg), Mode.DCS, self.seed, 0.0, "bug")]
+        # PlantBug=1 needs the dependency check (DCS); 2 shows in any mode: STATIC's in-order
+        # TMOD sequence.
+        mode = Mode.DCS if os.environ.get("PLANT", "1") == "1" else Mode.STATIC
+        return [kernel_scenario(GemvKernel(32, 2048, self.cfg), mode, self.seed, 0.0, "bug")]
 
     async def run_phase(self) -> None:
         self.raise_objection()
@@ -760,6 +792,8 @@ SIM_CONFIGS: dict[str, str | None] = {
         'preset = "aim-gddr6"\nname = "stress"\n\n'
         "[timing]\nnREFI = 600\n\n[buffers]\nqueue_depth = 3\n"
     ),
+    "pim-normal": 'preset = "aim-gddr6"\nname = "pim-normal"\n\n[timing]\nmode_switch = "pim-normal"\n',
+    "no-mode": 'preset = "aim-gddr6"\nname = "no-mode"\n\n[timing]\nmode_switch = "none"\n',
 }
 
 RUNS = [
@@ -774,9 +808,12 @@ RUNS = [
         {"SCHED_MODES": "pingpong", "SCHED_BIG": "0"},
     ),
     ("directed", "aim-gddr6", "run_directed", 0, {}),
+    ("directed-pim-normal", "pim-normal", "run_directed", 0, {}),
+    ("directed-no-mode", "no-mode", "run_directed", 0, {}),
     ("random", "aim-gddr6", "run_random", 0, {"SCHED_SEEDS": "30"}),
     ("refresh-full", "stress", "run_refresh_and_full", 0, {}),
-    ("planted-bug", "aim-gddr6", "run_planted_bug", 1, {}),
+    ("planted-bug", "aim-gddr6", "run_planted_bug", 1, {"PLANT": "1"}),
+    ("planted-mode-bug", "aim-gddr6", "run_planted_bug", 2, {"PLANT": "2"}),
 ]
 
 
