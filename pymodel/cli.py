@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pymodel import __version__
+from pymodel.aim_trace import add_replay_parser
 from pymodel.channel import Channel, ChannelError
 from pymodel.cliargs import Parser
 from pymodel.codehash import code_hash
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("trace", metavar="TRACE", help="trace file (one '<cycle> CMD k=v' a line)")
     add_config_argument(check)
     check.set_defaults(func=cmd_trace_check)
+    add_replay_parser(tsub)
 
     add_kernel_parser(sub)
     add_compile_parser(sub)

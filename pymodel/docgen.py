@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pymodel.config import PRESETS
-from pymodel.timing import COMPLETION, FAW_LIMIT, FAW_WEIGHT, RULES
+from pymodel.config import MODE_SWITCH_POLICIES, PRESETS
+from pymodel.isa import Op
+from pymodel.timing import COMPLETION, FAW_LIMIT, FAW_WEIGHT, MODE_REGISTER, RULES, mode_of
 
 
 def timing_markdown() -> str:
@@ -38,8 +39,23 @@ def timing_markdown() -> str:
         f"- `nFAW`: at most {FAW_LIMIT} activation weights in any window of nFAW cycles "
         f"({weights}).",
         "- `nREFI`: REF k is due at (k+1)·nREFI; at most `max_postponed_refs` may be owed (a",
-        "  command after the deadline is a violation) and at most as many pulled in early.",
+        "  command after the deadline is a violation) and at most as many pulled in early; no",
+        "  REF is ever due with `timing.refresh = false`.",
         "- `cmd-bus`: at most one command per cycle.",
+        "- register-access mode (`timing.mode_switch`): a command of the other mode is illegal",
+        "  until a TMOD switches the channel (then `nMODCH`); REF and TMOD are legal in either.",
+        "",
+        "| `timing.mode_switch` | register mode | normal mode | presets |",
+        "|---|---|---|---|",
+    ]
+    for policy in MODE_SWITCH_POLICIES:
+        reg = [o.name for o in Op if mode_of(o, policy) == MODE_REGISTER]
+        norm = [o.name for o in Op if mode_of(o, policy) not in (None, MODE_REGISTER)]
+        users = ", ".join(p.name for p in presets if p.timing.mode_switch == policy) or "-"
+        if policy == "none":
+            reg, norm = ["(no modes, no TMOD)"], ["every command"]
+        lines.append(f"| `{policy}` | {', '.join(reg)} | {', '.join(norm)} | {users} |")
+    lines += [
         "",
         "Completion latencies (the STATIC scheduler's fixed gaps between instructions):",
         "",

@@ -92,9 +92,9 @@ APPEND (host-issued KV append, a separate operation; DYN_LOOP/DYN_MODI are uncha
 
 Templates (:func:`qk_template`, :func:`sv_template`, :func:`kv_write_template`) are the kernels
 of :mod:`pymodel.kernels` rewritten as one DYN_LOOP over the request's blocks;
-``qk_template`` expands to exactly ``QkKernel(tokens, acc_init="clear").program()`` (one channel, rows mapped
-``2b -> b``) when ``tokens`` is a multiple of ``block_tokens``; for a partial last block the loop
-processes the whole block (scores past the length are don't-care).
+``qk_template`` expands to exactly ``QkKernel(tokens, acc_init="clear").program()`` (one
+channel, rows mapped ``2b -> b``) when ``tokens`` is a multiple of ``block_tokens``; for a
+partial last block the loop processes the whole block (scores past the length are don't-care).
 """
 
 from __future__ import annotations

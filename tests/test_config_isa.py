@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from pymodel.config import PRESETS, ConfigError, load_config, preset, resolve
 from pymodel.isa import (
-    SCHEDULED_INSTS,
     CMD_FIELDS,
     DATA_OPS,
     INST_FIELDS,
     OP_FIELDS,
+    SCHEDULED_INSTS,
     CmdLayout,
     Command,
     InstOp,

@@ -211,9 +211,8 @@ def test_arrivals_delay_issue() -> None:
 def programs(draw: st.DrawFn) -> list[Instruction]:
     prog = []
     for _ in range(draw(st.integers(1, 25))):
-        kind = draw(
-            st.sampled_from([InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BIAS, InstOp.RD_MAC])
-        )
+        kinds = [InstOp.WR_INP, InstOp.MAC, InstOp.RD_OUT, InstOp.WR_BIAS, InstOp.RD_MAC]
+        kind = draw(st.sampled_from(kinds))
         if kind is InstOp.WR_INP:
             gb = draw(st.integers(0, 63))
             n = draw(st.integers(1, min(8, 64 - gb)))

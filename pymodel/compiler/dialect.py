@@ -466,11 +466,12 @@ class DynLoopOp(_InstOp):
         if not isinstance(self.parent_op(), KernelOp):
             raise fail(self, "must be directly inside a pim.kernel (loops do not nest)")
         for op in self.body.ops:
-            if not isinstance(op, (WrInpOp, MacOp, RdOutOp, WrBiasOp, RdMacOp, KvAppendOp, DynModiOp)):
+            if not isinstance(op, _LOOP_BODY_OPS):
                 raise fail(op, "not allowed in a pim.dyn_loop body")
         super().verify_()
 
 
+_LOOP_BODY_OPS = (WrInpOp, MacOp, RdOutOp, WrBiasOp, RdMacOp, KvAppendOp, DynModiOp)
 GRAPH_OPS: list[type[IRDLOperation]] = [GemvOp, QkOp, SoftmaxOp, SvOp, KvWriteOp]
 PROGRAM_OPS: list[type[IRDLOperation]] = [
     ProgramOp,

@@ -610,15 +610,15 @@ def directed_need(policy: str) -> set[str]:
     "aim-register" a TMOD (nMODCH) separates every register command from every MAC/row command,
     so the rules between those classes bind only under the other policies."""
     common = {
-        "nRCD_MAC", "nRP", "nRTP", "nCCDL_MAC", "nRCD_WR", "nWR", "out:RDMAC->CLRMAC",
+        "nRCD_MAC", "nRP", "nRTP", "nCCDL_MAC", "nRCD_WR", "out:RDMAC->CLRMAC",
         "bus:WRGB->RDMAC", "bus:RDMAC->WRGB", "bus:WRBIAS->RDMAC", "bus:RDMAC->WRBIAS",
         "nCCDS_WR", "nCCDL_BIAS",
     }
     if policy == "aim-register":
-        return common | {"nMODCH"}
-    if policy == "pim-normal":
+        return common | {"nMODCH", "nWR"}
+    if policy == "pim-normal":  # WR -> PREA crosses modes: the TMOD hides nWR
         return common | {"nMODCH", "gb:WRGB->MAC16", "out:WRBIAS->MAC16"}
-    return common | {"gb:WRGB->MAC16", "out:WRBIAS->MAC16", "nCCDS_RD"}
+    return common | {"nWR", "gb:WRGB->MAC16", "out:WRBIAS->MAC16", "nCCDS_RD"}
 
 
 def _directed_data(cfg: PimConfig, seed: int) -> tuple[dict, dict]:
@@ -792,7 +792,9 @@ SIM_CONFIGS: dict[str, str | None] = {
         'preset = "aim-gddr6"\nname = "stress"\n\n'
         "[timing]\nnREFI = 600\n\n[buffers]\nqueue_depth = 3\n"
     ),
-    "pim-normal": 'preset = "aim-gddr6"\nname = "pim-normal"\n\n[timing]\nmode_switch = "pim-normal"\n',
+    "pim-normal": (
+        'preset = "aim-gddr6"\nname = "pim-normal"\n\n[timing]\nmode_switch = "pim-normal"\n'
+    ),
     "no-mode": 'preset = "aim-gddr6"\nname = "no-mode"\n\n[timing]\nmode_switch = "none"\n',
 }
 
