@@ -1,7 +1,9 @@
 """One-channel kernel studies: ``pimphony kernel`` and the ``make bench`` table.
 
 The baseline (STATIC) uses one accumulator per bank, as the AiM controller does; PINGPONG and DCS
-use every OBuf entry of the config (``buffers.obuf_entries``).
+use every OBuf entry of the config (``buffers.obuf_entries``). Accumulators are initialized the
+AiM way (``--acc-init bias``: WR_BIAS before, RD_MAC after) unless ``--acc-init clear`` asks for
+PIMphony's clear-on-read (RD_OUT), see :mod:`pymodel.kernels`.
 """
 
 from __future__ import annotations
@@ -40,23 +42,27 @@ def build_kernel(
     tokens: int = 4096,
     group: int = 1,
     d_head: int = 128,
+    acc_init: str = "bias",
 ) -> Kernel:
     obuf = obuf_for(mode, cfg)
     if op == "gemv":
-        return GemvKernel(dim, dim, cfg, obuf=obuf)
+        return GemvKernel(dim, dim, cfg, obuf=obuf, acc_init=acc_init)
     if op == "qk":
-        return QkKernel(tokens, cfg, d_head=d_head, group=group, obuf=obuf)
+        return QkKernel(tokens, cfg, d_head=d_head, group=group, obuf=obuf, acc_init=acc_init)
     if op == "sv":
-        return SvKernel(tokens, cfg, d_head=d_head, obuf=obuf)
+        return SvKernel(tokens, cfg, d_head=d_head, obuf=obuf, acc_init=acc_init)
     raise KernelError(f"--op {op!r}: one of {', '.join(OPS)}")
 
 
-def study(op: str, cfg: PimConfig, mode: Mode, **shape: int) -> dict[str, Any]:
-    kernel = build_kernel(op, cfg, mode, **shape)
+def study(
+    op: str, cfg: PimConfig, mode: Mode, acc_init: str = "bias", **shape: int
+) -> dict[str, Any]:
+    kernel = build_kernel(op, cfg, mode, acc_init=acc_init, **shape)
     program = kernel.program()
     started = time.perf_counter()
     res = run_kernel(cfg, mode, program)
     out: dict[str, Any] = {"op": op, "schedule": mode.value, "config": cfg.name, **shape}
+    out["acc_init"] = acc_init
     out["instructions"] = len(program)
     out["obuf_entries_used"] = kernel.entries
     out.update(res.stats.as_dict())
@@ -73,7 +79,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         shape["group"] = args.group
     if args.op != "gemv":
         shape["d_head"] = args.d_head
-    rows = [study(args.op, cfg, Mode(s), **shape) for s in args.schedule]
+    rows = [study(args.op, cfg, Mode(s), acc_init=args.acc_init, **shape) for s in args.schedule]
     if args.json:
         print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return 0
@@ -98,6 +104,13 @@ def add_kernel_parser(sub: Any) -> None:
     p.add_argument("--tokens", type=int, default=4096, help="QK^T/SV tokens (default 4096)")
     p.add_argument("--group", type=int, default=1, help="QK^T queries per GQA group (default 1)")
     p.add_argument("--d-head", type=int, default=128, help="head dimension (default 128)")
+    p.add_argument(
+        "--acc-init",
+        choices=["bias", "clear"],
+        default="bias",
+        help="accumulator init: bias = AiM WR_BIAS + RD_MAC (default); clear = PIMphony's "
+        "clear-on-read RD_OUT",
+    )
     p.add_argument(
         "--schedule",
         nargs="+",

@@ -42,6 +42,7 @@ from pymodel.isa import InstOp, Instruction
 from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.outputs import write_text
 from pymodel.sched import CAUSES, Mode, run_kernel
+from pymodel.system.errors import SystemSimError
 
 COMMANDS = ("ACT16", "PREA", "MAC16", "WRGB", "RDMAC", "CLRMAC", "REF", "ACT", "WR")
 FIELDS = ("cycles",) + tuple(f"cmd:{c}" for c in COMMANDS) + tuple(f"cause:{c}" for c in CAUSES)
@@ -114,7 +115,12 @@ class KernelCost:
         """Add the refreshes this much work meets at the long-run rate: ``busy / nREFI``."""
         pen = self.refresh_penalty_cycles
         frac = pen / n_refi
-        refs = self.cycles / n_refi / (1.0 - frac) if frac < 1 else 0.0
+        if frac >= 1 and self.cycles > 0:
+            raise SystemSimError(
+                f"timing.nREFI = {n_refi}: one refresh costs this work {pen:.0f} cycles, the whole "
+                "interval; no work would progress (raise nREFI or set timing.refresh = false)"
+            )
+        refs = self.cycles / n_refi / (1.0 - frac) if self.cycles > 0 else 0.0
         return KernelCost(self.values, pen, refs)
 
 
