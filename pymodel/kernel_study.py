@@ -147,9 +147,15 @@ def bench_markdown(
         "its first instruction one cycle after reset while refresh is due at absolute cycles, so "
         "a kernel that spans a refresh may differ by a cycle from the standalone reference.",
         "",
-        "| kernel | size | schedule | cycles | RTL cycles | MAC util. | vs static | mac | "
-        "act/pre | ref | gb write | out read | stall |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Accumulators are initialized the AiM way (WR_BIAS per output group, RD_MAC to read); "
+        "`timing.mode_switch = aim-register`: every change between register commands (WRGB, "
+        "WRBIAS, RDMAC) and the rest costs a TMOD and nMODCH (the *mode* column; TMODs counted "
+        "in *tmod*). Cycle causes: what each issue slot and each idle gap before a command "
+        "waited for (`pymodel.sched`).",
+        "",
+        "| kernel | size | schedule | cycles | RTL cycles | MAC util. | vs static | tmod | mac | "
+        "act/pre | ref | gb write | bias write | out read | mode | stall |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base: dict[tuple[str, Any], int] = {}
     for r in rows:
@@ -162,8 +168,10 @@ def bench_markdown(
         lines.append(
             f"| {r['op']} | {size} | {r['schedule']} | {r['cycles']:,} | "
             f"{'—' if hw is None else f'{hw:,}'} | "
-            f"{100 * r['mac_utilization']:.1f}% | {base[key] / r['cycles']:.2f}x | {c['mac']} | "
-            f"{c['act_pre']} | {c['ref']} | {c['gb_write']} | {c['out_read']} | {c['stall']} |"
+            f"{100 * r['mac_utilization']:.1f}% | {base[key] / r['cycles']:.2f}x | "
+            f"{r['commands'].get('TMOD', 0)} | {c['mac']} | {c['act_pre']} | {c['ref']} | "
+            f"{c['gb_write']} | {c['bias_write']} | {c['out_read']} | {c['mode_switch']} | "
+            f"{c['stall']} |"
         )
     return "\n".join(lines) + "\n"
 
