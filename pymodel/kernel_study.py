@@ -55,7 +55,7 @@ def build_kernel(
 
 
 def study(
-    op: str, cfg: PimConfig, mode: Mode, acc_init: str = "bias", **shape: int
+    op: str, cfg: PimConfig, mode: Mode, shape: dict[str, int], acc_init: str = "bias"
 ) -> dict[str, Any]:
     kernel = build_kernel(op, cfg, mode, acc_init=acc_init, **shape)
     program = kernel.program()
@@ -79,7 +79,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         shape["group"] = args.group
     if args.op != "gemv":
         shape["d_head"] = args.d_head
-    rows = [study(args.op, cfg, Mode(s), acc_init=args.acc_init, **shape) for s in args.schedule]
+    rows = [study(args.op, cfg, Mode(s), shape, args.acc_init) for s in args.schedule]
     if args.json:
         print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return 0
@@ -126,7 +126,7 @@ def add_kernel_parser(sub: Any) -> None:
 def bench_rows(cfg: PimConfig) -> list[dict[str, Any]]:
     jobs: list[tuple[str, dict[str, int]]] = [("gemv", {"dim": d}) for d in BENCH_GEMV]
     jobs += [(op, {"tokens": t}) for op in ("qk", "sv") for t in BENCH_TOKENS]
-    return [study(op, cfg, mode, **shape) for op, shape in jobs for mode in Mode]
+    return [study(op, cfg, mode, shape) for op, shape in jobs for mode in Mode]
 
 
 def bench_markdown(
