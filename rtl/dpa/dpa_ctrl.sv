@@ -23,8 +23,21 @@
 // expansion ends (so the loop sees one length). Stream rules: a transfer happens on a clock edge
 // where valid && ready; valid never depends on ready; the payload is stable until accepted.
 //
-// PlantBug (verification only, default 0): 1 = popping a chunk from a free stack does not lower
-// the stack top, so the chunk stays free and is handed out twice (the scoreboard must notice).
+// PlantBug (verification only, default 0; each value must be caught -- tests/test_formal.py,
+// tb/dpa_ctrl): 1 = popping a chunk from a free stack does not lower the stack top, so the chunk
+// stays free and is handed out twice; 2 = TRANSLATE reads virtual chunk 0 of the request whatever
+// the row; 3 = a rollback (NO_MEMORY) returns its chunks to the stacks without counting them free;
+// 4 = a stalled output word is dropped (out_valid_o falls before out_ready_i); 5 = an expanded
+// word also names channel 0 (its ch_mask is no longer one-hot).
+//
+// Assertions (`ifdef PIM_ASSERT; never synthesized): immediate assertions sampled at the clock
+// edge, the SVA subset that Verilator (--assert), Yosys -formal and SymbiYosys all accept. Input
+// stream rules are asserted too (the formal harness assumes them). The ownership checker keeps a
+// shadow map of which (request, virtual chunk) owns every physical chunk, filled from the
+// allocator's own hand-outs: a chunk is never handed out while owned, only owned chunks are freed
+// (by the request and virtual chunk that own them), free + owned = all chunks in every channel,
+// and every TRANSLATE answer and every expanded row lies in a chunk the request owns at that
+// virtual chunk. docs/testing.md lists the assertions and the planted bugs that fire them.
 
 `default_nettype none
 
@@ -218,7 +231,7 @@ module dpa_ctrl #(
     r = w;
     // ch_mask sits at the same offset in every plain instruction
     r[pim_pkg::InstMacChMaskOffset +: pim_pkg::InstChMaskWidth] =
-        pim_pkg::InstChMaskWidth'(1) << ch;
+        (pim_pkg::InstChMaskWidth'(1) << ch) | pim_pkg::InstChMaskWidth'(PlantBug == 5);
     if (with_row) begin
       if (w[OpW-1:0] == OpW'(pim_pkg::InstMac)) r[pim_pkg::InstMacRowOffset +: RowW] = row;
       else r[pim_pkg::InstWrBankRowOffset +: RowW] = row;
@@ -311,7 +324,7 @@ module dpa_ctrl #(
       end
       SCheck: begin
         tab_re = 1'b1;  // TRANSLATE: harmless for the other commands
-        tab_raddr = tab_addr(32'(req_q), 32'(arg_q) / CR);
+        tab_raddr = tab_addr(32'(req_q), (PlantBug == 2) ? 32'd0 : 32'(arg_q) / CR);
       end
       SExp: begin
         tab_re = 1'b1;
@@ -422,7 +435,7 @@ module dpa_ctrl #(
           end else begin
             total_free_q <= total_free_q - 1'b1;
             if (top_cur != 0) begin
-              if (PlantBug == 0) top_q[cur_ch] <= top_q[cur_ch] - 1'b1;
+              if (PlantBug != 1) top_q[cur_ch] <= top_q[cur_ch] - 1'b1;
               state_q <= SAllocWait;
             end else begin
               fresh_q[cur_ch] <= fresh_q[cur_ch] + 1'b1;
@@ -449,7 +462,7 @@ module dpa_ctrl #(
         end
         SFreeWait: begin
           top_q[prev_ch] <= top_q[prev_ch] + 1'b1;
-          total_free_q <= total_free_q + 1'b1;
+          if (PlantBug != 3 || status_q == '0) total_free_q <= total_free_q + 1'b1;
           cur_q <= cur_q - 1'b1;
           state_q <= SFree;
         end
@@ -513,6 +526,7 @@ module dpa_ctrl #(
           state_q <= SOut;
         end
         SOut: begin
+          if (PlantBug == 4 && !out_ready_i && !pass_q) state_q <= SExp;  // word lost
           if (out_ready_i) begin
             if (pass_q) state_q <= SIdle;
             else if (last_j) begin
@@ -549,6 +563,184 @@ module dpa_ctrl #(
       end
     end
   end
+
+  // ---------------------------------------------------------------- assertions
+`ifdef PIM_ASSERT
+  localparam int NumChunks = NCH * CPC;
+  localparam int ChunkAW = (NumChunks > 1) ? $clog2(NumChunks) : 1;
+
+  // past_ok_q: out of reset since the previous clock edge at least. It (not rst_ni, which would
+  // be flopped both async and sync) enables every check; $past then never reaches into reset.
+  logic past_ok_q;
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) past_ok_q <= 1'b0;
+    else past_ok_q <= 1'b1;
+  end
+
+  // --- stream protocol: valid held and payload stable until ready (inputs: the environment's
+  // rule, assumed by the formal harness; outputs: this module's)
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      if ($past(host_valid_i && !host_ready_o))
+        a_host_hold: assert (host_valid_i && host_op_i == $past(host_op_i)
+                             && host_req_i == $past(host_req_i) && host_arg_i == $past(host_arg_i));
+      if ($past(inst_valid_i && !inst_ready_o))
+        a_inst_hold: assert (inst_valid_i && inst_i == $past(inst_i));
+      if ($past(resp_valid_o && !resp_ready_i))
+        a_resp_hold: assert (resp_valid_o && resp_status_o == $past(resp_status_o)
+                             && resp_chan_o == $past(resp_chan_o)
+                             && resp_row_o == $past(resp_row_o));
+      if ($past(out_valid_o && !out_ready_i))
+        a_out_hold: assert (out_valid_o && out_o == $past(out_o));
+    end
+  end
+
+  // --- one operation at a time; an expanded word names exactly one channel
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      if (err_valid_o) a_err_code: assert (err_code_o != pim_pkg::DpaStatusWidth'(pim_pkg::DpaStOk));
+      a_one_op: assert (!(host_valid_i && host_ready_o && inst_valid_i && inst_ready_o));
+      a_resp_out_excl: assert (!(resp_valid_o && out_valid_o));
+      if (out_valid_o && !pass_q)
+        a_exp_onehot: assert ($onehot(out_o[pim_pkg::InstMacChMaskOffset +:
+                                             pim_pkg::InstChMaskWidth]));
+    end
+  end
+
+  // --- counter ranges
+  logic [31:0] free_of [NCH];  // free chunks of channel c: stacked + never used
+  always_comb begin
+    for (int c = 0; c < NCH; c++) free_of[c] = 32'(top_q[c]) + CPC - 32'(fresh_q[c]);
+  end
+  // Per-channel / per-request checks are folded into one flag per assertion (one assertion per
+  // name: Yosys rejects a labelled assertion inside a loop).
+  logic fresh_ok, top_ok, nch_ok, len_ok, closed_ok, nch_len_ok;
+  always_comb begin
+    fresh_ok = 1'b1; top_ok = 1'b1;
+    for (int c = 0; c < NCH; c++) begin
+      fresh_ok &= (32'(fresh_q[c]) <= CPC);
+      top_ok &= (top_q[c] <= fresh_q[c]);  // only used chunks are ever stacked
+    end
+    nch_ok = 1'b1; len_ok = 1'b1; closed_ok = 1'b1; nch_len_ok = 1'b1;
+    for (int r = 0; r < NR; r++) begin
+      nch_ok &= (32'(nch_q[r]) <= NC);
+      len_ok &= (32'(len_q[r]) <= pim_pkg::DpaMaxTokens);
+      closed_ok &= open_q[r] || (len_q[r] == '0 && nch_q[r] == '0);
+      nch_len_ok &= (32'(nch_q[r]) == (32'(len_q[r]) + pim_pkg::DpaChunkTokens - 1)
+                                      / pim_pkg::DpaChunkTokens);
+    end
+  end
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      a_total_free_range: assert (32'(total_free_q) <= NumChunks);
+      a_body_idx_range: assert (j_q <= blen_q);
+      a_fresh_range: assert (fresh_ok);
+      a_top_range: assert (top_ok);
+      a_nch_range: assert (nch_ok);
+      a_len_range: assert (len_ok);
+      a_closed_empty: assert (closed_ok);
+      a_nch_of_len: assert (nch_len_ok);
+    end
+  end
+
+  // --- DPA ownership: shadow map of the chunks handed out, filled from the allocator's choices
+  logic                 own_q     [NumChunks];  // chunk ch * CPC + idx is owned
+  logic [ReqW-1:0]      own_req_q [NumChunks];  // ... by this request
+  logic [NchW-1:0]      own_v_q   [NumChunks];  // ... as this virtual chunk
+  logic                 tr_q;              // SResp holds a TRANSLATE answer
+  logic                 alloc_fresh, alloc_pop, free_one;
+  logic [31:0]          alloc_ch, alloc_idx, free_idx;
+  logic [ChunkAW-1:0]   alloc_at, free_at;
+  assign alloc_fresh = (state_q == SAlloc) && tab_we;
+  assign alloc_pop   = (state_q == SAllocWait);
+  assign free_one    = (state_q == SFreeWait);
+  assign alloc_ch    = cur_ch;
+  assign alloc_idx   = alloc_pop ? 32'(stk_rdata) : fresh_cur;
+  assign alloc_at    = ChunkAW'(alloc_ch * CPC + alloc_idx);
+  assign free_idx    = 32'(tab_rdata);
+  assign free_at     = ChunkAW'(prev_ch * CPC + free_idx);
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      for (int i = 0; i < NumChunks; i++) own_q[i] <= 1'b0;
+      tr_q <= 1'b0;
+    end else begin
+      if (alloc_fresh || alloc_pop) begin
+        own_q[alloc_at] <= 1'b1;
+        own_req_q[alloc_at] <= req_q;
+        own_v_q[alloc_at] <= cur_q;
+      end
+      if (free_one) own_q[free_at] <= 1'b0;
+      if (state_q == STrWait) tr_q <= 1'b1;
+      else if (state_q == SResp && resp_ready_i) tr_q <= 1'b0;
+    end
+  end
+
+  logic [31:0] owned_in [NCH];   // owned chunks of channel c
+  logic [31:0] owned_all;        // owned chunks of the module
+  logic        chan_sum_ok;      // free + owned = all, in every channel
+  logic        used_ok;          // an owned chunk is a used one (index below fresh)
+  logic [31:0] held_sum;         // chunks the open requests hold (committed)
+  always_comb begin
+    owned_all = 0;
+    for (int c = 0; c < NCH; c++) begin
+      owned_in[c] = 0;
+      for (int i = 0; i < CPC; i++) owned_in[c] += 32'(own_q[c * CPC + i]);
+      owned_all += owned_in[c];
+    end
+    // (an allocation from a stack is owned one cycle after it is counted)
+    chan_sum_ok = 1'b1;
+    used_ok = 1'b1;
+    for (int c = 0; c < NCH; c++) begin
+      chan_sum_ok &= (free_of[c] + owned_in[c] + 32'(alloc_pop && alloc_ch == c) == CPC);
+      for (int i = 0; i < CPC; i++) used_ok &= !own_q[c * CPC + i] || (i < 32'(fresh_q[c]));
+    end
+    held_sum = 0;
+    for (int r = 0; r < NR; r++) held_sum += 32'(nch_q[r]);
+  end
+
+  // physical chunk of an answer / expanded word: channel and row -> chunk number
+  logic [31:0] out_ch;
+  always_comb begin
+    out_ch = 0;
+    for (int c = 0; c < NCH; c++)
+      if (out_o[pim_pkg::InstMacChMaskOffset + c]) out_ch = c;
+  end
+  logic [RowW-1:0] out_row;
+  assign out_row = (out_o[OpW-1:0] == OpW'(pim_pkg::InstMac)) ? out_o[pim_pkg::InstMacRowOffset +: RowW]
+                                                              : out_o[pim_pkg::InstWrBankRowOffset +: RowW];
+  logic [ChunkAW-1:0] tr_at, out_at;
+  assign tr_at  = ChunkAW'(32'(rchan_q) * CPC + 32'(rrow_q) / CR);
+  assign out_at = ChunkAW'(out_ch * CPC + 32'(out_row) / CR);
+
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      if (alloc_fresh || alloc_pop) begin
+        a_alloc_unowned: assert (!own_q[alloc_at]);  // never owned twice
+        a_alloc_idx_range: assert (alloc_idx < CPC);
+      end
+      if (free_one) begin
+        a_free_owned: assert (own_q[free_at] && own_req_q[free_at] == req_q
+                              && own_v_q[free_at] == cur_q - 1'b1);
+      end
+      a_free_plus_owned: assert (chan_sum_ok);
+      a_owned_used: assert (used_ok);
+      a_free_count: assert (32'(total_free_q) + 32'(alloc_pop) + owned_all == NumChunks);
+      if (state_q == SIdle) a_owned_held: assert (owned_all == held_sum);
+      if (resp_valid_o && tr_q) begin  // TRANSLATE returns what was allocated
+        a_translate_chan: assert (rchan_q == chan_of(32'(req_q), 32'(arg_q) / CR));
+        a_translate_row: assert (32'(rrow_q) % CR == 32'(arg_q) % CR);
+        a_translate_owner: assert (own_q[tr_at] && own_req_q[tr_at] == req_q
+                                   && 32'(own_v_q[tr_at]) == 32'(arg_q) / CR);
+      end
+      if (out_valid_o && !pass_q && has_row(out_o[OpW-1:0])) begin  // expanded rows likewise
+        a_expand_row: assert (32'(out_row) % CR == vrow_q % CR);
+        a_expand_owner: assert (own_q[out_at] && own_req_q[out_at] == req_q
+                                && 32'(own_v_q[out_at]) == vrow_q / CR);
+      end
+    end
+  end
+`endif
 
 endmodule : dpa_ctrl
 

@@ -33,6 +33,11 @@
 // PlantBug (verification only, default 0): 1 = the router clears its "already taken" bits only
 // after a broadcast word, so after a one-hot word the channel it named counts as done and misses
 // the next word (the bench must notice; docs/debugging.md walks through finding it).
+//
+// Assertions (`ifdef PIM_ASSERT, never synthesized): each scheduler's instruction stream holds
+// valid and payload until taken; the taken bits stay inside the word's mask and are clear when a
+// new word arrives (PlantBug=1 fires a_done_clear); a channel takes each word once; route_err_o
+// is sticky; every command bus is quiet (cmd_data_o = 0) while cmd_valid_o is low.
 
 `default_nettype none
 
@@ -142,6 +147,27 @@ module pim_top #(
       .busy_o(sched_busy_o[c]), .err_o(sched_err_o[c])
     );
   end
+
+`ifdef PIM_ASSERT
+  logic past_ok_q;  // out of reset since the previous clock edge (enables the checks)
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) past_ok_q <= 1'b0;
+    else past_ok_q <= 1'b1;
+  end
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      for (int c = 0; c < NumCh; c++) begin
+        if ($past(sched_valid[c] && !sched_ready[c]))
+          a_sched_hold: assert (sched_valid[c] && dpa_out == $past(dpa_out));
+        if (!cmd_valid_o[c]) a_cmd_quiet: assert (cmd_data_o[c] == '0);
+      end
+      if (dpa_valid) a_done_in_mask: assert ((done_q & ~mask) == '0);
+      if ($past(dpa_ready)) a_done_clear: assert (done_q == '0);
+      a_take_once: assert ((taken & done_q) == '0);
+      if ($past(route_err_o)) a_route_err_sticky: assert (route_err_o);
+    end
+  end
+`endif
 
 endmodule : pim_top
 

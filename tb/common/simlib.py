@@ -27,8 +27,9 @@ import random
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RTL = ROOT / "rtl"
@@ -95,6 +96,9 @@ if SIM not in SUPPORTED_SIMS:
 
 #: Extra arguments per simulator. Verilator warnings are fatal (-Wall, same as `make lint`).
 BUILD_ARGS: dict[str, list[str]] = {"verilator": ["-Wall"], "icarus": []}
+#: The RTL assertions (`ifdef PIM_ASSERT, docs/testing.md), on in every Verilator build unless a
+#: bench asks for a build without them. Icarus 11 has no $past, so its builds never define it.
+ASSERT_ARGS: dict[str, list[str]] = {"verilator": ["--assert", "+define+PIM_ASSERT"], "icarus": []}
 TIMESCALE = ("1ns", "1ps")
 
 
@@ -198,18 +202,21 @@ def run(
     extra_env: Mapping[str, str] | None = None,
     seed: int | None = None,
     waves: bool | None = None,
+    assertions: bool = True,
 ) -> Path:
     """Build ``toplevel`` (cached, locked) and run the cocotb tests in ``test_file``.
 
     ``test_file`` is the bench's ``__file__``: its folder goes on the simulator's PYTHONPATH and its
     stem is the cocotb test module. ``test_dir`` is private to this pytest test (use ``tmp_path``).
     Raises ``AssertionError`` unless at least one cocotb test ran and none failed.
+    ``assertions=False`` builds without the RTL assertions (a planted bug the bench's own
+    checkers must catch, not an assertion).
     """
     sim = sim or SIM
     params = dict(params or {})
     waves = waves_enabled() if waves is None else waves
     srcs = [Path(s).resolve() for s in sources]
-    args = list(BUILD_ARGS[sim]) + list(build_args)
+    args = list(BUILD_ARGS[sim]) + (ASSERT_ARGS[sim] if assertions else []) + list(build_args)
     if sim == "verilator":
         srcs = lint_waivers() + srcs
         if waves:
@@ -280,6 +287,32 @@ def run(
     assert n > 0, f"no cocotb test ran from {module} (is each test decorated?); see {xml}"
     assert failed == 0, f"{failed}/{n} cocotb tests failed on {sim}; see {xml}\n{reproduce}"
     return Path(xml)
+
+
+_ASSERTION_FAILED = re.compile(r"Assertion failed in (\S+?):")
+
+
+def expect_assertion(capfd: Any, labels: Collection[str], **run_kwargs: Any) -> str:
+    """Run a bench that must die on an RTL assertion (a planted bug; ``run_kwargs`` as for
+    :func:`run`) and return the label of the first assertion that fired, which must be one of
+    ``labels``. ``capfd`` is pytest's fixture (the simulator prints to the test's stdout). Skips on
+    Icarus, whose builds have no assertions."""
+    import pytest
+
+    if (run_kwargs.get("sim") or SIM) != "verilator":
+        pytest.skip("RTL assertions need Verilator (--assert)")
+    try:
+        run(**run_kwargs)
+    except (AssertionError, RuntimeError):
+        pass
+    else:
+        raise AssertionError(f"the simulation passed; expected one of {sorted(labels)} to fire")
+    out = capfd.readouterr()
+    fired = [f.rsplit(".", 1)[-1] for f in _ASSERTION_FAILED.findall(out.out + out.err)]
+    assert fired, "the simulation failed, but no RTL assertion fired"
+    assert fired[0] in labels, f"assertion {fired[0]} fired, expected one of {sorted(labels)}"
+    print(f"[simlib] planted bug caught by assertion {fired[0]}")
+    return fired[0]
 
 
 def _publish_waves(test_dir: Path, sim: str) -> None:

@@ -28,6 +28,11 @@ cocotb tests (pyuvm tests, ``run_*``):
   middle of a stream, and a loop / stray word right after one.
 - ``run_planted_bug`` (only on the ``PlantBug=1`` build): the churn of ``run_churn`` must fail
   with a :class:`DpaMismatch` (``expect_error``), so the pass means "the bug was caught".
+- ``run_protocol_violation`` (env ``DPA_VIOLATE``): a driver breaking the input stream rule; the
+  RTL assertions must stop it (``test_dpa_ctrl_input_assertion_fires``).
+
+Functional coverage (:mod:`dpa_coverage`, cocotb-coverage) is sampled for every accepted host
+command; ``make coverage`` exports it (env ``PIMPHONY_COVERAGE``).
 
 Drive just after the rising edge, sample at the falling edge (same on Verilator and Icarus).
 Cycle = clock cycles since the bench started. Seed: env ``SEED`` or cocotb's RANDOM_SEED (logged).
@@ -43,11 +48,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import cocotb
+import dpa_coverage
 import pytest
 import pyuvm
 from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from dpa_coverage import DpaCoverage
 from pyuvm import (
     ConfigDB,
     uvm_agent,
@@ -65,10 +72,20 @@ from pyuvm import (
 
 from pymodel.config import PimConfig, resolve
 from pymodel.dpa import DpaLayout, HostOp, kv_write_template, qk_template, sv_template
-from pymodel.isa import InstOp, Instruction, ModiField, encode_inst, inst_width
+from pymodel.isa import (
+    INST_OPCODE_BITS,
+    InstOp,
+    Instruction,
+    ModiField,
+    encode_inst,
+    inst_width,
+)
 from scoreboards.dpa import DpaMismatch, DpaScoreboard
 
 CLK_NS = 10
+#: Every test fails (never hangs) after this much simulated time; the longest (run_churn at
+#: DPA_CHURN=10000) ends well under a tenth of it.
+TIMEOUT_MS = float(os.environ.get("DPA_TIMEOUT_MS", "200"))
 HostCmd = tuple[int, int, int]  # (op, req, arg)
 
 
@@ -401,6 +418,7 @@ class DpaSbComponent(uvm_scoreboard):
 
     def build_phase(self) -> None:
         self.sb = DpaScoreboard(ConfigDB().get(self, "", "CFG"))
+        self.cov = DpaCoverage(self.sb.model)
         self.host_export = _Export("host", self, self._host)
         self.resp_export = _Export("resp", self, self._resp)
         self.free_export = _Export("free", self, self._free)
@@ -417,7 +435,9 @@ class DpaSbComponent(uvm_scoreboard):
 
     def _host(self, c: int, cmd: HostCmd) -> None:
         self.host_cycles.append(c)
+        self.cov.before(*cmd)
         self.sb.host_cmd(*cmd, cycle=c)
+        self.cov.after(*cmd, self.sb.exp_resp[-1][3])
 
     def _resp(self, c: int, status: int, chan: int, row: int) -> None:
         self.sb.host_resp(status, chan, row, c)
@@ -566,6 +586,8 @@ class DpaTest(uvm_test):
         self.raise_if_error()
         self.sb.drain()
         self.log.info("%s: %s", type(self).__name__, self.sb.summary())
+        if os.environ.get("PIMPHONY_COVERAGE"):  # make coverage: bins so far (all tests)
+            dpa_coverage.export(os.environ["PIMPHONY_COVERAGE"])
         self.bfm.stop()
         self.drop_objection()
 
@@ -629,7 +651,7 @@ class DpaTest(uvm_test):
         return self.sb.n.by_status[name]
 
 
-@pyuvm.test()
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 class run_directed_errors(DpaTest):  # noqa: N801 - cocotb test naming (run_*)
     """Every error code, by count; templates over a grown request."""
 
@@ -653,7 +675,10 @@ class run_directed_errors(DpaTest):  # noqa: N801 - cocotb test naming (run_*)
             assert self.status(name) == n, (name, self.sb.summary())
         # fill the pool: NO_MEMORY, and the failing request is unchanged
         if lay.num_chunks <= 1024:  # (at the default 16384 chunks filling takes too long)
-            await self.send([(O, r, lay.max_tokens) for r in range(1, nr)] + [(T, 0, 5)], [])
+            # request 1 at the maximum length: its last row is in the last allowed chunk
+            last_row = lay.max_chunks * lay.chunk_rows - 1
+            await self.send([(O, r, lay.max_tokens) for r in range(1, nr)]
+                            + [(T, 0, 5), (T, 1, last_row)], [])
             assert self.status("NO_MEMORY") >= 1, self.sb.summary()
         await self.send([(C, nr - 1 if nr > 3 else 2, 0)], [])
         # instruction-path errors
@@ -671,11 +696,18 @@ class run_directed_errors(DpaTest):  # noqa: N801 - cocotb test naming (run_*)
             [mac, modi],  # stray DYN_MODI right behind a pass-through word
         ]
         words = [w for p in progs for w in self.stim.words(p)] + [7]  # unknown opcode
+        # a loop body with a DYN_MODI naming no field (field 7 of 5): BAD_PROGRAM
+        bad_modi = int(InstOp.DYN_MODI) | (7 << INST_OPCODE_BITS)  # field sits after the opcode
+        words += [self.stim.words([Instruction(InstOp.DYN_LOOP, req=0, body_len=2)])[0],
+                  bad_modi, self.stim.words([mac])[0]]
         for tmpl in (qk_template(cfg, 0), sv_template(cfg, 0),
                      kv_write_template(cfg, 0, True, range(cfg.dpa.max_body_len - 2))):
             words += self.stim.words(tmpl)
         await self.send([], words)
-        assert self.sb.n.err == 6 and self.sb.n.out > 20, self.sb.summary()
+        assert self.sb.n.err == 7 and self.sb.n.out > 20, self.sb.summary()
+        # close whatever is open, down to the last open request (the pool is full again)
+        await self.send([(C, r, 0) for r in range(nr)], [])
+        assert dut.free_chunks_o.value.to_unsigned() == lay.num_chunks, self.sb.summary()
 
 
 class ChurnTest(DpaTest):
@@ -707,12 +739,13 @@ class ChurnTest(DpaTest):
                       self.bfm.resp_stalls)
 
 
-@pyuvm.test(skip=os.environ.get("DPA_PLANT_BUG", "0") == "1")
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
+             skip=os.environ.get("DPA_PLANT_BUG", "0") == "1")
 class run_churn(ChurnTest):  # noqa: N801
     """>= 10,000 OPEN/GROW/CLOSE (+ TRANSLATEs) with DYN_LOOP programs, invariants throughout."""
 
 
-@pyuvm.test()
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 class run_reset_mid_traffic(DpaTest):  # noqa: N801
     """Reset while commands and loops are in flight; traffic continues against a fresh model."""
 
@@ -733,7 +766,7 @@ class run_reset_mid_traffic(DpaTest):  # noqa: N801
                         [w for _ in range(20) for w in self.stim.program()])
 
 
-@pyuvm.test()
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 class run_passthrough_rate(DpaTest):  # noqa: N801
     """Plain words stream at one per cycle (N words: N cycles first acceptance -> last output)."""
 
@@ -777,9 +810,46 @@ class run_passthrough_rate(DpaTest):  # noqa: N801
         await self.send(cmds, [], drain=False)
 
 
-@pyuvm.test(skip=os.environ.get("DPA_PLANT_BUG", "0") != "1", expect_error=DpaMismatch)
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
+             skip=os.environ.get("DPA_PLANT_BUG", "0") != "1", expect_error=DpaMismatch)
 class run_planted_bug(ChurnTest):  # noqa: N801
     """PlantBug=1 (a popped chunk stays on its free stack): run_churn must raise DpaMismatch."""
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms", skip=not os.environ.get("DPA_VIOLATE"))
+async def run_protocol_violation(dut: Any) -> None:
+    """A driver that breaks the input stream rule (env DPA_VIOLATE = ``host``: host_valid_i
+    dropped before host_ready_o; ``inst``: inst_i changed while stalled). The RTL's input
+    assertions must stop the simulation; reaching the end of this test is a failure."""
+    cfg = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
+    Clock(dut.clk_i, CLK_NS, unit="ns").start()
+    for sig in (dut.host_valid_i, dut.inst_valid_i, dut.host_op_i, dut.host_req_i,
+                dut.host_arg_i, dut.inst_i):
+        sig.value = 0
+    dut.out_ready_i.value = dut.resp_ready_i.value = 1
+    dut.rst_ni.value = 0
+    await ClockCycles(dut.clk_i, 3)
+    dut.rst_ni.value = 1
+    await RisingEdge(dut.clk_i)
+    # an OPEN keeps the controller busy (host_ready_o and inst_ready_o low) for a few cycles
+    dut.host_op_i.value, dut.host_req_i.value = int(HostOp.OPEN), 0
+    dut.host_arg_i.value = 2 * DpaLayout.of(cfg).chunk_tokens
+    dut.host_valid_i.value = 1
+    await RisingEdge(dut.clk_i)
+    mac = encode_inst(Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=1), cfg)
+    if os.environ["DPA_VIOLATE"] == "host":  # a second command offered, then withdrawn
+        dut.host_req_i.value = 1
+        await RisingEdge(dut.clk_i)
+        assert not dut.host_ready_o.value, "the DUT was not busy: no violation made"
+        dut.host_valid_i.value = 0
+    else:  # an instruction offered, then replaced by another while stalled
+        dut.host_valid_i.value = 0
+        dut.inst_i.value, dut.inst_valid_i.value = mac, 1
+        await RisingEdge(dut.clk_i)
+        assert not dut.inst_ready_o.value, "the DUT was not busy: no violation made"
+        dut.inst_i.value = mac ^ (1 << (len(dut.inst_i) - 1))
+    await ClockCycles(dut.clk_i, 20)
+    raise AssertionError("protocol violation went unnoticed by the RTL assertions")
 
 
 # ---------------------------------------------------------------------------------- pytest side
@@ -799,8 +869,7 @@ def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
     churn must fail with a DpaMismatch (run_planted_bug expects it)."""
     import simlib
 
-    pkg, cfg = simlib.config_package("dpa-small", SMALL_TOML)
-    sources = pkg + [simlib.RTL / "common" / "dpa_ram.sv", simlib.RTL / "dpa" / "dpa_ctrl.sv"]
+    sources, cfg = _small_sources()
     simlib.run(
         toplevel="dpa_ctrl",
         sources=sources,
@@ -809,6 +878,55 @@ def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
         params={"PlantBug": plant},
         testcase="run_planted_bug" if plant else TESTS,
         extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": str(plant)},
+        assertions=not plant,  # the planted bug is for the scoreboard to catch, not an assertion
+    )
+
+
+def _small_sources() -> tuple[list[Path], str]:
+    import simlib
+
+    pkg, cfg = simlib.config_package("dpa-small", SMALL_TOML)
+    return pkg + [simlib.RTL / "common" / "dpa_ram.sv", simlib.RTL / "dpa" / "dpa_ctrl.sv"], cfg
+
+
+#: Ownership checker of dpa_ctrl (the shadow map of chunks handed out).
+OWNERSHIP = {"a_alloc_unowned", "a_free_owned", "a_free_plus_owned", "a_owned_used",
+             "a_free_count", "a_owned_held", "a_top_range"}
+#: PlantBug value -> the assertions allowed to catch it first (rtl/dpa/dpa_ctrl.sv header).
+PLANTED = {
+    1: OWNERSHIP,                              # a popped chunk stays free: handed out twice
+    2: {"a_translate_owner"},                  # TRANSLATE reads virtual chunk 0
+    3: {"a_free_count"},                       # rollback frees without counting
+    4: {"a_out_hold"},                         # a stalled output word dropped
+    5: {"a_exp_onehot"},                       # an expanded word names two channels
+}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("plant", sorted(PLANTED))
+def test_dpa_ctrl_assertion_fires(plant: int, tmp_path: Path, capfd: Any) -> None:
+    """Each planted RTL bug stops the churn on the assertion of its family."""
+    import simlib
+
+    sources, cfg = _small_sources()
+    simlib.expect_assertion(
+        capfd, PLANTED[plant], toplevel="dpa_ctrl", sources=sources, test_file=__file__,
+        test_dir=tmp_path, params={"PlantBug": plant}, testcase="run_churn",
+        extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": "0"},
+    )
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("side", ["host", "inst"])
+def test_dpa_ctrl_input_assertion_fires(side: str, tmp_path: Path, capfd: Any) -> None:
+    """A driver breaking the stream rule on an input port stops the simulation."""
+    import simlib
+
+    sources, cfg = _small_sources()
+    simlib.expect_assertion(
+        capfd, {f"a_{side}_hold"}, toplevel="dpa_ctrl", sources=sources, test_file=__file__,
+        test_dir=tmp_path, testcase="run_protocol_violation",
+        extra_env={"PIMPHONY_CONFIG": cfg, "DPA_VIOLATE": side},
     )
 
 

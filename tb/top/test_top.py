@@ -29,7 +29,7 @@ import random
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cocotb
 import numpy as np
@@ -63,6 +63,9 @@ from scoreboards.cmd_sched import (
 )
 
 CLK_NS = 2
+#: Every test fails (never hangs) after this much simulated time (run_decode needs well under a
+#: tenth of it).
+TIMEOUT_MS = float(os.environ.get("TOP_TIMEOUT_MS", "50"))
 SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
 
 
@@ -90,6 +93,7 @@ class TopBfm:
         self.ret_lat = (0, 3)
         self.host_q: deque[tuple[int, int, int, list[Response], Event]] = deque()
         self.waiters: deque[tuple[list[Response], Event]] = deque()
+        self.host_cur: tuple[int, int, int, list[Response], Event] | None = None  # offered
         self.inst_q: deque[int] = deque()
         self.returns: list[deque[tuple[int, int]]] = [deque() for _ in range(self.n)]
         self.gpr: list[dict[int, U16]] = [{} for _ in range(self.n)]
@@ -99,6 +103,8 @@ class TopBfm:
         self.trace: list[list[TraceEntry]] = [[] for _ in range(self.n)]
         self.dpa_errors: list[tuple[int, int]] = []
         self.error: BaseException | None = None
+        #: test hook, called every sampled cycle (a test makes the BFM see an error with it)
+        self.fault: Callable[[int], None] | None = None
         self.host_ready = self.busy = self.inst_pending = False
         self._rd_prev = False
 
@@ -117,20 +123,19 @@ class TopBfm:
 
     async def _run(self) -> None:
         d, n = self.dut, self.n
-        host_cur: tuple[int, int, int, list[Response], Event] | None = None
         inst_cur: int | None = None
         idle = 0
         host_was_valid = False
         cmask, dmask, gmask = (1 << self.cw) - 1, (1 << self.dw) - 1, (1 << self.gw) - 1
         while True:
             # ---- drive (start of cycle self.cycle)
-            if host_cur is None and self.host_q:
-                host_cur = self.host_q.popleft()
-                d.host_op_i.value, d.host_req_i.value, d.host_arg_i.value = host_cur[:3]
+            if self.host_cur is None and self.host_q:
+                self.host_cur = self.host_q.popleft()
+                d.host_op_i.value, d.host_req_i.value, d.host_arg_i.value = self.host_cur[:3]
                 d.host_valid_i.value = 1
-            elif host_cur is None and host_was_valid:
+            elif self.host_cur is None and host_was_valid:
                 d.host_valid_i.value = 0
-            host_was_valid = host_cur is not None
+            host_was_valid = self.host_cur is not None
             if inst_cur is None and self.inst_q:
                 inst_cur = self.inst_q.popleft()
                 idle = self.rng.randint(1, 4) if self.rng.random() < self.idle_prob else 0
@@ -144,9 +149,9 @@ class TopBfm:
             # ---- sample
             try:
                 c = self.cycle
-                if host_cur is not None and d.host_ready_o.value:
-                    self.waiters.append((host_cur[3], host_cur[4]))
-                    host_cur = None
+                if self.host_cur is not None and d.host_ready_o.value:
+                    self.waiters.append((self.host_cur[3], self.host_cur[4]))
+                    self.host_cur = None
                 if d.resp_valid_o.value:
                     res, ev = self.waiters.popleft()
                     res.append(Response(DpaStatus(d.resp_status_o.value.to_unsigned()),
@@ -167,9 +172,13 @@ class TopBfm:
                             if self.lock is not None:
                                 self.lock[ch].accept(c, inst)
                 cv = d.cmd_valid_o.value.to_unsigned()
+                datas = d.cmd_data_o.value.to_unsigned()
+                for ch in range(n):  # quiet bus: no write data without a command
+                    if not cv >> ch & 1 and (datas >> (ch * self.dw)) & dmask:
+                        raise TopMismatch(f"channel {ch} cycle {c}: cmd_data_o is nonzero while "
+                                          "cmd_valid_o is low")
                 if cv:
                     words = d.cmd_o.value.to_unsigned()
-                    datas = d.cmd_data_o.value.to_unsigned()
                     for ch in range(n):
                         if cv >> ch & 1:
                             mc = c - BUS_OFFSET
@@ -220,11 +229,22 @@ class TopBfm:
                 if d.sched_err_o.value.to_unsigned() or d.route_err_o.value:
                     raise TopMismatch(f"cycle {c}: scheduler error flags "
                                       f"{d.sched_err_o.value} route_err {d.route_err_o.value}")
+                if self.fault is not None:
+                    self.fault(c)
             except BaseException as exc:  # noqa: B036 - re-raised by the waiting coroutine
-                self.error = exc
+                self._fail(exc)
                 return
             await RisingEdge(d.clk_i)
             self.cycle += 1
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record the first error and wake every coroutine waiting for a host response, so it
+        re-raises the error instead of waiting forever."""
+        self.error = exc
+        for _, _, _, _, ev in [*self.host_q, *([self.host_cur] if self.host_cur else [])]:
+            ev.set()
+        for _, ev in self.waiters:
+            ev.set()
 
     @property
     def drained(self) -> bool:
@@ -436,7 +456,7 @@ async def _setup(dut: Any) -> tuple[PimConfig, int, TopBfm]:
     return cfg, seed, bfm
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 async def run_decode(dut: Any) -> None:
     """Multi-step decode with close/admit and out-of-memory, bit-exact against pymodel."""
     cfg, seed, bfm = await _setup(dut)
@@ -478,7 +498,28 @@ async def run_decode(dut: Any) -> None:
              sum(lk.idle_refresh for lk in bfm.lock), bfm.cycle, worst)
 
 
-@cocotb.test(skip=os.environ.get("TOP_PLANT_BUG", "0") == "0")
+@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+async def run_bfm_error_fails(dut: Any) -> None:
+    """An error the BFM sees while a host command waits for its response reaches the caller
+    (the host call raises it) instead of leaving it waiting."""
+    cfg, seed, bfm = await _setup(dut)
+    backend = RtlBackend(bfm, cfg, lockstep=False)
+
+    def fault(cycle: int) -> None:
+        if bfm.host_q or bfm.host_cur or bfm.waiters:
+            raise TopMismatch(f"cycle {cycle}: injected BFM error during a host command")
+
+    bfm.fault = fault
+    try:
+        await backend.host(HostOp.OPEN, 0, 300)
+    except TopMismatch as exc:
+        dut._log.info("host() raised as it should: %s", exc)
+        return
+    raise AssertionError("host() returned although the BFM saw an error")
+
+
+@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
+             skip=os.environ.get("TOP_PLANT_BUG", "0") == "0")
 async def run_planted_bug(dut: Any) -> None:
     """DUT built with PlantBug=1 (the router forgets to clear a one-hot word's taken bit): the
     per-channel routing check must catch it."""
@@ -528,6 +569,8 @@ def _sources() -> tuple[list[Path], str]:
 @pytest.mark.sim
 @pytest.mark.parametrize("plant", [0, 1], ids=["decode", "planted-bug"])
 def test_top_sim(plant: int, tmp_path: Path) -> None:
+    """Decode (and a BFM error during a host command must fail the test); PlantBug=1 built
+    without assertions: the bench's routing check must catch it."""
     import simlib
 
     if simlib.SIM != "verilator":
@@ -539,7 +582,21 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
         test_file=__file__,
         test_dir=tmp_path,
         params={"PlantBug": plant} if plant else {},
-        testcase="run_planted_bug" if plant else "run_decode",
+        testcase="run_planted_bug" if plant else ["run_decode", "run_bfm_error_fails"],
         extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": str(plant),
                    "TOP_TRACE_DIR": str(tmp_path)},
+        assertions=not plant,
+    )
+
+
+@pytest.mark.sim
+def test_top_assertion_fires(tmp_path: Path, capfd: Any) -> None:
+    """PlantBug=1 with the assertions on: the router's a_done_clear stops the simulation."""
+    import simlib
+
+    sources, cfg = _sources()
+    simlib.expect_assertion(
+        capfd, {"a_done_clear"}, toplevel="pim_top", sources=sources, test_file=__file__,
+        test_dir=tmp_path, params={"PlantBug": 1}, testcase="run_planted_bug",
+        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": "1", "TOP_TRACE_DIR": str(tmp_path)},
     )

