@@ -30,5 +30,6 @@ def put_block(path: Path, name: str, body: str) -> None:
     if old is not None:
         text = text.replace(old, block)
     else:
-        text = text + ("\n" if text and not text.endswith("\n") else "") + block + "\n"
+        sep = "" if not text else "\n" if text.endswith("\n") else "\n\n"  # a blank line
+        text = text + sep + block + "\n"
     path.write_text(text)
