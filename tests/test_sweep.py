@@ -16,6 +16,7 @@ from pymodel.dse.point import code_version, run_point
 from pymodel.dse.run import connect, run_sweep, store_path
 from pymodel.dse.spec import EXAMPLE, SpecError, parse_spec, point_key
 from pymodel.dse.store import Store
+from pymodel.errors import OutputError
 
 SPEC = """
 name = "t"
@@ -137,6 +138,21 @@ def test_sweep_command_writes_store_and_plot_and_resumes(
     assert "2 points, 2 already done, 0 run" in capsys.readouterr().out
     store = Store(store_path(tmp_path / "out"))
     assert len(store.rows()) == 2
+    store.close()
+
+
+def test_a_row_the_store_refuses_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = parse_spec(SPEC, "t.toml").points[0]
+    row = {"key": point_key(p), "code_version": "v", "config_hash": "c", "params": p,
+           "status": "ok", "error": None, "buffer_bytes": 1, "throughput_tokens_per_s": 2.5}
+    store = Store(store_path(tmp_path))
+    store.db.execute("PRAGMA query_only = ON")  # every write now fails (as a full disk would)
+    with pytest.raises(OutputError, match="cannot store a row"):
+        store.add(row)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["key"] == row["key"] and printed["throughput_tokens_per_s"] == 2.5
     store.close()
 
 

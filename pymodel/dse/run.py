@@ -90,7 +90,7 @@ def run_sweep(
     )
     with Progress(len(todo), f"sweep {spec.name}", "points") as bar:
         for fut in as_completed(futures):
-            row = fut.result()
+            row = _result(fut)
             if store.add(row):
                 ran += 1
                 errors += row["status"] != "ok"
@@ -102,6 +102,18 @@ def run_sweep(
         len(spec.points), len(spec.points) - len(todo), ran, errors,
         time.perf_counter() - started, workers,
     )
+
+
+def _result(fut: Any) -> dict[str, Any]:
+    """A point's row; a cluster that cannot run pimphony (not installed on a worker, workers
+    dying on every try) is one error line, not a traceback."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        row: dict[str, Any] = fut.result()
+    except (ImportError, KilledWorker) as exc:
+        raise ClusterError(f"point {fut.key}: {type(exc).__name__}: {exc}") from None
+    return row
 
 
 def store_path(out: Path) -> Path:

@@ -82,11 +82,15 @@ class Store:
         values["params"] = json.dumps(p, sort_keys=True)
         values["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         marks = ", ".join("?" for _ in NAMES)
-        with self.db:
-            cur = self.db.execute(
-                f"INSERT OR IGNORE INTO points ({', '.join(NAMES)}) VALUES ({marks})",
-                [values.get(c) for c in NAMES],
-            )
+        try:
+            with self.db:
+                cur = self.db.execute(
+                    f"INSERT OR IGNORE INTO points ({', '.join(NAMES)}) VALUES ({marks})",
+                    [values.get(c) for c in NAMES],
+                )
+        except sqlite3.Error as exc:  # disk full, store removed: the row goes to stdout
+            print(json.dumps({c: values.get(c) for c in NAMES}), flush=True)
+            raise OutputError(f"result store {self.path}: cannot store a row: {exc}") from None
         return cur.rowcount == 1
 
     def rows(self, code_version: str | None = None) -> list[dict[str, Any]]:
