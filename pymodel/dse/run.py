@@ -1,8 +1,9 @@
 """Run a sweep on Dask distributed: a LocalCluster of ``workers`` processes by default, or an
 existing cluster by its scheduler address (one code path: both give a ``Client``).
 
-Results are stored as they arrive (``as_completed``), one committed row each, so an interrupted
-sweep loses at most the points in flight. A worker that dies mid-task is replaced by its nanny
+A task is a batch of points of one configuration (:func:`batches`). Results are stored as they
+arrive (``as_completed``), one committed row each, so an interrupted sweep loses at most the
+points in flight. A worker that dies mid-task is replaced by its nanny
 and the scheduler reruns the tasks it held on another worker (a task whose workers die
 ``distributed.scheduler.allowed-failures`` times, default 3, fails with ``KilledWorker``); the
 store's primary key keeps every point exactly once.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pymodel.dse.point import code_version, run_point
-from pymodel.dse.spec import Spec, point_key
+from pymodel.dse.spec import Point, Spec, config_hash, point_config, point_key
 from pymodel.dse.store import Store
 from pymodel.errors import PimphonyError
 from pymodel.progress import Progress
@@ -60,7 +61,7 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: several clusters may run at once
         silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
         yield client
@@ -81,22 +82,23 @@ def run_sweep(
     todo = [p for p in spec.points if point_key(p) not in done]
     started = time.perf_counter()
     ran = errors = 0
+    tasks = batches(todo, max(1, len(client.scheduler_info()["workers"])))
     futures = client.map(
-        run_point,
-        todo,
+        run_points,
+        tasks,
         cache_dir=cache_dir,
-        key=[f"point-{point_key(p)}" for p in todo],
+        key=[f"points-{point_key({'keys': [point_key(p) for p in b]})}" for b in tasks],
         pure=False,
     )
     with Progress(len(todo), f"sweep {spec.name}", "points") as bar:
         for fut in as_completed(futures):
-            row = _result(fut)
-            if store.add(row):
-                ran += 1
-                errors += row["status"] != "ok"
-            bar.update()
-            if on_row is not None:
-                on_row(row)
+            for row in _result(fut):
+                if store.add(row):
+                    ran += 1
+                    errors += row["status"] != "ok"
+                bar.update()
+                if on_row is not None:
+                    on_row(row)
     workers = len(client.scheduler_info()["workers"])
     return Summary(
         len(spec.points), len(spec.points) - len(todo), ran, errors,
@@ -104,16 +106,37 @@ def run_sweep(
     )
 
 
-def _result(fut: Any) -> dict[str, Any]:
-    """A point's row; a cluster that cannot run pimphony (not installed on a worker, workers
+def batches(points: list[Point], workers: int) -> list[list[Point]]:
+    """Tasks: the points of one configuration together (one worker calibrates its kernels once,
+    instead of every worker that meets the configuration), split while there are fewer than
+    two tasks per worker (so every worker has work and a slow task does not end the sweep
+    alone)."""
+    groups: dict[str, list[Point]] = {}
+    for p in points:
+        groups.setdefault(config_hash(point_config(p)), []).append(p)
+    out = list(groups.values())
+    while len(out) < 2 * workers and any(len(b) > 1 for b in out):
+        big = max(out, key=len)
+        out.remove(big)
+        out += [big[: len(big) // 2], big[len(big) // 2 :]]
+    return out
+
+
+def run_points(points: list[Point], cache_dir: str | None) -> list[dict[str, Any]]:
+    """One task: the rows of ``points`` (run in order, sharing the worker's kernel cache)."""
+    return [run_point(p, cache_dir) for p in points]
+
+
+def _result(fut: Any) -> list[dict[str, Any]]:
+    """A task's rows; a cluster that cannot run pimphony (not installed on a worker, workers
     dying on every try) is one error line, not a traceback."""
     from distributed.scheduler import KilledWorker
 
     try:
-        row: dict[str, Any] = fut.result()
+        rows: list[dict[str, Any]] = fut.result()
     except (ImportError, KilledWorker) as exc:
-        raise ClusterError(f"point {fut.key}: {type(exc).__name__}: {exc}") from None
-    return row
+        raise ClusterError(f"task {fut.key}: {type(exc).__name__}: {exc}") from None
+    return rows
 
 
 def store_path(out: Path) -> Path:
