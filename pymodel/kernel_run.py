@@ -15,7 +15,7 @@ from typing import Any
 from pymodel import kernel_study
 from pymodel.config import resolve
 from pymodel.errors import LimitError, PimphonyError
-from pymodel.progress import activity
+from pymodel.progress import activity, fmt_seconds
 from pymodel.sched import Mode
 
 # Program units (MAC16 / WRGB / RDMAC commands the instructions ask for) the reference
@@ -55,7 +55,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     est = estimate_s(args)
     if est > 60 * args.max_minutes:
         raise LimitError(
-            f"kernel --op {args.op}: the command-level run would take about {est / 60:.0f} min "
+            f"kernel --op {args.op}: the command-level run would take about {fmt_seconds(est)} "
             f"(limit --max-minutes {args.max_minutes:g}); raise the limit, or use `pimphony "
             "simulate`, whose kernel costs are extrapolated from short runs"
         )

@@ -31,8 +31,11 @@ def _mode() -> str:
     return "bar" if sys.stderr.isatty() else "lines"
 
 
-def _fmt_s(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+def fmt_seconds(s: float) -> str:
+    """``42 s``, ``3.5 min`` or ``2.1 h``."""
+    if s < 120:
+        return f"{s:.0f} s"
+    return f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 class Progress:
@@ -76,18 +79,18 @@ class Progress:
     def _line(self, final: bool = False) -> str:
         elapsed = time.monotonic() - self.started
         if self.unit == TIMER_UNIT:  # an activity: the steps are its seconds
-            est = f" of about {_fmt_s(self.total)} (estimate)" if self.total else ""
-            return f"{self.label}: {_fmt_s(elapsed)}{est}"
+            est = f" of about {fmt_seconds(self.total)} (estimate)" if self.total else ""
+            return f"{self.label}: {fmt_seconds(elapsed)}{est}"
         unit = f" {self.unit}" if self.unit else ""
         if self.total:
             frac = self.done / self.total
             left = elapsed / frac - elapsed if 0 < frac < 1 else 0.0
-            eta = "" if final or not frac else f", about {_fmt_s(left)} left"
+            eta = "" if final or not frac else f", about {fmt_seconds(left)} left"
             return (
                 f"{self.label}: {self.done}/{self.total}{unit} ({100 * frac:.0f}%), "
-                f"{_fmt_s(elapsed)}{eta}"
+                f"{fmt_seconds(elapsed)}{eta}"
             )
-        return f"{self.label}: {self.done}{unit}, {_fmt_s(elapsed)}"
+        return f"{self.label}: {self.done}{unit}, {fmt_seconds(elapsed)}"
 
     def _maybe_line(self) -> None:
         now = time.monotonic()

@@ -17,7 +17,7 @@ from pymodel.cliargs import positive
 from pymodel.compiler.models import MODELS, model_name
 from pymodel.errors import LimitError, PimphonyError, read_text
 from pymodel.outputs import check_output_dir, write_bytes, write_or_print, write_text
-from pymodel.progress import activity
+from pymodel.progress import activity, fmt_seconds
 
 PROBE_BATCH = 8  # from this batch on, a one-request compile first gives the time estimate
 DEFAULT_MAX_MINUTES = 30.0
@@ -64,7 +64,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     est = _estimate_s(run, args.batch)
     if est is not None and est > 60 * args.max_minutes:
         raise LimitError(
-            f"compile --batch {args.batch}: about {est / 60:.0f} min (one request compiles in "
+            f"compile --batch {args.batch}: about {fmt_seconds(est)} (one request compiles in "
             f"{est / args.batch:.2f} s; limit --max-minutes {args.max_minutes:g})"
         )
     started = time.perf_counter()
