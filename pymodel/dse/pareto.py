@@ -75,7 +75,9 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
             linewidth=1,
             label=f"Pareto front ({mode})",
         )
-    ax.set_xscale("log", base=2)
+    xs = [r["buffer_bytes"] for r in ok]
+    if xs and max(xs) > 8 * min(xs):  # wide ranges on a log axis; else it shows no ticks
+        ax.set_xscale("log", base=2)
     ax.set_xlabel("total on-chip buffer (MiB: GB + OBuf of every channel)")
     ax.set_ylabel("decode throughput (tokens/s)")
     ax.set_title(f"{title}: {len(ok)} points, {on_front} on the front")
