@@ -19,8 +19,7 @@ from pymodel.cliargs import seed
 from pymodel.config import add_config_argument, resolve
 from pymodel.inorder import TraceRecorder
 from pymodel.isa import Command, InstOp, Op, format_trace
-from pymodel.kernel_study import obuf_for
-from pymodel.kernels import GemvKernel
+from pymodel.kernels import GemvKernel, buffer_args
 from pymodel.outputs import check_output_file, write_text
 from pymodel.progress import Progress
 from pymodel.sched import Mode, Scheduler, gpr_equal
@@ -32,7 +31,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.trace:
         check_output_file(args.trace, "--trace")
     mode = Mode(args.schedule)
-    kernel = GemvKernel(args.d_out or args.dim, args.dim, cfg, obuf=obuf_for(mode, cfg))
+    kernel = GemvKernel(args.d_out or args.dim, args.dim, cfg, **buffer_args(mode, cfg))
     data = kernel.data(np.random.default_rng(args.seed))
     ch = Channel(cfg)
     for row, arr in data.rows.items():

@@ -1,7 +1,8 @@
 """One-channel kernel studies: ``pimphony kernel`` and the ``make bench`` table.
 
 The baseline (STATIC) uses one accumulator per bank, as the AiM controller does; PINGPONG and DCS
-use every OBuf entry of the config (``buffers.obuf_entries``). Accumulators are initialized the
+use every OBuf entry of the config (``buffers.obuf_entries``), PINGPONG in two alternating halves
+of the GB and the OBuf (:func:`pymodel.kernels.buffer_args`). Accumulators are initialized the
 AiM way (``--acc-init bias``: WR_BIAS before, RD_MAC after) unless ``--acc-init clear`` asks for
 PIMphony's clear-on-read (RD_OUT), see :mod:`pymodel.kernels`.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel
+from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel, buffer_args
 from pymodel.sched import Mode, run_kernel
 
 OPS = ("gemv", "qk", "sv")
@@ -30,10 +31,6 @@ RTL_BENCH: tuple[tuple[str, dict[str, int]], ...] = tuple(
 Kernel = GemvKernel | QkKernel | SvKernel
 
 
-def obuf_for(mode: Mode, cfg: PimConfig) -> int:
-    return 1 if mode is Mode.STATIC else cfg.buffers.obuf_entries
-
-
 def build_kernel(
     op: str,
     cfg: PimConfig,
@@ -44,13 +41,13 @@ def build_kernel(
     d_head: int = 128,
     acc_init: str = "bias",
 ) -> Kernel:
-    obuf = obuf_for(mode, cfg)
+    buf = buffer_args(mode, cfg)
     if op == "gemv":
-        return GemvKernel(dim, dim, cfg, obuf=obuf, acc_init=acc_init)
+        return GemvKernel(dim, dim, cfg, acc_init=acc_init, **buf)
     if op == "qk":
-        return QkKernel(tokens, cfg, d_head=d_head, group=group, obuf=obuf, acc_init=acc_init)
+        return QkKernel(tokens, cfg, d_head=d_head, group=group, acc_init=acc_init, **buf)
     if op == "sv":
-        return SvKernel(tokens, cfg, d_head=d_head, obuf=obuf, acc_init=acc_init)
+        return SvKernel(tokens, cfg, d_head=d_head, acc_init=acc_init, **buf)
     raise KernelError(f"--op {op!r}: one of {', '.join(OPS)}")
 
 

@@ -20,6 +20,11 @@ Layouts (``lanes`` = bf16 per column = banks = 16 on aim-gddr6):
   group are in GB entries ``[i * d_head/lanes, (i+1) * d_head/lanes)`` and all use the open row.
   Score ``(query i, slot s)`` is flat index ``f = s * group + i``: OBuf entry ``f % obuf`` and GPR
   ``out_gpr + f``; 16 banks = the 16 tokens of the slot.
+* Ping-pong buffering (``halves=True``, the prior-work scheme PINGPONG is compared as): the GB
+  and the OBuf entries the kernel may use are split in two halves that alternate: input tiles
+  (GEMV) and score blocks (SV) hold half the GB each, consecutive ones in alternate halves, and
+  results fill one half of the OBuf entries while the other is read out. Every other kernel uses
+  its buffers whole.
 * SV, V dim-major: dim ``d`` in bank ``d % banks`` (dim slot ``j = d // banks``); a row holds
   ``columns * lanes`` consecutive tokens of one dim slot. Scores (``lanes`` per GB entry) stream
   through the GB one row-block of tokens at a time. With ``obuf >= d_head / banks`` each dim slot
@@ -30,7 +35,7 @@ Layouts (``lanes`` = bf16 per column = banks = 16 on aim-gddr6):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -38,9 +43,22 @@ from pymodel.bf16 import U16, from_bf16, random_bf16, to_bf16
 from pymodel.channel import adder_tree
 from pymodel.config import PimConfig
 from pymodel.isa import InstOp, Instruction
+from pymodel.sched import Mode
 
 GPR_IN = 0  # kernels place inputs from GPR entry 0 and outputs after them
 ACC_INITS = ("bias", "clear")
+
+
+def obuf_for(mode: Mode, cfg: PimConfig) -> int:
+    """OBuf entries a kernel uses under ``mode``: one accumulator per bank in STATIC (the AiM
+    baseline), every entry of ``buffers.obuf_entries`` in PINGPONG and DCS."""
+    return 1 if mode is Mode.STATIC else cfg.buffers.obuf_entries
+
+
+def buffer_args(mode: Mode, cfg: PimConfig) -> dict[str, Any]:
+    """Kernel buffer arguments for ``mode``: :func:`obuf_for`, and ping-pong halves in PINGPONG
+    (the same total GB and OBuf as DCS, split in two alternating halves)."""
+    return {"obuf": obuf_for(mode, cfg), "halves": mode is Mode.PINGPONG}
 
 
 def bias_gpr(cfg: PimConfig) -> int:
@@ -75,21 +93,32 @@ def _chunks(first: int, count: int, limit: int) -> Iterator[tuple[int, int]]:
         done += n
 
 
+def half(n: int, halves: bool) -> int:
+    """Entries of a buffer of ``n`` one half holds (``halves``), else ``n``."""
+    return max(1, n // 2) if halves else n
+
+
 class _Flusher:
     """Hands out OBuf entries in order, initializes them (``acc_init``) and reads them out (RD_MAC
-    or RD_OUT) when they are all in use."""
+    or RD_OUT) when they are all in use; with ``halves`` the entries alternate between two
+    halves (ping-pong): one fills while the other's read-out drains."""
 
-    def __init__(self, cfg: PimConfig, entries: int, gpr_base: int, acc_init: str) -> None:
+    def __init__(
+        self, cfg: PimConfig, entries: int, gpr_base: int, acc_init: str, halves: bool = False
+    ) -> None:
         if acc_init not in ACC_INITS:
             raise KernelError(f"acc_init = {acc_init!r} is not one of {', '.join(ACC_INITS)}")
-        self.cfg, self.entries, self.gpr_base = cfg, entries, gpr_base
+        self.cfg, self.gpr_base = cfg, gpr_base
+        self.entries = half(entries, halves)  # entries one fill uses
+        self.halves = halves and entries > 1
+        self.base = 0  # first entry of the half being filled
         self.read_op = InstOp.RD_MAC if acc_init == "bias" else InstOp.RD_OUT
         self.bias = acc_init == "bias"
         self.flat = 0  # results produced so far
         self.pending = 0  # results sitting in OBuf entries 0..pending-1
 
     def take(self) -> int:
-        out = self.pending
+        out = self.base + self.pending
         self.pending += 1
         self.flat += 1
         if self.gpr_base + self.flat > bias_gpr(self.cfg):
@@ -113,9 +142,11 @@ class _Flusher:
     def flush(self) -> Iterator[Instruction]:
         first_gpr = self.gpr_base + self.flat - self.pending
         for i, (gpr, n) in enumerate(_chunks(first_gpr, self.pending, self.cfg.module.max_op_size)):
-            out = i * self.cfg.module.max_op_size
+            out = self.base + i * self.cfg.module.max_op_size
             yield Instruction(self.read_op, ch_mask=1, op_size=n, gpr=gpr, out=out)
         self.pending = 0
+        if self.halves:
+            self.base = self.entries - self.base
 
 
 # ---------------------------------------------------------------------------- GEMV
@@ -129,6 +160,7 @@ class GemvKernel:
     obuf: int | None = None  # OBuf entries the kernel may use (default: all)
     base_row: int = 0
     acc_init: str = "bias"
+    halves: bool = False  # ping-pong: GB and OBuf entries in two alternating halves
 
     def __post_init__(self) -> None:
         g = self.cfg.geometry
@@ -150,7 +182,11 @@ class GemvKernel:
     @property
     def tile(self) -> int:
         g, b = self.cfg.geometry, self.cfg.buffers
-        return min(b.gb_entries, g.columns_per_row) * g.lanes
+        return min(half(b.gb_entries, self.halves), g.columns_per_row) * g.lanes
+
+    def gb_base(self, tile: int) -> int:
+        """First GB entry of input tile ``tile`` (ping-pong: alternate halves)."""
+        return (tile % 2) * half(self.cfg.buffers.gb_entries, True) if self.halves else 0
 
     @property
     def seg_cols(self) -> int:
@@ -180,25 +216,37 @@ class GemvKernel:
     def out_gpr(self) -> int:
         return GPR_IN + self.d_in // self.cfg.geometry.lanes
 
+    @property
+    def block_groups(self) -> int:
+        """Output groups accumulated together (one OBuf fill)."""
+        return half(self.entries, self.halves)
+
     def place(self, group: int, tile: int) -> tuple[int, int]:
-        seg = group * self.tiles + tile
+        """(row, column) of the weights of ``group`` x input ``tile``: segments are packed into
+        rows in the order the program's MACs read them (block, tile, group), so a row that holds
+        several segments serves consecutive MACs."""
+        first = group - group % self.block_groups
+        in_block = min(self.block_groups, self.groups - first)
+        seg = first * self.tiles + tile * in_block + group - first
         return self.base_row + seg // self.segs_per_row, (seg % self.segs_per_row) * self.seg_cols
 
     def program(self) -> list[Instruction]:
         prog: list[Instruction] = []
-        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init)
-        for first in range(0, self.groups, self.entries):
-            block = range(first, min(first + self.entries, self.groups))
+        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init, self.halves)
+        n_tiles = 0  # tiles written so far (ping-pong alternates GB halves across blocks too)
+        for first in range(0, self.groups, self.block_groups):
+            block = range(first, min(first + self.block_groups, self.groups))
             outs: list[int] = []
             for tile in range(self.tiles):
-                cols = self.tile_cols(tile)
+                cols, gb = self.tile_cols(tile), self.gb_base(n_tiles)
+                n_tiles += 1
                 prog.append(
                     Instruction(
                         InstOp.WR_INP,
                         ch_mask=1,
                         op_size=cols,
                         gpr=GPR_IN + tile * self.seg_cols,
-                        gb=0,
+                        gb=gb,
                     )
                 )
                 for j, grp in enumerate(block):
@@ -207,7 +255,7 @@ class GemvKernel:
                     if tile == 0:
                         outs.append(out)
                         prog.extend(flush.init(out))
-                    prog.append(_mac(op_size=cols, gb=0, row=row, col=col, out=out))
+                    prog.append(_mac(op_size=cols, gb=gb, row=row, col=col, out=out))
             prog.extend(flush.flush())
         return prog
 
@@ -247,6 +295,7 @@ class QkKernel:
     obuf: int | None = None
     base_row: int = 0
     acc_init: str = "bias"
+    halves: bool = False  # ping-pong OBuf halves (the queries stay resident in the GB)
 
     def __post_init__(self) -> None:
         g, b = self.cfg.geometry, self.cfg.buffers
@@ -297,7 +346,7 @@ class QkKernel:
                 InstOp.WR_INP, ch_mask=1, op_size=self.group * self.head_cols, gpr=GPR_IN, gb=0
             )
         ]
-        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init)
+        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init, self.halves)
         for slot in range(self.slots):
             row = self.base_row + slot // self.slots_per_row
             col = (slot % self.slots_per_row) * self.head_cols
@@ -349,6 +398,7 @@ class SvKernel:
     obuf: int | None = None
     base_row: int = 0
     acc_init: str = "bias"
+    halves: bool = False  # ping-pong: score blocks in alternating GB halves, OBuf halves
 
     def __post_init__(self) -> None:
         g = self.cfg.geometry
@@ -374,7 +424,7 @@ class SvKernel:
     def block_cols(self) -> int:
         """Columns (= GB entries) per block of tokens."""
         g, b = self.cfg.geometry, self.cfg.buffers
-        return min(g.columns_per_row, b.gb_entries)
+        return min(g.columns_per_row, half(b.gb_entries, self.halves))
 
     @property
     def blocks(self) -> int:
@@ -405,12 +455,13 @@ class SvKernel:
 
     def program(self) -> list[Instruction]:
         prog: list[Instruction] = []
-        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init)
+        flush = _Flusher(self.cfg, self.entries, self.out_gpr, self.acc_init, self.halves)
         for blk in range(self.blocks):
             cols = self._cols(blk)
+            gb = (blk % 2) * self.block_cols if self.halves else 0
             prog.append(
                 Instruction(
-                    InstOp.WR_INP, ch_mask=1, op_size=cols, gpr=GPR_IN + blk * self.block_cols, gb=0
+                    InstOp.WR_INP, ch_mask=1, op_size=cols, gpr=GPR_IN + blk * self.block_cols, gb=gb
                 )
             )
             for j in range(self.dim_slots):
@@ -422,7 +473,7 @@ class SvKernel:
                 else:
                     out = flush.take()
                     prog.extend(flush.init(out))
-                prog.append(_mac(op_size=cols, gb=0, row=self.row_of(blk, j), col=0, out=out))
+                prog.append(_mac(op_size=cols, gb=gb, row=self.row_of(blk, j), col=0, out=out))
                 if not self.resident and flush.full():
                     prog.extend(flush.flush())
             if not self.resident:

@@ -8,9 +8,9 @@ from typing import Iterator
 import pytest
 
 from pymodel.config import PRESETS
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel
+from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
 from pymodel.sched import Mode, run_kernel
-from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache, KernelCost, obuf_for
+from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache, KernelCost
 from pymodel.system.sweep import compare
 
 CFG = PRESETS["aim-gddr6"]
@@ -36,18 +36,18 @@ SWEEP = [
 ]
 
 
-@pytest.mark.parametrize("mode", [Mode.STATIC, Mode.DCS])
+@pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("kind, a, b", SWEEP)
 def test_extrapolation_equals_full_run(
     cache: KernelCache, mode: Mode, kind: str, a: int, b: int
 ) -> None:
-    ob = obuf_for(mode, CFG)
+    kw = buffer_args(mode, CFG)  # PINGPONG: alternating halves, periodic in two tiles/blocks
     if kind == "qk":
-        est, k = cache.qk(a, mode, group=b), QkKernel(a, NR, group=b, obuf=ob)
+        est, k = cache.qk(a, mode, group=b), QkKernel(a, NR, group=b, **kw)
     elif kind == "sv":
-        est, k = cache.sv(a, mode), SvKernel(-(-a // 64) * 64, NR, obuf=ob)
+        est, k = cache.sv(a, mode), SvKernel(-(-a // 64) * 64, NR, **kw)
     else:
-        est, k = cache.gemv(a, b, mode), GemvKernel(a, b, NR, obuf=ob)
+        est, k = cache.gemv(a, b, mode), GemvKernel(a, b, NR, **kw)
     full = KernelCost.of(run_kernel(NR, mode, k.program()).stats.as_dict())
     # refresh-free: cycles, every command count and every cause are exact
     assert est.values == pytest.approx(full.values, rel=1e-9, abs=1e-6)

@@ -9,11 +9,11 @@ from typing import Iterator
 import pytest
 
 from pymodel.config import PRESETS
-from pymodel.kernels import QkKernel, SvKernel
+from pymodel.kernels import QkKernel, SvKernel, obuf_for
 from pymodel.sched import run_kernel
 from pymodel.system import workloads
 from pymodel.system.hf_config import from_hf_config
-from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache, obuf_for
+from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache
 from pymodel.system.models import TABLE_I, ModelError, ModelSpec, resolve_model
 from pymodel.system.simulate import StepModel, roofline_tokens_per_s
 from pymodel.system.systems import pim_only, xpu_pim

@@ -17,7 +17,9 @@ row re-open and the lost pipeline) measured once per kernel family from a run wi
 refresh on (the maximum error is in docs/system.md).
 
 Convention (as ``pymodel.kernel_study``): STATIC models the AiM baseline with one accumulator per
-bank; PINGPONG and DCS use every OBuf entry of the config.
+bank; PINGPONG and DCS use every OBuf entry of the config, PINGPONG in two alternating halves of
+the GB and the OBuf (:func:`pymodel.kernels.buffer_args`). Accumulators are initialized as the
+cache's ``acc_init`` says (``"bias"``: AiM WR_BIAS + RD_MAC; ``"clear"``: PIMphony's RD_OUT).
 
 Exact runs persist in a cache directory (one JSON file per key). The key is a hash of the resolved
 configuration and of the source of every module that produces kernel cycles
@@ -39,7 +41,7 @@ from typing import Any, Callable
 from pymodel.codehash import code_hash
 from pymodel.config import PimConfig
 from pymodel.isa import InstOp, Instruction
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel
+from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
 from pymodel.outputs import write_text
 from pymodel.sched import CAUSES, Mode, run_kernel
 from pymodel.system.errors import SystemSimError
@@ -130,10 +132,6 @@ def _lin(a: KernelCost, b: KernelCost, k: float) -> KernelCost:
     return KernelCost(vals, a.refresh_penalty_cycles)
 
 
-def obuf_for(mode: Mode, cfg: PimConfig) -> int:
-    return 1 if mode is Mode.STATIC else cfg.buffers.obuf_entries
-
-
 Build = Callable[[PimConfig, int], Any]
 
 
@@ -207,9 +205,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "pimphony" / "kernel-costs"
 
 
-def cache_key(cfg: PimConfig) -> str:
-    """Hash of the resolved configuration, the cost fields and the kernel-cycle code."""
-    digest = json.dumps([FIELDS, cfg.to_dict(), code_hash(__name__)], sort_keys=True)
+def cache_key(cfg: PimConfig, acc_init: str = "bias") -> str:
+    """Hash of the resolved configuration, the accumulator init, the cost fields and the
+    kernel-cycle code."""
+    parts: list[Any] = [FIELDS, cfg.to_dict(), code_hash(__name__)]
+    if acc_init != "bias":  # keeps the key of the AiM-initialized kernels unchanged
+        parts.append(acc_init)
+    digest = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(digest.encode()).hexdigest()[:16]
 
 
@@ -219,20 +221,50 @@ class KernelCache:
 
     ``path``: optional directory keeping exact runs across processes, in ``<key>.json`` with the
     key of :func:`cache_key`. ``exact_runs`` counts the command-level runs this cache has made;
-    ``on_run`` (if set) is called after each one (progress).
+    ``on_run`` (if set) is called after each one (progress). ``acc_init``: how every kernel
+    initializes its accumulators. :meth:`variant` gives the cache of a technique bundle's own
+    configuration (shared file directory, progress and run count).
     """
 
     cfg: PimConfig
     path: Path | None = None
     on_run: Callable[[], None] | None = None
+    acc_init: str = "bias"
     _runs: dict[str, KernelCost] = field(default_factory=dict)
-    exact_runs: int = 0
+    _exact_runs: int = 0
     _dirty: bool = False
+    _variants: dict[str, KernelCache] = field(default_factory=dict)
+    _root: KernelCache | None = None
 
     def __post_init__(self) -> None:
         self._nr_cfg = self.cfg.with_overrides({"timing": {"nREFI": NO_REFRESH_NREFI}})
-        self.key = cache_key(self.cfg)
+        self.key = cache_key(self.cfg, self.acc_init)
         self._runs.update(self._load())
+
+    @property
+    def exact_runs(self) -> int:
+        """Command-level runs made by this cache and every variant of it."""
+        root = self._root or self
+        return root._exact_runs + sum(v._exact_runs for v in root._variants.values())
+
+    def variant(self, overrides: dict[str, Any], acc_init: str) -> KernelCache:
+        """The cache of ``cfg`` with ``overrides`` (``PimConfig.with_overrides``) and kernels
+        initialized by ``acc_init``; ``self`` when nothing differs. Variants are kept by the
+        root cache and saved with it."""
+        root = self._root or self
+        cfg = root.cfg.with_overrides(overrides) if overrides else root.cfg
+        if cfg == root.cfg and acc_init == root.acc_init:
+            return root
+        key = cache_key(cfg, acc_init)
+        hit = root._variants.get(key)
+        if hit is None:
+            hit = KernelCache(cfg, root.path, root.on_run, acc_init, _root=root)
+            root._variants[key] = hit
+        return hit
+
+    def kernel_args(self, mode: Mode) -> dict[str, Any]:
+        """Keyword arguments of every kernel this cache builds under ``mode``."""
+        return buffer_args(mode, self.cfg) | {"acc_init": self.acc_init}
 
     @property
     def file(self) -> Path | None:
@@ -252,6 +284,8 @@ class KernelCache:
     def save(self) -> None:
         """Merge this cache's runs into its file (other processes may have added theirs) and
         write it atomically; :class:`~pymodel.errors.OutputError` if it cannot be written."""
+        for v in self._variants.values():
+            v.save()
         f = self.file
         if f is None or not self._dirty:
             return
@@ -274,7 +308,7 @@ class KernelCache:
             prog = build(cfg).program()
             hit = KernelCost.of(run_kernel(cfg, mode, prog).stats.as_dict())
             self._runs[full] = hit
-            self.exact_runs += 1
+            self._exact_runs += 1
             self._dirty = True
             if self.on_run is not None:
                 self.on_run()
@@ -398,12 +432,13 @@ class KernelCache:
         if tokens <= 0:
             return KernelCost()
         g = self.cfg.geometry
-        obuf = obuf_for(mode, self.cfg)
-        spr = QkKernel(g.banks, self.cfg, d_head=d_head, group=group, obuf=obuf).slots_per_row
-        period = spr * (obuf // math.gcd(spr * group, obuf))
+        kw = self.kernel_args(mode)
+        obuf = kw["obuf"]
+        spr = QkKernel(g.banks, self.cfg, d_head=d_head, group=group, **kw).slots_per_row
+        period = spr * (obuf // math.gcd(spr * group, obuf))  # a multiple of the OBuf cycle
 
         def build(cfg: PimConfig, m: int) -> QkKernel:
-            return QkKernel(m * g.banks, cfg, d_head=d_head, group=group, obuf=obuf)
+            return QkKernel(m * g.banks, cfg, d_head=d_head, group=group, **kw)
 
         fam = f"{mode.value}|qk|d={d_head}|g={group}"
         spec = _Spec(fam, mode, -(-tokens // g.banks), period, period, build)
@@ -416,13 +451,15 @@ class KernelCache:
         ``SV_TOKEN_QUANTUM``."""
         if tokens <= 0:
             return KernelCost()
-        obuf = obuf_for(mode, self.cfg)
+        kw = self.kernel_args(mode)
         q = SV_TOKEN_QUANTUM
-        probe = SvKernel(q, self.cfg, d_head=d_head, obuf=obuf)
+        probe = SvKernel(q, self.cfg, d_head=d_head, **kw)
         period = probe.block_cols * self.cfg.geometry.lanes // q  # units of q tokens per block
+        if kw["halves"]:
+            period *= 2  # blocks alternate between the GB halves
 
         def build(cfg: PimConfig, m: int) -> SvKernel:
-            return SvKernel(m * q, cfg, d_head=d_head, obuf=obuf)
+            return SvKernel(m * q, cfg, d_head=d_head, **kw)
 
         spec = _Spec(f"{mode.value}|sv|d={d_head}", mode, -(-tokens // q), period, period, build)
         return self._cost(spec, start)
@@ -433,9 +470,11 @@ class KernelCache:
         Periodic in input tiles (after one) within a block of ``obuf`` output groups and in
         blocks (after one) beyond; one mean REF penalty for every GEMV shape of a mode."""
         g = self.cfg.geometry
-        obuf = obuf_for(mode, self.cfg)
+        kw = self.kernel_args(mode)
+        obuf = kw["obuf"]
         groups = -(-d_out // g.banks)
-        tile = GemvKernel(g.banks, g.lanes, self.cfg).tile
+        tile = GemvKernel(g.banks, g.lanes, self.cfg, halves=kw["halves"]).tile
+        tile_period = 2 if kw["halves"] else 1  # tiles alternate between the GB halves
         d_in = g.lanes * -(-d_in // g.lanes)
         if d_in > tile:
             d_in = tile * -(-d_in // tile)
@@ -444,9 +483,10 @@ class KernelCache:
 
         def tiles_spec(grp: int, seg: int, n: int) -> _Spec:
             def build(cfg: PimConfig, m: int) -> GemvKernel:
-                return GemvKernel(grp * g.banks, m * seg, cfg, obuf=obuf)
+                return GemvKernel(grp * g.banks, m * seg, cfg, **kw)
 
-            return _Spec(f"{mode.value}|gemv|seg={seg}|groups={grp}", mode, n, 1, 1, build)
+            fam = f"{mode.value}|gemv|seg={seg}|groups={grp}"
+            return _Spec(fam, mode, n, tile_period, tile_period, build)
 
         pen_spec = tiles_spec(obuf, tile, 2)
         if d_in < tile or groups <= 2 * obuf:
@@ -461,7 +501,7 @@ class KernelCache:
             return _lin(a, b, (m - obuf - rem) / obuf)
 
         def build(cfg: PimConfig, m: int) -> GemvKernel:
-            return GemvKernel(m * g.banks, d_in, cfg, obuf=obuf)
+            return GemvKernel(m * g.banks, d_in, cfg, **kw)
 
         fam = f"{mode.value}|gemv|d_in={d_in}|blocks"
         spec = _Spec(fam, mode, groups, obuf, obuf, build, cost)

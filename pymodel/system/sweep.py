@@ -15,14 +15,13 @@ import time
 from typing import Any
 
 from pymodel.config import PRESETS, PimConfig
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel
+from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
 from pymodel.sched import Mode, run_kernel
 from pymodel.system.kernel_cost import (
     NO_REFRESH_NREFI,
     SV_TOKEN_QUANTUM,
     KernelCache,
     KernelCost,
-    obuf_for,
 )
 
 Shape = tuple[str, int, int]  # (kind, a, b): qk (tokens, group), sv (tokens, -), gemv (d_out, d_in)
@@ -34,16 +33,16 @@ SWEEP: list[Shape] = (
 )
 
 
-def full_run(cfg: PimConfig, mode: Mode, shape: Shape) -> KernelCost:
+def full_run(cfg: PimConfig, mode: Mode, shape: Shape, acc_init: str = "bias") -> KernelCost:
     kind, a, b = shape
-    ob = obuf_for(mode, cfg)
+    kw = buffer_args(mode, cfg) | {"acc_init": acc_init}
     kernel: Any
     if kind == "qk":
-        kernel = QkKernel(a, cfg, group=b, obuf=ob)
+        kernel = QkKernel(a, cfg, group=b, **kw)
     elif kind == "sv":
-        kernel = SvKernel(-(-a // SV_TOKEN_QUANTUM) * SV_TOKEN_QUANTUM, cfg, obuf=ob)
+        kernel = SvKernel(-(-a // SV_TOKEN_QUANTUM) * SV_TOKEN_QUANTUM, cfg, **kw)
     else:
-        kernel = GemvKernel(a, b, cfg, obuf=ob)
+        kernel = GemvKernel(a, b, cfg, **kw)
     return KernelCost.of(run_kernel(cfg, mode, kernel.program()).stats.as_dict())
 
 
@@ -60,7 +59,8 @@ def compare(cache: KernelCache, mode: Mode, shape: Shape) -> dict[str, Any]:
     """One shape: refresh-free max relative field error, refresh error, REF counts."""
     cfg = cache.cfg
     nr_cfg = cfg.with_overrides({"timing": {"nREFI": NO_REFRESH_NREFI}})
-    nr, rf = full_run(nr_cfg, mode, shape), full_run(cfg, mode, shape)
+    nr = full_run(nr_cfg, mode, shape, cache.acc_init)
+    rf = full_run(cfg, mode, shape, cache.acc_init)
     est_nr = estimate(cache, mode, shape, None)
     est_rf = estimate(cache, mode, shape, 0)
     nr_err = max(
