@@ -44,6 +44,7 @@ from pymodel.timing import (
     REFRESH_RULE,
     RULES,
     Scope,
+    applies,
     mode_of,
 )
 
@@ -95,11 +96,14 @@ class Channel:
         self._group = [g.bank_group(b) for b in range(g.banks)]
         self._latency = {r.name: r.latency(t) for r in RULES}
         # Per next-op: (rule, latency, prev ops, scope) of the rules that can bind (latency > 0).
+        dual = cfg.buffers.obuf_dual_port
         self._plan: dict[Op, list[tuple[str, int, tuple[Op, ...], Scope]]] = {
             op: [
-                (r.name, self._latency[r.name], tuple(r.prev), r.scope)
+                (r.name, self._latency[r.name], prev, r.scope)
                 for r in RULES
-                if op in r.next and self._latency[r.name] > 0
+                if op in r.next
+                and self._latency[r.name] > 0
+                and (prev := tuple(p for p in r.prev if applies(r, p, op, dual)))
             ]
             for op in Op
         }
@@ -112,7 +116,7 @@ class Channel:
         self.last_cycle = NEVER
         self.refs_issued = 0
         self.mode = MODE_NORMAL
-        self._mode_of = {op: mode_of(op, t.mode_switch) for op in Op}
+        self._mode_of = {op: mode_of(op, t.mode_switch, dual) for op in Op}
         self.open_row: list[int | None] = [None] * g.banks
         # Data.
         self._rows: dict[int, U16] = {}

@@ -102,18 +102,33 @@ class Geometry:
 
 @dataclass(frozen=True)
 class Buffers:
-    """Per-channel global buffer (GB) and per-bank output buffer (OBuf) sizes."""
+    """Per-channel global buffer (GB) and per-bank output buffer (OBuf): PIMphony's I/O-aware
+    buffering as hardware parameters.
+
+    ``obuf_dual_port``: the OBuf has a second, read-out port on the HUB side besides the MAC
+    units' accumulate port. An RDMAC/CLRMAC of one entry then does not use the banks' column
+    path (no MAC16/RD <-> RDMAC column spacing, ``pymodel.timing.Rule.column_path``) and is
+    decoded in either register-access mode (it needs no TMOD), while MACs accumulate into the
+    other entries; the same entry stays exclusive (the ``out:`` rules) and the read data still
+    uses the external bus (bus rules, turnarounds). False: AiM's single-ported accumulators.
+    """
 
     gb_entries: int = 64  # entries of one column (32 B) each, shared by all banks
     obuf_entries: int = 8  # accumulators per bank (baseline AiM: 1)
     queue_depth: int = 8  # instructions each command-scheduler queue holds
+    obuf_dual_port: bool = False
 
     def __post_init__(self) -> None:
         _check_range(
             "buffers",
             self,
             {"gb_entries": (1, 1024), "obuf_entries": (1, 256), "queue_depth": (2, 64)},
+            only=["gb_entries", "obuf_entries", "queue_depth"],
         )
+        if not isinstance(self.obuf_dual_port, bool):
+            raise ConfigError(
+                f"buffers.obuf_dual_port: expected true or false, got {self.obuf_dual_port!r}"
+            )
 
 
 #: Host <-> channel register-access mode policies (``timing.mode_switch``), see pymodel.timing.

@@ -10,6 +10,8 @@ from pymodel.config import MODE_SWITCH_POLICIES, PRESETS
 from pymodel.isa import Op
 from pymodel.timing import COMPLETION, FAW_LIMIT, FAW_WEIGHT, MODE_REGISTER, RULES, mode_of
 
+DUAL_PORT_NOTE = " (column path: not between RDMAC and MAC16/RD with a dual-ported OBuf)"
+
 
 def timing_markdown() -> str:
     presets = list(PRESETS.values())
@@ -28,7 +30,8 @@ def timing_markdown() -> str:
         lat = " | ".join(str(r.latency(p.timing)) for p in presets)
         prev = ", ".join(sorted(o.name for o in r.prev))
         nxt = ", ".join(sorted(o.name for o in r.next)) if len(r.next) < 8 else "any"
-        lines.append(f"| `{r.name}` | {prev} | {nxt} | {r.scope.value} | {lat} | {r.doc} |")
+        doc = r.doc + (DUAL_PORT_NOTE if r.column_path else "")
+        lines.append(f"| `{r.name}` | {prev} | {nxt} | {r.scope.value} | {lat} | {doc} |")
     weights = ", ".join(f"{op.name} = {w}" for op, w in FAW_WEIGHT.items())
     lines += [
         "",
@@ -43,7 +46,9 @@ def timing_markdown() -> str:
         "  REF is ever due with `timing.refresh = false`.",
         "- `cmd-bus`: at most one command per cycle.",
         "- register-access mode (`timing.mode_switch`): a command of the other mode is illegal",
-        "  until a TMOD switches the channel (then `nMODCH`); REF and TMOD are legal in either.",
+        "  until a TMOD switches the channel (then `nMODCH`); REF and TMOD are legal in either,",
+        "  and so are RDMAC and CLRMAC with a dual-ported OBuf (`buffers.obuf_dual_port`, its",
+        "  read-out port; docs/sched.md).",
         "",
         "| `timing.mode_switch` | register mode | normal mode | presets |",
         "|---|---|---|---|",

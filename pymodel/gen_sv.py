@@ -53,6 +53,7 @@ from pymodel.timing import (
     MODE_REGISTER,
     RULES,
     Scope,
+    applies,
     mode_of,
 )
 
@@ -401,12 +402,15 @@ def sched_latency_tables(cfg: PimConfig) -> dict[str, list[int]]:
     bank = [0] * (n_ops * n_ops * len(BANK_CLASSES))
     gb = [0] * (n_ops * n_ops)
     out = [0] * (n_ops * n_ops)
+    dual = cfg.buffers.obuf_dual_port
     for rule in RULES:
         lat = rule.latency(t)
         if lat <= 0:
             continue
         for p in rule.prev:
             for n in rule.next:
+                if not applies(rule, p, n, dual):
+                    continue
                 i = int(p) * n_ops + int(n)
                 if rule.scope is Scope.CHANNEL:
                     chan[i] = max(chan[i], lat)
@@ -484,14 +488,16 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
         "STATIC: cycles from an RDMAC to the next command (sched.blocking_rd_mac; 0 = off)",
     )
     p.blank()
+    dual = cfg.buffers.obuf_dual_port
     p.comment(
-        f"Register-access mode (timing.mode_switch = {t.mode_switch!r}, pymodel.timing.mode_of):\n"
+        f"Register-access mode (timing.mode_switch = {t.mode_switch!r}, buffers.obuf_dual_port "
+        f"= {str(dual).lower()}, pymodel.timing.mode_of):\n"
         "bit op of ModeAnyOps = legal in either mode; of ModeRegOps = needs register mode.\n"
         "A head whose command needs the other mode issues a TMOD in its place."
     )
     n_ops = len(Op)
-    any_mask = sum(1 << int(op) for op in Op if mode_of(op, t.mode_switch) is None)
-    reg_mask = sum(1 << int(op) for op in Op if mode_of(op, t.mode_switch) == MODE_REGISTER)
+    any_mask = sum(1 << int(op) for op in Op if mode_of(op, t.mode_switch, dual) is None)
+    reg_mask = sum(1 << int(op) for op in Op if mode_of(op, t.mode_switch, dual) == MODE_REGISTER)
     p._declare("ModeAnyOps")
     p.raw(f"  localparam logic [{n_ops}-1:0] ModeAnyOps = {n_ops}'h{any_mask:x};")
     p._declare("ModeRegOps")

@@ -461,7 +461,11 @@ class SvKernel:
             gb = (blk % 2) * self.block_cols if self.halves else 0
             prog.append(
                 Instruction(
-                    InstOp.WR_INP, ch_mask=1, op_size=cols, gpr=GPR_IN + blk * self.block_cols, gb=gb
+                    InstOp.WR_INP,
+                    ch_mask=1,
+                    op_size=cols,
+                    gpr=GPR_IN + blk * self.block_cols,
+                    gb=gb,
                 )
             )
             for j in range(self.dim_slots):

@@ -39,6 +39,7 @@ class Rule:
     scope: Scope
     latency: Callable[[Timing], int]
     doc: str
+    column_path: bool = False  # spacing on the banks' column path (see :func:`applies`)
 
     @property
     def sv_name(self) -> str:
@@ -86,9 +87,15 @@ REGISTER_MODE_OPS: dict[str, frozenset[Op]] = {
 }
 
 
-def mode_of(op: Op, policy: str) -> int | None:
+# A dual-ported OBuf (``buffers.obuf_dual_port``) reads out through its own port: these commands
+# are decoded in either mode, and they leave the banks' column path (``Rule.column_path``).
+OBUF_PORT_OPS = frozenset({Op.RDMAC, Op.CLRMAC})
+_COLUMN_PATH_OPS = frozenset({Op.MAC16, Op.RD})
+
+
+def mode_of(op: Op, policy: str, obuf_dual_port: bool = False) -> int | None:
     """Mode ``op`` needs under ``policy``: MODE_NORMAL, MODE_REGISTER, or None (either)."""
-    if policy == "none" or op in MODE_NEUTRAL:
+    if policy == "none" or op in MODE_NEUTRAL or (obuf_dual_port and op in OBUF_PORT_OPS):
         return None
     return MODE_REGISTER if op in REGISTER_MODE_OPS[policy] else MODE_NORMAL
 
@@ -171,7 +178,15 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("bus:reads", BUS_READS, BUS_READS, Scope.CHANNEL, lambda t: t.nBL, "read bursts"),
     Rule("bus:writes", BUS_WRITES, BUS_WRITES, Scope.CHANNEL, lambda t: t.nBL, "write bursts"),
-    Rule("nCCDS_RD", READS, READS, Scope.CHANNEL, lambda t: t.nCCDS, "read column -> read column"),
+    Rule(
+        "nCCDS_RD",
+        READS,
+        READS,
+        Scope.CHANNEL,
+        lambda t: t.nCCDS,
+        "read column -> read column",
+        column_path=True,
+    ),
     Rule(
         "nCCDS_WR", WRITES, WRITES, Scope.CHANNEL, lambda t: t.nCCDS, "write column -> write column"
     ),
@@ -182,6 +197,7 @@ RULES: tuple[Rule, ...] = (
         Scope.CHANNEL,
         lambda t: t.nCCDL,
         "read column -> MAC16/RDMAC (all-bank: every bank group)",
+        column_path=True,
     ),
     Rule(
         "nCCDL_MAC_RD",
@@ -190,6 +206,7 @@ RULES: tuple[Rule, ...] = (
         Scope.CHANNEL,
         lambda t: t.nCCDL,
         "MAC16/RDMAC -> RD (all-bank: every bank group)",
+        column_path=True,
     ),
     Rule(
         "nCCDL_BIAS",
@@ -287,6 +304,16 @@ REFRESH_RULE = "nREFI"
 CMD_BUS_RULE = "cmd-bus"  # at most one command per cycle
 FAW_WEIGHT = {Op.ACT: 1, Op.ACT16: 4}
 FAW_LIMIT = 4
+
+
+def applies(rule: Rule, prev: Op, nxt: Op, obuf_dual_port: bool) -> bool:
+    """Whether ``rule`` constrains the pair ``prev -> nxt``: a column-path rule does not hold
+    between an OBuf read-out (RDMAC) and a bank column read (MAC16, RD) when the OBuf is
+    dual-ported (the read-out uses the OBuf's own port)."""
+    if not (obuf_dual_port and rule.column_path):
+        return True
+    pair = {prev, nxt}
+    return not (Op.RDMAC in pair and pair & _COLUMN_PATH_OPS)
 
 
 def rules_for(op: Op) -> tuple[Rule, ...]:

@@ -145,7 +145,7 @@ def test_head_sizes_not_dividing_the_row_run(name: str, kernel_cache_file: Path)
     for tech in ("baseline", "pimphony"):
         sm = StepModel(m, pim_only(2, CFG), BUNDLES[tech], cache)
         assert sm.best(work).throughput_tokens_per_s > 0
-        fits[tech] = sm.max_batch(work, 2, 1)
+        fits[tech] = sm.max_batch(work, 2, 1)[0]
     assert fits["pimphony"] >= fits["baseline"] > 0
     cache.save()
 

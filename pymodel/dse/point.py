@@ -79,7 +79,7 @@ def _serve(p: Point, cache: KernelCache) -> dict[str, Any]:
     """Serving-simulation metrics of a serve point (as ``pimphony serve`` computes them)."""
     sm = StepModel(
         resolve_model(p["model"]), pim_system(p["system"], p["modules"], cache.cfg),
-        bundle(p["technique"]), cache,
+        bundle(p["technique"], p["system"]), cache,
     )
     summary = ServingSim(sm, ServeOptions(max_batch=p["max_batch"])).run(build_trace(p)).summary
     return {m: summary[m] for m in SERVE_METRICS}

@@ -41,7 +41,7 @@ from pymodel.system.errors import SystemSimError
 from pymodel.system.models import TABLE_I, resolve_model
 from pymodel.system.simulate import MAX_BATCH
 from pymodel.system.systems import SYSTEMS
-from pymodel.system.techniques import BUNDLES
+from pymodel.system.techniques import BUNDLE_NAMES as BUNDLES
 
 Point = dict[str, Any]
 AXES = (

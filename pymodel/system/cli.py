@@ -33,7 +33,9 @@ from pymodel.system.run_config import (
 from pymodel.system.serve_cli import add_serve_options, add_serve_parser, cmd_serve
 from pymodel.system.simulate import StepModel, StepResult
 from pymodel.system.systems import GPU_SPECS, SYSTEMS, gpu_system, pim_only
-from pymodel.system.techniques import BUNDLES, bundle
+from pymodel.system.techniques import BASELINE_LABELS, BUNDLE_NAMES, bundle
+
+TECHNIQUE_CHOICES = [*BUNDLE_NAMES, *BASELINE_LABELS.values()]
 
 
 class RunProgress:
@@ -85,14 +87,18 @@ def simulate_one(
     cache: KernelCache,
     batch: int | None = None,
     gpu: str = DEFAULT_GPU,
+    max_batch: int | None = None,
 ) -> StepResult:
     model = resolve_model(model_spec) if isinstance(model_spec, str) else model_spec
     if system == "gpu":
         return gpu_best(model, gpu_system(gpu, modules), work, batch)
     if batch is not None and batch < 1:
         raise SystemSimError(f"--batch = {batch} must be at least 1")
-    sm = StepModel(model, pim_system(system, modules, cache.cfg), bundle(technique), cache)
-    return sm.best(work, batch)
+    if max_batch is not None and max_batch < 1:
+        raise SystemSimError(f"--max-batch = {max_batch} must be at least 1")
+    tech = bundle(technique, system)
+    sm = StepModel(model, pim_system(system, modules, cache.cfg), tech, cache)
+    return sm.best(work, batch, max_batch)
 
 
 def _summary(r: StepResult) -> dict[str, Any]:
@@ -113,7 +119,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         res = simulate_one(
-            model, args.system, args.modules, work, args.techniques, cache, args.batch, args.gpu
+            model,
+            args.system,
+            args.modules,
+            work,
+            args.techniques,
+            cache,
+            args.batch,
+            args.gpu,
+            args.max_batch,
         )
     finally:
         _close(cache)
@@ -134,7 +148,8 @@ def _print_simulate(
         f"{res.model} on {res.modules} {res.system} modules, {res.workload} "
         f"(mean context {res.mean_context:,.0f}), techniques {res.technique}"
     )
-    print(f"  batch {res.batch}, TP {res.tp} x PP {res.pp}")
+    limit = f" (largest that fits: {res.max_batch}, bound by {res.batch_limit})"
+    print(f"  batch {res.batch}{limit if res.batch_limit else ''}, TP {res.tp} x PP {res.pp}")
     print(
         f"  throughput   {res.throughput_tokens_per_s:,.1f} tokens/s, "
         f"per-token latency {1e3 * res.token_latency_s:.2f} ms"
@@ -166,7 +181,7 @@ def cmd_demo_system(args: argparse.Namespace) -> int:
     work = workloads.dataset("multifieldqa", seed=args.seed)
     started = time.perf_counter()
     rows: list[StepResult] = []
-    for tech in progress(list(BUNDLES), len(BUNDLES), "demo-system", "technique bundles"):
+    for tech in progress(list(BUNDLE_NAMES), len(BUNDLE_NAMES), "demo-system", "bundles"):
         rows.append(simulate_one(DEMO_MODEL, "pim-only", args.modules, work, tech, cache))
     wall = time.perf_counter() - started
     base = rows[0].throughput_tokens_per_s
@@ -271,8 +286,10 @@ def add_system_parsers(sub: Any) -> None:
     src.add_argument(
         "--trace", help="request trace: runs the serving simulation (as `pimphony serve`)"
     )
-    p.add_argument("--techniques", default="pimphony", choices=list(BUNDLES))
-    p.add_argument("--batch", type=int, default=None, help="batch (default: largest that fits)")
+    p.add_argument("--techniques", default="pimphony", choices=TECHNIQUE_CHOICES)
+    p.add_argument(
+        "--batch", type=int, default=None, help="batch (default: best of 1 .. largest that fits)"
+    )
     p.add_argument("--output-tokens", type=int, default=workloads.DEFAULT_OUTPUT_TOKENS)
     p.add_argument("--seed", type=seed, default=0, help="length sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -14,13 +14,13 @@ from pymodel.config import PimConfig
 from pymodel.outputs import write_or_print, write_text, write_with
 from pymodel.progress import progress
 from pymodel.sched import Mode
-from pymodel.system import workloads
+from pymodel.system import dcs_study, workloads
 from pymodel.system.gpu import gpu_best
 from pymodel.system.kernel_cost import KernelCache
 from pymodel.system.models import TABLE_I, ModelSpec
 from pymodel.system.simulate import SimError, StepModel, StepResult
 from pymodel.system.systems import GPU_SPECS, PimSystem, gpu_system, pim_only, xpu_pim
-from pymodel.system.techniques import BUNDLES
+from pymodel.system.techniques import BUNDLE_NAMES, bundle
 
 # Models with the datasets the paper evaluates them on.
 MODEL_DATASETS: dict[str, tuple[str, str]] = {
@@ -65,7 +65,7 @@ class Case:
 
 
 def _technique_cases(model: str, wl: str, system: str, modules: int, group: str) -> Iterator[Case]:
-    for t in BUNDLES:
+    for t in BUNDLE_NAMES:
         yield Case(model, wl, system, modules, t, group)
 
 
@@ -116,6 +116,7 @@ EXPERIMENTS = (
     "capacity-utilization",
     "kernel-utilization",
     "gpu",
+    "dcs-study",
 )
 
 
@@ -129,7 +130,8 @@ def run_case(case: Case, cache: KernelCache) -> StepResult | str:
                 model, gpu_system(case.technique.split(":")[0], case.modules), work, None
             )
         system = SYSTEM_BUILDERS[case.system](case.modules, cache.cfg)
-        return StepModel(model, system, BUNDLES[case.technique], cache).best(work)
+        tech = bundle(case.technique, case.system)
+        return StepModel(model, system, tech, cache).best(work)
     except SimError as exc:
         return str(exc)
 
@@ -142,12 +144,16 @@ def _row(case: Case, res: StepResult | str) -> Row:
         "modules": case.modules,
         "technique": case.technique,
     }
+    if case.system in SYSTEM_BUILDERS:
+        row["bundle"] = bundle(case.technique, case.system).label
     if isinstance(res, str):
         return row | {"throughput_tokens_per_s": 0.0, "error": res}
     return row | {
         "throughput_tokens_per_s": res.throughput_tokens_per_s,
         "token_latency_ms": 1e3 * res.token_latency_s,
         "batch": res.batch,
+        "max_batch": res.max_batch,
+        "batch_limit": res.batch_limit,
         "tp": res.tp,
         "pp": res.pp,
         "mac_utilization": res.mac_utilization,
@@ -161,6 +167,8 @@ def _row(case: Case, res: StepResult | str) -> Row:
 def run_experiment(name: str, cache: KernelCache, show: bool = True) -> list[Row]:
     if name == "kernel-utilization":
         return kernel_utilization(cache, show)
+    if name == "dcs-study":
+        return dcs_study.dcs_study(cache, show)
     cs = cases(name)
     rows: list[Row] = []
     base: dict[str, float] = {}
@@ -176,22 +184,24 @@ def run_experiment(name: str, cache: KernelCache, show: bool = True) -> list[Row
     return rows
 
 
-KERNEL_DIMS = (256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
+KERNEL_DIMS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
 
 
 def kernel_utilization(cache: KernelCache, show: bool) -> list[Row]:
-    """MAC utilization of one channel's GEMV (d x 4096), QK^T and SV (d tokens) per mode."""
+    """MAC utilization of one channel's GEMV (d x 4096), QK^T and SV (d tokens) per mode, each
+    mode on its hardware (:func:`pymodel.system.dcs_study.mode_cache`)."""
     rows: list[Row] = []
     combos = [(k, d, m) for k in ("gemv", "qk", "sv") for d in KERNEL_DIMS for m in Mode]
     it = progress(combos, len(combos), f"{'kernel-utilization':>20}") if show else combos
     nccdl = cache.cfg.timing.nCCDL
     for kind, d, mode in it:
+        kc = dcs_study.mode_cache(cache, mode)
         if kind == "gemv":
-            c = cache.gemv(min(d, 8192), 4096, mode)
+            c = kc.gemv(d, 4096, mode)
         elif kind == "qk":
-            c = cache.qk(d, mode)
+            c = kc.qk(d, mode)
         else:
-            c = cache.sv(d, mode)
+            c = kc.sv(d, mode)
         c = c.with_refresh(cache.cfg.timing.nREFI)
         util = c.command("MAC16") * nccdl / c.busy_cycles
         rows.append({"kernel": kind, "dimension": d, "mode": mode.value, "mac_utilization": util})
@@ -215,7 +225,8 @@ def write_outputs(name: str, rows: list[Row], out: Path) -> list[Path]:
     w.writeheader()
     w.writerows(rows)
     write_text(paths[1], buf.getvalue())
-    write_with(paths[2], lambda tmp: plot(name, rows, tmp))
+    draw = dcs_study.plot if name == "dcs-study" else (lambda r, p: plot(name, r, p))
+    write_with(paths[2], lambda tmp: draw(rows, tmp))
     return paths
 
 

@@ -444,6 +444,15 @@ class KernelCache:
         spec = _Spec(fam, mode, -(-tokens // g.banks), period, period, build)
         return self._cost(spec, start)
 
+    def qk_group(self, tokens: int, mode: Mode, d_head: int, group: int) -> KernelCost:
+        """QK^T of a GQA group of ``group`` queries sharing the open K row, as few kernels as
+        the GB holds queries for (``buffers.gb_entries``)."""
+        cols = d_head // self.cfg.geometry.lanes
+        most = max(1, self.cfg.buffers.gb_entries // cols)
+        full, rest = divmod(group, most)
+        cost = self.qk(tokens, mode, d_head, most).scale(full) if full else KernelCost()
+        return cost + self.qk(tokens, mode, d_head, rest) if rest else cost
+
     def sv(
         self, tokens: int, mode: Mode, d_head: int = 128, start: int | None = None
     ) -> KernelCost:

@@ -7,12 +7,17 @@ divide the row pads each KV block, see :class:`pymodel.dpa.DpaLayout`). STATIC r
 most one partly filled chunk per stream). A sliding-window layer keeps its last ``window`` tokens
 as a ring: STATIC reserves ``min(T_max, window)``, DPA holds the chunks the live window spans
 (at most one more than the window needs, the partly expired oldest chunk).
+
+``"rows"`` is NeuPIMs' allocator (casys-kaist/NeuPIMs ``KVCacheAlloc``: a FIFO of free DRAM rows
+per channel, a row popped when a stream's tokens outgrow its rows): the same lazy accounting as
+DPA with one KV block (a K row and a V row, ``block_tokens`` tokens) as the unit instead of a
+chunk.
 """
 
 from __future__ import annotations
 
 from pymodel.config import PimConfig
-from pymodel.dpa import DpaConfigError, DpaLayout, qk_template, sv_template
+from pymodel.dpa import ROWS_PER_BLOCK, DpaConfigError, DpaLayout, qk_template, sv_template
 from pymodel.system.errors import SystemSimError
 from pymodel.system.models import ModelSpec
 
@@ -34,13 +39,27 @@ def layout(cfg: PimConfig, model: ModelSpec, dpa: bool) -> DpaLayout:
     return lay
 
 
+MEMORY_POLICIES = ("static", "dpa", "rows")
+
+
+def unit_tokens(lay: DpaLayout, policy: str) -> int:
+    """Tokens of one allocation unit: a KV block (``rows``) or a chunk (``static``, ``dpa``)."""
+    return lay.block_tokens if policy == "rows" else lay.chunk_tokens
+
+
+def unit_bytes(lay: DpaLayout, policy: str) -> int:
+    return ROWS_PER_BLOCK * lay.row_bytes if policy == "rows" else lay.chunk_bytes
+
+
 def stream_chunks(lay: DpaLayout, policy: str, tokens: int, t_max: int, window: int = 0) -> int:
-    """Chunks one stream holds at length ``tokens`` (``window``: sliding-window layer)."""
+    """Allocation units one stream holds at length ``tokens`` (``window``: sliding-window
+    layer)."""
+    unit = unit_tokens(lay, policy)
     if policy == "static":
-        return lay.chunks_for(min(t_max, window) if window else t_max)
+        return -(-(min(t_max, window) if window else t_max) // unit)
     if window and tokens > window:
-        return min(lay.chunks_for(tokens), lay.chunks_for(window) + 1)
-    return lay.chunks_for(tokens)
+        return min(-(-tokens // unit), -(-window // unit) + 1)
+    return -(-tokens // unit)
 
 
 def stage_layers(model: ModelSpec, layers_s: int) -> list[tuple[int, int]]:
@@ -61,4 +80,4 @@ def request_bytes(
     chunks = sum(
         n * stream_chunks(lay, policy, tokens, t_max, w) for n, w in stage_layers(model, layers_s)
     )
-    return chunks * model.kv_heads * lay.chunk_bytes
+    return chunks * model.kv_heads * unit_bytes(lay, policy)

@@ -25,7 +25,9 @@ from pymodel.system.run_config import add_model_options, pim_system, resolved
 from pymodel.system.serving import PREFILL_LINK_BYTES_PER_S, ServeOptions, ServeResult, ServingSim
 from pymodel.system.simulate import MAX_BATCH, StepModel
 from pymodel.system.systems import SYSTEMS
-from pymodel.system.techniques import BUNDLES, bundle
+from pymodel.system.techniques import BASELINE_LABELS, BUNDLE_NAMES, bundle
+
+TECHNIQUE_CHOICES = [*BUNDLE_NAMES, *BASELINE_LABELS.values()]
 
 DEFAULT_OUT = Path("build/serve")
 CSV_FIELDS = (
@@ -67,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if "sorted" in note:
             print(f"pimphony: note: {args.trace}: {note}", file=sys.stderr)
     opts = ServeOptions(
-        max_batch=args.max_batch,
+        max_batch=MAX_BATCH if args.max_batch is None else args.max_batch,
         prefill=args.prefill,
         link_bytes_per_s=args.link_gbps * 1e9,
         allow_beyond_window=args.allow_beyond_window,
@@ -76,7 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         system = pim_system(args.system, args.modules, cfg)
-        sim = ServingSim(StepModel(model, system, bundle(args.techniques), cache), opts)
+        tech = bundle(args.techniques, args.system)
+        sim = ServingSim(StepModel(model, system, tech, cache), opts)
         with Progress(len(trace.requests), "serve", "requests") as bar:
             res = sim.run(trace, lambda n: bar.update(n - bar.done))
     finally:
@@ -194,7 +197,11 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rate", type=float, help="Poisson arrival rate (requests/s)")
     p.add_argument(
-        "--max-batch", type=positive, default=MAX_BATCH, help="most requests decoding at once"
+        "--max-batch",
+        type=positive,
+        default=None,
+        help=f"most requests decoding at once (serving: default {MAX_BATCH}; simulate's batch "
+        "search: default no cap)",
     )
     p.add_argument(
         "--prefill",
@@ -228,7 +235,7 @@ def add_serve_parser(sub: Any) -> None:
         "--output-tokens", type=positive, default=256, help="synthetic output tokens (256)"
     )
     s.add_argument("--seed", type=seed, default=0, help="synthetic lengths and Poisson arrivals")
-    s.add_argument("--techniques", default="pimphony", choices=list(BUNDLES))
+    s.add_argument("--techniques", default="pimphony", choices=TECHNIQUE_CHOICES)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     add_serve_options(s)
     add_model_options(s)

@@ -20,8 +20,20 @@ Step model (per pipeline stage of ``layers_s`` layers on ``tp`` modules, per mic
 * TP: two all-gathers per layer; PP: one hand-off per stage (link latency + bytes / bandwidth).
 * The LM head runs on the last stage, which is therefore the slowest and sets the pipeline pace.
 
+Sub-batch interleaving (xPU+PIM with dual row buffers, NeuPIMs): a micro-batch splits into two
+sub-batches (requests alternately); the NPU runs one sub-batch's FC while the PIM attends the
+other, so per stage ``max(F1 + F2, A1 + A2, F1 + A1, F2 + A2) + O1 + O2`` (F: NPU FC, A: PIM
+attention and KV append, O: the rest, serial): the busier unit or the longer sub-batch chain
+(the part ``subbatch_overlap`` of the breakdown is the time hidden, <= 0).
+
 Pipeline: ``m = min(pp, batch)`` micro-batches; a round (every request gets one token) takes
 ``max(sum of the stage's micro-batch times, pp * slowest micro-batch time)``.
+
+Batch search (:meth:`StepModel.best`): every (tp, pp) split, every batch from 1 to the largest
+that fits (a full scan: throughput is not monotone in the batch), the limit that binds named in
+the result: ``capacity`` (weights + KV of one more request do not fit a stage), ``request-table``
+(DPA: the requests a module's dispatcher table holds, ``dpa.max_requests``) or ``max-batch`` (a
+cap the caller set).
 """
 
 from __future__ import annotations
@@ -41,7 +53,8 @@ from pymodel.system.systems import PimSystem
 from pymodel.system.techniques import Techniques
 from pymodel.system.workloads import Workload
 
-MAX_BATCH = 256  # batch searched up to this many requests
+MAX_BATCH = 256  # default cap of the serving simulation's running batch (``--max-batch``)
+LIMITS = ("capacity", "request-table", "max-batch")
 SOFTMAX_FLOPS_PER_SCORE = 5
 VECTOR_FLOPS_PER_HIDDEN = 10  # two norms, residual adds, activation per hidden element
 
@@ -73,6 +86,8 @@ class StepResult:
     commands: dict[str, float] = field(default_factory=dict)  # per round, whole system
     energy_j_per_token: float = 0.0
     kernel_runs: int = 0
+    batch_limit: str = ""  # what bounds the largest batch of the split (LIMITS)
+    max_batch: int = 0  # that largest batch
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,8 +109,9 @@ class StepModel:
     def __init__(
         self, model: ModelSpec, system: PimSystem, tech: Techniques, cache: KernelCache
     ) -> None:
-        self.model, self.system, self.tech, self.cache = model, system, tech, cache
-        self.cfg = system.cfg
+        self.model, self.system, self.tech = model, system, tech
+        self.cache = cache.variant(tech.overrides, tech.acc_init)  # the bundle's hardware
+        self.cfg = self.cache.cfg
         self.tck_s = self.cfg.tck_ns * 1e-9
         self.lay = layout(self.cfg, model, tech.memory == "dpa")
         stage_in = 2 * max(d_in for _, _, d_in, _ in model.fc_work())
@@ -107,7 +123,7 @@ class StepModel:
         self._pair: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self._fc: dict[int, KernelCost] = {}
         self._head: dict[int, KernelCost] = {}
-        self._append = cache.kv_append(tech.sched, model.d_head)  # per pair: new token's K, V
+        self._append = self.cache.kv_append(tech.sched, model.d_head)  # per pair: new K, V
         self._assign: dict[tuple[int, int], np.ndarray] = {}
         self.pp_now = 1
 
@@ -125,13 +141,8 @@ class StepModel:
         which this channel holds ``ceil(tokens / split)``."""
         m, kc, mode = self.model, self.cache, self.tech.sched
         t = self.pair_key(tokens, split) * self.cfg.geometry.banks
-        cfg = self.cfg
-        max_group = max(1, cfg.buffers.gb_entries // (m.d_head // cfg.geometry.lanes))
         if self.tech.gqa_row_reuse:
-            full, rest = divmod(m.group, max_group)
-            cost = kc.qk(t, mode, m.d_head, max_group).scale(full) if full else KernelCost()
-            if rest:
-                cost = cost + kc.qk(t, mode, m.d_head, rest)
+            cost = kc.qk_group(t, mode, m.d_head, m.group)
         else:
             cost = kc.qk(t, mode, m.d_head, 1).scale(m.group)
         return cost + kc.sv(t, mode, m.d_head).scale(m.group)
@@ -221,20 +232,18 @@ class StepModel:
         if pairs <= slots and not detail:  # one pair per slot: the busiest pair decides
             return self._attention_sparse(vecs, per_slot_ch) + (KernelCost(), self._reduce_s(b, tp))
         pens = np.array([p for _, p in vecs])
-        assign = self._assignment(b, slots)
-        if detail:
-            vals = np.array([v for v, _ in vecs])  # b x FIELDS
-            load = assign @ vals  # slots x FIELDS
-            per_req = vals[:, 0]
-        else:
-            per_req = np.array([v[0] for v, _ in vecs])
-        cyc = assign @ per_req
-        pen_w = assign @ (pens * per_req)
+        per_req = np.array([v[0] for v, _ in vecs])
+        # pair k = r * kv_heads + h goes to slot k % slots (round robin)
+        k = np.arange(pairs)
+        slot_of, req_of = k % slots, k // m.kv_heads
+        n_slots = min(slots, pairs)
+        cyc = np.bincount(slot_of, weights=per_req[req_of], minlength=n_slots)
+        pen_w = np.bincount(slot_of, weights=(pens * per_req)[req_of], minlength=n_slots)
         pen = np.divide(pen_w, cyc, out=np.zeros_like(cyc), where=cyc > 0)
         attn_read = float(self._busy_vec_s(cyc, pen).max())
         # a pair's new token goes to the channel of its last chunk: a slot's appends spread
         # over its channels, the busiest one takes ceil(appends / channels)
-        n_app = np.ceil(assign.sum(axis=1) / per_slot_ch)
+        n_app = np.ceil(np.bincount(slot_of, minlength=n_slots) / per_slot_ch)
         cyc_a = cyc + n_app * append.cycles
         pen_a = np.divide(
             pen_w + n_app * append.cycles * append.refresh_penalty_cycles,
@@ -245,6 +254,8 @@ class StepModel:
         attn = float(self._busy_vec_s(cyc_a, pen_a).max())
         layer_cost = KernelCost()
         if detail:
+            vals = np.array([v for v, _ in vecs])  # b x FIELDS
+            load = self._assignment(b, slots) @ vals  # slots x FIELDS
             total_vals = tuple(float(x) for x in load.sum(axis=0) * split)
             tot_pen = float(pen_w.sum() / cyc.sum()) if cyc.sum() else 0.0
             layer_cost = KernelCost(total_vals, tot_pen) + append.scale(pairs)
@@ -288,11 +299,32 @@ class StepModel:
         self, lengths: list[int], layers: int, tp: int, last: bool, detail: bool = True
     ) -> _Stage:
         """Time of one micro-batch on one stage; ``detail``: also the stage's summed kernel
-        cost (commands, causes) for breakdowns and energy."""
+        cost (commands, causes) for breakdowns and energy. Sub-batch interleaving: see the
+        module docstring."""
+        n_sub = min(self.system.sub_batches, len(lengths))
+        if n_sub <= 1:
+            return self._stage_one(lengths, layers, tp, last, detail)
+        subs = [
+            self._stage_one(lengths[i::n_sub], layers, tp, last, detail) for i in range(n_sub)
+        ]
+        npu = [st.parts["fc"] for st in subs]
+        pim = [st.parts["attention"] + st.parts["kv_append"] for st in subs]
+        chains = max(f + a for f, a in zip(npu, pim, strict=True))
+        busy = max(sum(npu), sum(pim), chains)
+        parts = {k: sum(st.parts[k] for st in subs) for k in subs[0].parts}
+        parts["subbatch_overlap"] = busy - sum(npu) - sum(pim)
+        cost = sum((st.cost for st in subs), KernelCost())
+        return _Stage(sum(parts.values()), parts, cost, subs[0].channels)
+
+    def _stage_one(
+        self, lengths: list[int], layers: int, tp: int, last: bool, detail: bool
+    ) -> _Stage:
         m, s = self.model, self.system
         b = len(lengths)
         ch = tp * s.channels
         parts = {"fc": 0.0, "attention": 0.0, "kv_append": 0.0, "other": 0.0}
+        if s.sub_batches > 1:
+            parts["subbatch_overlap"] = 0.0
         total = KernelCost()
         # FC
         if s.fc_on_pim:
@@ -423,18 +455,40 @@ class StepModel:
         """Tokens STATIC reserves per request: the model's window (or the longest request)."""
         return max(self.model.context_window, work.max_tokens)
 
-    def max_batch(self, work: Workload, tp: int, pp: int, limit: int = MAX_BATCH) -> int:
-        """Largest batch whose weights + KV fit every stage (0: not even one request)."""
-        t_max = self.t_max(work)
-        lo, hi = 0, limit
+    def fits(self, work: Workload, batch: int, tp: int, pp: int) -> bool:
+        used, cap = self.memory(work.finals(batch), tp, pp, self.t_max(work))
+        return used <= cap
+
+    def requests_per_module(self, batch: int, tp: int) -> int:
+        """Requests whose streams one module of a stage holds: its round-robin share of the
+        (request, KV head) pairs, each pair from a distinct request while pairs < requests."""
+        return min(batch, -(-batch * self.model.kv_heads // tp))
+
+    def max_batch(
+        self, work: Workload, tp: int, pp: int, cap: int | None = None
+    ) -> tuple[int, str]:
+        """Largest batch whose weights + KV fit every stage (0: not even one request), within
+        the DPA request table and ``cap``; and the limit that binds (:data:`LIMITS`)."""
+        if not self.fits(work, 1, tp, pp):
+            return 0, "capacity"
+        hi = 1  # memory grows with the batch: double past the capacity, then bisect
+        while self.fits(work, 2 * hi, tp, pp) and (cap is None or hi < cap):
+            hi *= 2
+        lo, hi = hi, 2 * hi - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            used, cap = self.memory(work.finals(mid), tp, pp, t_max)
-            if used <= cap:
+            if self.fits(work, mid, tp, pp):
                 lo = mid
             else:
                 hi = mid - 1
-        return lo
+        best, limit = lo, "capacity"
+        if self.tech.memory == "dpa":
+            table = self.cfg.dpa.max_requests
+            while best > 0 and self.requests_per_module(best, tp) > table:
+                best, limit = best - 1, "request-table"
+        if cap is not None and cap < best:
+            best, limit = cap, "max-batch"
+        return best, limit
 
     def splits(self) -> list[tuple[int, int]]:
         """(tp, pp) with tp * pp = modules and pp <= layers."""
@@ -458,24 +512,35 @@ class StepModel:
             f"(short by {over / gib:.1f} GiB at TP={tp} PP={pp})"
         )
 
-    def best(self, work: Workload, batch: int | None = None) -> StepResult:
-        """The fastest (tp, pp) split and batch (the largest that fits, half of it, or one per
-        pipeline stage; or exactly ``batch``)."""
-        results: list[StepResult] = []
+    def round_s(self, work: Workload, batch: int, tp: int, pp: int) -> float:
+        """Seconds of one decode round at ``batch`` (times only: the batch scan)."""
+        return self.round_stages(work.lengths(batch), tp, pp, detail=False)[0]
+
+    def best(
+        self, work: Workload, batch: int | None = None, max_batch: int | None = None
+    ) -> StepResult:
+        """The fastest (tp, pp) split and batch: every batch from 1 to the largest that fits
+        (see the module docstring; ``max_batch`` caps it), or exactly ``batch``."""
+        best: tuple[float, int, int, int, int, str] | None = None
         for tp, pp in self.splits():
-            cap_b = self.max_batch(work, tp, pp, MAX_BATCH if batch is None else batch)
-            if cap_b == 0 or (batch is not None and cap_b < batch):
+            top, limit = self.max_batch(work, tp, pp, max_batch if batch is None else batch)
+            if top == 0 or (batch is not None and top < batch):
                 continue
-            tries = {cap_b} if batch is not None else {cap_b, max(1, cap_b // 2), min(cap_b, pp)}
-            results += [self.step(work, b, tp, pp) for b in sorted(tries)]
-        if not results:
-            if batch is not None and self.max_batch(work, *self.splits()[0]) > 0:
+            for b in [batch] if batch is not None else range(1, top + 1):
+                tput = b / self.round_s(work, b, tp, pp)
+                if best is None or tput > best[0]:
+                    best = (tput, b, tp, pp, top, limit)
+        if best is None:
+            if batch is not None and self.max_batch(work, *self.splits()[0])[0] > 0:
                 raise SimError(
                     f"batch {batch} does not fit {self.system.modules} {self.system.name} "
                     f"modules under {self.tech.memory} memory at any TP/PP split"
                 )
             raise SimError(self.shortfall(work))
-        return max(results, key=lambda r: r.throughput_tokens_per_s)
+        _, b, tp, pp, top, limit = best
+        res = self.step(work, b, tp, pp)
+        res.max_batch, res.batch_limit = top, limit
+        return res
 
 
 def roofline_tokens_per_s(model: ModelSpec, system: PimSystem, lengths: list[int]) -> float:

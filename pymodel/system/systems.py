@@ -18,6 +18,7 @@ NPU_EFFICIENCY = 0.8  # achieved fraction of NPU peak on batched GEMM
 LINK_BYTES_PER_S = 64e9  # inter-module link (CXL-class), per module
 LINK_LATENCY_S = 1e-6  # per collective / pipeline hand-off
 XPU_CHANNEL_FACTOR = 2  # an xPU+PIM module holds two PIM modules' channels (NeuPIMs: 32 GB)
+NEUPIMS_SUB_BATCHES = 2  # NeuPIMs sub-batch interleaving (configs/system_configs/sub-batch-on)
 SYSTEMS = ("pim-only", "xpu-pim", "gpu")
 
 
@@ -38,10 +39,18 @@ class PimSystem:
     npu_flops: float = 0.0
     link_bytes_per_s: float = LINK_BYTES_PER_S
     link_latency_s: float = LINK_LATENCY_S
+    # NeuPIMs: dual row buffers let NPU weight reads and PIM attention use the channels at once,
+    # which sub-batch interleaving (NPU FC of one sub-batch while PIM attends the other) needs.
+    dual_row_buffers: bool = False
+    sub_batches: int = 1
 
     def __post_init__(self) -> None:
         if self.modules < 1:
             raise SystemError_(f"--modules = {self.modules} must be at least 1")
+        if self.sub_batches > 1 and not (self.dual_row_buffers and not self.fc_on_pim):
+            raise SystemError_(
+                "sub-batch interleaving needs an NPU for FC and dual row buffers on the PIM"
+            )
 
     @property
     def module_bytes(self) -> int:
@@ -85,7 +94,8 @@ def pim_only(modules: int, cfg: PimConfig) -> PimSystem:
 def xpu_pim(modules: int, cfg: PimConfig) -> PimSystem:
     """NeuPIMs-like: NPU (256 TFLOPS) + 32 GB of PIM per module: twice ``module.channels``
     (64 aim-gddr6 channels of 512 MB = 32 GB, 32 TB/s internal); FC on the NPU, attention on
-    PIM."""
+    PIM; dual row buffers and two interleaved sub-batches (NeuPIMs' memory type ``neupims``:
+    "dual row buffered PIM"; ``sub_batch_mode``)."""
     return PimSystem(
         "xpu-pim",
         modules,
@@ -93,6 +103,8 @@ def xpu_pim(modules: int, cfg: PimConfig) -> PimSystem:
         cfg,
         fc_on_pim=False,
         npu_flops=NPU_FLOPS * NPU_EFFICIENCY,
+        dual_row_buffers=True,
+        sub_batches=NEUPIMS_SUB_BATCHES,
     )
 
 

@@ -475,7 +475,7 @@ package pim_pkg;
   localparam logic [112-1:0] SchedCompletion = 112'h3000008010203020000000000;
   localparam int SchedRdHold = 3;               // STATIC: cycles from an RDMAC to the next command (sched.blocking_rd_mac; 0 = off)
 
-  // Register-access mode (timing.mode_switch = 'aim-register', pymodel.timing.mode_of):
+  // Register-access mode (timing.mode_switch = 'aim-register', buffers.obuf_dual_port = false, pymodel.timing.mode_of):
   // bit op of ModeAnyOps = legal in either mode; of ModeRegOps = needs register mode.
   // A head whose command needs the other mode issues a TMOD in its place.
   localparam logic [14-1:0] ModeAnyOps = 14'h2801;

@@ -653,9 +653,16 @@ class run_kernels(SchedTest):  # noqa: N801 - cocotb test naming (run_*)
                 ("gemv32x2048", GemvKernel(32, 2048, cfg)),
                 ("qk300_g1", QkKernel(300, cfg, group=1)),
                 ("qk512_g4", QkKernel(512, cfg, group=4)),
+                ("qk512_g4_clear", QkKernel(512, cfg, group=4, acc_init="clear")),
                 ("sv300", SvKernel(300, cfg)),
                 ("sv512_obuf4", SvKernel(512, cfg, obuf=4)),
             ]
+            if mode is Mode.PINGPONG:  # the ping-pong kernels: alternating buffer halves
+                kerns += [
+                    ("gemv128_halves", GemvKernel(128, 1024, cfg, halves=True)),
+                    ("qk512_g2_halves", QkKernel(512, cfg, group=2, halves=True)),
+                    ("sv1024_halves", SvKernel(1024, cfg, halves=True)),
+                ]
             if big:
                 kerns += [
                     ("gemv1024", GemvKernel(1024, 1024, cfg)),
@@ -758,12 +765,17 @@ class run_refresh_and_full(SchedTest):  # noqa: N801
 @pyuvm.test()
 class run_planted_bug(SchedTest):  # noqa: N801
     """DUT built with PlantBug=1 (dependency check ignores GB entries) or 2 (TMOD does not flip
-    the mode register): must be caught by the cycle scoreboard."""
+    the mode register), or (PLANT=3) from the single-ported OBuf package while the reference
+    has a dual-ported OBuf: must be caught by the cycle scoreboard."""
 
     def scenarios(self) -> list[Scenario]:
         # PlantBug=1 needs the dependency check (DCS); 2 shows in any mode: STATIC's in-order
-        # TMOD sequence.
-        mode = Mode.DCS if os.environ.get("PLANT", "1") == "1" else Mode.STATIC
+        # TMOD sequence; 3: RD_OUT between MACs, which a single-ported OBuf brackets by TMODs.
+        plant = os.environ.get("PLANT", "1")
+        if plant == "3":
+            kern = QkKernel(512, self.cfg, group=4, acc_init="clear")
+            return [kernel_scenario(kern, Mode.DCS, self.seed, 0.0, "bug")]
+        mode = Mode.DCS if plant == "1" else Mode.STATIC
         return [kernel_scenario(GemvKernel(32, 2048, self.cfg), mode, self.seed, 0.0, "bug")]
 
     async def run_phase(self) -> None:
@@ -796,6 +808,7 @@ SIM_CONFIGS: dict[str, str | None] = {
         'preset = "aim-gddr6"\nname = "pim-normal"\n\n[timing]\nmode_switch = "pim-normal"\n'
     ),
     "no-mode": 'preset = "aim-gddr6"\nname = "no-mode"\n\n[timing]\nmode_switch = "none"\n',
+    "dual-port": 'preset = "aim-gddr6"\nname = "dual-port"\n\n[buffers]\nobuf_dual_port = true\n',
 }
 
 RUNS = [
@@ -816,7 +829,14 @@ RUNS = [
     ("refresh-full", "stress", "run_refresh_and_full", 0, {}),
     ("planted-bug", "aim-gddr6", "run_planted_bug", 1, {"PLANT": "1"}),
     ("planted-mode-bug", "aim-gddr6", "run_planted_bug", 2, {"PLANT": "2"}),
+    # dual-ported OBuf (buffers.obuf_dual_port): read-outs need no TMOD, no column spacing
+    ("kernels-dual-port", "dual-port", "run_kernels", 0, {"SCHED_MODES": "dcs", "SCHED_BIG": "0"}),
+    ("random-dual-port", "dual-port", "run_random", 0, {"SCHED_SEEDS": "10"}),
+    # the DUT from the single-ported package, the reference dual-ported: must mismatch
+    ("planted-dual-port-bug", "dual-port", "run_planted_bug", 0, {"PLANT": "3"}),
 ]
+#: Runs whose DUT is built from another config's package than the reference runs (planted).
+DUT_CONFIG = {"planted-dual-port-bug": "aim-gddr6"}
 
 
 def _config_sources(config: str) -> tuple[list[Path], str]:
@@ -847,6 +867,8 @@ def test_cmd_sched_sim(
     if simlib.SIM != "verilator":  # README "Simulators": int unsigned params, package structs
         pytest.skip("pim_sched needs Verilator (Icarus 11 rejects its package structs)")
     sources, cfg_spec = _config_sources(config)
+    if run_id in DUT_CONFIG:
+        sources = _config_sources(DUT_CONFIG[run_id])[0]
     simlib.run(
         toplevel="pim_sched",
         sources=sources,
