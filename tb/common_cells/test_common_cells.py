@@ -128,6 +128,9 @@ def _run(cell: str, params: dict[str, int], tmp_path: Path, **env: str) -> dict[
     """simlib.run arguments for one cell; env CELL (default: the cell) picks the cocotb test."""
     import simlib
 
+    if simlib.SIM != "verilator":
+        pytest.skip("the cells' `int unsigned` parameters are beyond Icarus 11")
+
     return dict(toplevel=cell, sources=simlib.rtl_sources(f"common/{cell}.sv"),
                 test_file=__file__, test_dir=tmp_path, params=params,
                 extra_env={"CELL": cell, **env})
