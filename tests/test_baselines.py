@@ -112,3 +112,15 @@ def test_dcs_study_costs_equal_command_level_runs(cache: KernelCache) -> None:
     assert dcs_study.mode_cache(cache, Mode.DCS).cfg.buffers.obuf_dual_port
     assert not dcs_study.mode_cache(cache, Mode.STATIC).cfg.buffers.obuf_dual_port
     assert list(BUNDLE_NAMES)[0] == "baseline"
+
+
+def test_gpu_batch_is_not_capped() -> None:
+    """The GPU reference takes the largest batch that fits, past the serving default of 256."""
+    from pymodel.system.gpu import _fits, gpu_best
+    from pymodel.system.systems import gpu_system
+
+    gpu, work = gpu_system("h200", 8), workloads.fixed(1024, 64)
+    res = gpu_best(M7, gpu, work, None)
+    assert res.batch > 256 and res.batch_limit == "capacity"
+    used, cap = _fits(M7, gpu, work.finals(res.batch + 1))
+    assert used > cap

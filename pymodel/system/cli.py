@@ -147,6 +147,7 @@ def _print_simulate(
     print(
         f"{res.model} on {res.modules} {res.system} modules, {res.workload} "
         f"(mean context {res.mean_context:,.0f}), techniques {res.technique}"
+        + (f" ({res.bundle})" if res.bundle and res.bundle != res.technique else "")
     )
     limit = f" (largest that fits: {res.max_batch}, bound by {res.batch_limit})"
     print(f"  batch {res.batch}{limit if res.batch_limit else ''}, TP {res.tp} x PP {res.pp}")

@@ -5,7 +5,7 @@ tensor-parallel over all GPUs."""
 from __future__ import annotations
 
 from pymodel.system.models import ModelSpec
-from pymodel.system.simulate import MAX_BATCH, SimError, StepResult
+from pymodel.system.simulate import SimError, StepResult
 from pymodel.system.systems import GpuSystem
 from pymodel.system.workloads import Workload
 
@@ -58,7 +58,20 @@ def gpu_step(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int) -> St
 
 
 def gpu_best(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int | None) -> StepResult:
-    lo, hi = 0, MAX_BATCH if batch is None else batch
+    """The largest batch that fits (no cap: memory grows with the batch, so doubling then
+    bisecting finds it; the roofline's throughput only grows with the batch), or ``batch``."""
+
+    def fits(b: int) -> bool:
+        used, cap = _fits(model, gpu, work.finals(b))
+        return used <= cap
+
+    if batch is None:
+        lo, hi = 0, 1
+        while fits(hi):
+            lo, hi = hi, 2 * hi
+        hi -= 1
+    else:
+        lo, hi = 0, batch
     while lo < hi:
         mid = (lo + hi + 1) // 2
         used, cap = _fits(model, gpu, work.finals(mid))
@@ -73,4 +86,6 @@ def gpu_best(model: ModelSpec, gpu: GpuSystem, work: Workload, batch: int | None
             f"{used / (1 << 30):.1f} GiB, has {cap / (1 << 30):.1f} GiB "
             f"(short by {(used - cap) / (1 << 30):.1f} GiB)"
         )
-    return gpu_step(model, gpu, work, lo)
+    res = gpu_step(model, gpu, work, lo)
+    res.max_batch, res.batch_limit = lo, "capacity"
+    return res

@@ -87,6 +87,7 @@ class StepResult:
     energy_j_per_token: float = 0.0
     kernel_runs: int = 0
     batch_limit: str = ""  # what bounds the largest batch of the split (LIMITS)
+    bundle: str = ""  # what the technique bundle is (e.g. cent-like, neupims-like)
     max_batch: int = 0  # that largest batch
 
     def as_dict(self) -> dict[str, Any]:
@@ -433,6 +434,7 @@ class StepModel:
             system=s.name,
             modules=s.modules,
             technique=self.tech.name,
+            bundle=self.tech.label,
             batch=batch,
             tp=tp,
             pp=pp,

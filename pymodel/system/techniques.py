@@ -17,7 +17,7 @@ bundles of a system build on that system's baseline (docs/system.md, "Baselines"
   head-first partitioning (a request's heads pinned to channels), its in-order PIM command
   queue (``NeuPIMSCommandQueue::GetReadyInPIMQueue`` issues only the queue head) without AiM's
   DMA-blocking RD_MAC. Left open by NeuPIMs and chosen here: one accumulator per bank and
-  WR_BIAS init (its Newton-style PIM has one result register per bank), GQA K/V re-streamed per
+  WR_BIAS init (AiM's; its Newton-derived PIM model gave us no count), GQA K/V re-streamed per
   query head (its configs are MHA only), AiM's fixed gaps and mode switch (we keep aim-gddr6
   channels, so the device rules are AiM's).
 
