@@ -481,6 +481,7 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
         lat_w,
         "pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)",
     )
+    render_rule_list(p, cfg, lat_w)
     rd_hold = t.nCLREG + t.nBL + 1 if cfg.sched.blocking_rd_mac else 0
     p.int_param(
         "SchedRdHold",
@@ -538,6 +539,44 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
         clog2(t.nREFI + 1) + 3,
         "signed cycles until the next REF is due",
     )
+
+
+#: Scope codes of ``RuleScope`` (the order of pymodel.timing.Scope).
+SCOPE_CODES = tuple(Scope)
+
+
+def _op_mask(ops: frozenset[Op] | set[Op]) -> int:
+    return sum(1 << int(op) for op in ops)
+
+
+def render_rule_list(p: _Pkg, cfg: PimConfig, lat_w: int) -> None:
+    """Every pairwise rule unfolded (prev/next op masks, scope, latency), for the RTL's timing
+    checker (rtl/sched/sched_timing_check.sv): an implementation of the channel model's rule
+    resolution independent of the folded SchedChanLat/SchedBankLat tables."""
+    from pymodel.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
+
+    t, n_ops = cfg.timing, len(Op)
+    p.blank()
+    p.comment(
+        "Timing rules one by one (pymodel.timing.RULES order) for the assertion-only checker:\n"
+        "RuleLat[r] (0 = never binds), RulePrev/RuleNext[r] op masks (bit op), RuleScope[r] =\n"
+        + ", ".join(f"{i} {s.value}" for i, s in enumerate(SCOPE_CODES))
+        + "."
+    )
+    p.int_param("NumRules", len(RULES))
+    p.int_param("RuleScopeWidth", 3)
+    _packed(p, "RuleLat", [max(0, r.latency(t)) for r in RULES], lat_w, "latency per rule")
+    _packed(p, "RulePrev", [_op_mask(r.prev) for r in RULES], n_ops, "prev op mask per rule")
+    _packed(p, "RuleNext", [_op_mask(r.next) for r in RULES], n_ops, "next op mask per rule")
+    _packed(p, "RuleScope", [SCOPE_CODES.index(r.scope) for r in RULES], 3, "scope per rule")
+    for name, ops, note in (
+        ("AllBankOps", ALL_BANK_OPS, "commands that touch every bank"),
+        ("SingleBankOps", SINGLE_BANK_OPS, "commands that touch their bank"),
+        ("GbOps", {o for o in Op if "gb" in OP_FIELDS[o]}, "commands with a GB entry"),
+        ("OutOps", {o for o in Op if "out" in OP_FIELDS[o]}, "commands with an OBuf entry"),
+    ):
+        p._declare(name)
+        p.raw(f"  localparam logic [{n_ops}-1:0] {name} = {n_ops}'h{_op_mask(ops):x};  // {note}")
 
 
 def write(out_dir: str | Path, cfg: PimConfig) -> list[Path]:

@@ -473,6 +473,24 @@ package pim_pkg;
   localparam logic [1568-1:0] SchedOutLat = 1568'h30000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000020000000200000200000000000000000000000000000000000000000200000002000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   // pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)
   localparam logic [112-1:0] SchedCompletion = 112'h3000008010203020000000000;
+
+  // Timing rules one by one (pymodel.timing.RULES order) for the assertion-only checker:
+  // RuleLat[r] (0 = never binds), RulePrev/RuleNext[r] op masks (bit op), RuleScope[r] =
+  // 0 same bank, 1 other bank, same bank group, 2 other bank group, 3 channel, 4 same GB entry, 5 same OBuf entry.
+  localparam int NumRules = 43;
+  localparam int RuleScopeWidth = 3;
+  // latency per rule
+  localparam logic [344-1:0] RuleLat = 344'he0e0c0c1311050500373732030202010320d2020202020202020202021313290c050659592020361c2438;
+  // prev op mask per rule
+  localparam logic [602-1:0] RulePrev = 602'h10004000040010020008000800200080100040010010000200020008004080008000800400400120002804a049004a049004800800200080042000180060018006006001800180060018006;
+  // next op mask per rule
+  localparam logic [602-1:0] RuleNext = 602'h8010000801000080100100001002004000040080002044811000100020fffbffe0800400080100010000a049004a049004801000400006001800180062000006006080600602001000020;
+  // scope per rule
+  localparam logic [129-1:0] RuleScope = 129'hdb6db6db76d91b25b6db6c1011000000;
+  localparam logic [14-1:0] AllBankOps = 14'h834;  // commands that touch every bank
+  localparam logic [14-1:0] SingleBankOps = 14'h60a;  // commands that touch their bank
+  localparam logic [14-1:0] GbOps = 14'h60;  // commands with a GB entry
+  localparam logic [14-1:0] OutOps = 14'h11a0;  // commands with an OBuf entry
   localparam int SchedRdHold = 3;               // STATIC: cycles from an RDMAC to the next command (sched.blocking_rd_mac; 0 = off)
 
   // Register-access mode (timing.mode_switch = 'aim-register', buffers.obuf_dual_port = false, pymodel.timing.mode_of):

@@ -28,7 +28,15 @@
 // cycle + 1.
 //
 // PlantBug (tests only, default 0): 1 = the dependency check ignores GB entries; 2 = TMOD does
-// not flip the register-access mode (the mode tracking the bench must catch).
+// not flip the register-access mode (the mode tracking the bench must catch); 3 = the timing
+// check ignores the GB-entry rules; 4 = the GPR is read without an issue; 5 = the data bus keeps
+// the last GPR word on idle cycles.
+//
+// Assertions (`ifdef PIM_ASSERT, never synthesized): every command on the bus keeps every
+// pairwise timing rule (sched_timing_check, an independent checker built from the rule list of
+// pymodel.timing); a quiet bus carries no word and no data; the GPR is read exactly for the
+// commands that carry write data; a TMOD is never followed by another TMOD before a command that
+// needed it (the mode register follows the TMODs).
 
 `default_nettype none
 
@@ -171,7 +179,7 @@ module pim_sched #(
   logic                                rdmac;
   logic [pim_pkg::InstGprWidth-1:0]    rdmac_gpr;
 
-  sched_timing #(.NumCand(3)) u_timing (
+  sched_timing #(.NumCand(3), .PlantBug(PlantBug)) u_timing (
     .clk_i, .rst_ni,
     .issue_i(issue), .issue_op_i(issue_op), .issue_bank_i(issue_bank), .issue_gb_i(issue_gb),
     .issue_out_i(issue_out),
@@ -243,6 +251,42 @@ module pim_sched #(
   assign gpr_wr_data_o = wr_data_q;
   assign busy_o        = !(&empty) || !ret_empty;
   assign err_o         = err_q;
+
+  // ---------------------------------------------------------------- assertions
+`ifdef PIM_ASSERT
+  logic past_ok_q;  // out of reset since the previous clock edge (enables the checks)
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) past_ok_q <= 1'b0;
+    else past_ok_q <= 1'b1;
+  end
+
+  logic                                  timing_bad;
+  logic [$clog2(pim_pkg::NumRules)-1:0]  timing_rule;
+  sched_timing_check u_check (
+    .clk_i, .rst_ni, .valid_i(cmd_valid_o), .cmd_i(cmd_o),
+    .violation_o(timing_bad), .rule_o(timing_rule)
+  );
+
+  logic [pim_pkg::OpcodeWidth-1:0] bus_op;
+  logic                            bus_data_op, tmod_pending_q;
+  assign bus_op      = cmd_o[pim_pkg::OpcodeOffset +: pim_pkg::OpcodeWidth];
+  assign bus_data_op = cmd_valid_o && (bus_op == pim_pkg::OpWrgb || bus_op == pim_pkg::OpWr
+                                       || bus_op == pim_pkg::OpWrbias);
+  // tmod_pending_q: the last command on the bus was a TMOD (a REF in between is neutral)
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) tmod_pending_q <= 1'b0;
+    else if (cmd_valid_o && bus_op != pim_pkg::OpRef) tmod_pending_q <= bus_op == pim_pkg::OpTmod;
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (past_ok_q) begin
+      a_timing_safe: assert (!(cmd_valid_o && timing_bad));
+      a_quiet_bus: assert (cmd_valid_o || (cmd_o == '0 && cmd_data_o == '0));
+      a_gpr_read_for_data: assert ($past(gpr_rd_en_o) == bus_data_op);
+      if (cmd_valid_o && bus_op == pim_pkg::OpTmod) a_tmod_needed: assert (!tmod_pending_q);
+    end
+  end
+`endif
 
 endmodule : pim_sched
 

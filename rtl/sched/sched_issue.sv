@@ -22,7 +22,9 @@
 `default_nettype none
 
 module sched_issue #(
-  parameter int unsigned PlantBug = 0  // tests only: 2 = TMOD does not flip the mode register
+  // tests only: 2 = TMOD does not flip the mode register; 4 = the GPR is read in every cycle
+  // with a data command at a head, issued or not; 5 = the data register keeps the GPR word
+  parameter int unsigned PlantBug = 0
 ) (
   input  logic                                        clk_i,
   input  logic                                        rst_ni,
@@ -152,8 +154,9 @@ module sched_issue #(
     cmd_d[pim_pkg::OutOffset +: pim_pkg::OutWidth]       = issue_out_o;
   end
 
-  assign gpr_rd_en_o   = issue_o && (issue_op_o == pim_pkg::OpWrgb || issue_op_o == pim_pkg::OpWr
-                                     || issue_op_o == pim_pkg::OpWrbias);
+  assign gpr_rd_en_o   = (issue_o || PlantBug == 4)
+                         && (issue_op_o == pim_pkg::OpWrgb || issue_op_o == pim_pkg::OpWr
+                             || issue_op_o == pim_pkg::OpWrbias);
   assign gpr_rd_addr_o = gpr_i[sel];
   assign rdmac_o       = issue_o && issue_op_o == pim_pkg::OpRdmac;
   assign rdmac_gpr_o   = gpr_i[sel];
@@ -227,7 +230,7 @@ module sched_issue #(
       mode_q       <= mode_d;
       cmd_valid_q  <= issue_o;
       cmd_q        <= issue_o ? cmd_d : '0;
-      data_q       <= gpr_rd_en_o ? gpr_rd_data_i : '0;
+      data_q       <= (gpr_rd_en_o || PlantBug == 5) ? gpr_rd_data_i : '0;
     end
   end
 

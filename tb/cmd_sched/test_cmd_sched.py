@@ -787,6 +787,12 @@ class run_planted_bug(SchedTest):  # noqa: N801
             await self.run_scenario(sc)
         except (SchedMismatch, AssertionError) as exc:
             caught = exc
+        except Exception as exc:  # the golden channel's TimingViolation, IllegalCommand, ...
+            caught = exc
+        # The bench samples the bus at the falling edge, the RTL assertions at the next rising
+        # edge: keep clocking so that a planted bug's assertion (if any) gets to fire.
+        for _ in range(8):
+            await RisingEdge(self.dut.clk_i)
         self.bfm.stop()
         assert isinstance(caught, SchedMismatch), (
             f"planted bug not caught by the cycle SB: {caught!r}"
@@ -849,12 +855,45 @@ def _config_sources(config: str) -> tuple[list[Path], str]:
         "sched/sched_cmd_gen.sv",
         "sched/sched_dep_check.sv",
         "sched/sched_timing.sv",
+        "sched/sched_timing_check.sv",
         "sched/sched_refresh.sv",
         "sched/sched_issue.sv",
         "sched/pim_sched.sv",
     ]
     pkg, spec = simlib.config_package(config, SIM_CONFIGS[config])
     return pkg + [simlib.RTL / t for t in top], spec
+
+
+#: Planted bugs each assertion family of rtl/sched must catch: (PlantBug, config, labels).
+# (a_timing_safe's planted bug, PlantBug=3, is the formal proof's: formal/proofs.toml)
+ASSERTION_BUGS = [
+    (2, "aim-gddr6", {"a_tmod_needed"}),  # the mode register never flips
+    (4, "aim-gddr6", {"a_gpr_read_for_data", "a_quiet_bus"}),  # GPR read without an issue
+    (5, "aim-gddr6", {"a_quiet_bus"}),  # data on an idle bus
+]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize(
+    "plant, config, labels", ASSERTION_BUGS, ids=[f"bug{b[0]}" for b in ASSERTION_BUGS]
+)
+def test_cmd_sched_assertion_sim(
+    plant: int, config: str, labels: set[str], tmp_path: Path, capfd: Any
+) -> None:
+    import simlib
+
+    sources, cfg_spec = _config_sources(config)
+    simlib.expect_assertion(
+        capfd,
+        labels,
+        toplevel="pim_sched",
+        sources=sources,
+        test_file=__file__,
+        test_dir=tmp_path,
+        params={"PlantBug": plant},
+        testcase="run_planted_bug",
+        extra_env={"PIMPHONY_CONFIG": cfg_spec, "PLANT": "1" if plant == 3 else "2"},
+    )
 
 
 @pytest.mark.sim

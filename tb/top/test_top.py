@@ -552,6 +552,7 @@ TOP_SOURCES = [
     "sched/sched_cmd_gen.sv",
     "sched/sched_dep_check.sv",
     "sched/sched_timing.sv",
+    "sched/sched_timing_check.sv",
     "sched/sched_refresh.sv",
     "sched/sched_issue.sv",
     "sched/pim_sched.sv",
