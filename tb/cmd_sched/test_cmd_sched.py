@@ -763,6 +763,29 @@ class run_refresh_and_full(SchedTest):  # noqa: N801
 
 
 @pyuvm.test()
+class run_faw(SchedTest):  # noqa: N801
+    """(config with nFAW > nRAS + nRP) kernels that switch rows often: the nFAW window binds."""
+
+    def scenarios(self) -> list[Scenario]:
+        out = []
+        # one MAC per row, rows alternating: an ACT16 every row cycle (nRC = 89 < nFAW)
+        prog = [Instruction(InstOp.WR_INP, ch_mask=1, op_size=2, gpr=0, gb=0)]
+        for i, row in enumerate((0, 1, 2, 0, 3, 1)):
+            prog.append(
+                Instruction(InstOp.MAC, ch_mask=1, op_size=2, gb=0, row=row, col=2 * i, out=i % 2)
+            )
+        prog.append(Instruction(InstOp.RD_OUT, ch_mask=1, op_size=2, gpr=100, out=0))
+        for mi, mode in enumerate(MODES):
+            rows, gpr = _directed_data(self.cfg, self.seed + mi)
+            out.append(Scenario("faw_rows", prog, rows, gpr, None, mode, 0.0, seed=self.seed))
+        return out
+
+    async def run_phase(self) -> None:
+        await super().run_phase()
+        assert any("nFAW" in sc.stats["binding"] for sc in self.results), "nFAW never binding"
+
+
+@pyuvm.test()
 class run_planted_bug(SchedTest):  # noqa: N801
     """DUT built with PlantBug=1 (dependency check ignores GB entries) or 2 (TMOD does not flip
     the mode register), or (PLANT=3) from the single-ported OBuf package while the reference
@@ -815,6 +838,8 @@ SIM_CONFIGS: dict[str, str | None] = {
     ),
     "no-mode": 'preset = "aim-gddr6"\nname = "no-mode"\n\n[timing]\nmode_switch = "none"\n',
     "dual-port": 'preset = "aim-gddr6"\nname = "dual-port"\n\n[buffers]\nobuf_dual_port = true\n',
+    # nFAW above nRAS + nRP (86): with one open row at a time the window binds between ACT16s
+    "faw": 'preset = "aim-gddr6"\nname = "faw"\n\n[timing]\nnFAW = 200\n',
 }
 
 RUNS = [
@@ -833,6 +858,7 @@ RUNS = [
     ("directed-no-mode", "no-mode", "run_directed", 0, {}),
     ("random", "aim-gddr6", "run_random", 0, {"SCHED_SEEDS": "30"}),
     ("refresh-full", "stress", "run_refresh_and_full", 0, {}),
+    ("faw", "faw", "run_faw", 0, {}),
     ("planted-bug", "aim-gddr6", "run_planted_bug", 1, {"PLANT": "1"}),
     ("planted-mode-bug", "aim-gddr6", "run_planted_bug", 2, {"PLANT": "2"}),
     # dual-ported OBuf (buffers.obuf_dual_port): read-outs need no TMOD, no column spacing
