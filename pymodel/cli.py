@@ -19,20 +19,18 @@ from pymodel.channel import Channel, ChannelError
 from pymodel.cliargs import Parser
 from pymodel.codehash import code_hash
 from pymodel.compiler.cli import add_parser as add_compile_parser
-from pymodel.config import PRESETS, ConfigError, PimConfig, add_config_argument, resolve
+from pymodel.config import PRESETS, PimConfig, add_config_argument, resolve
 from pymodel.dse.cli import add_sweep_parser
 from pymodel.errors import PimphonyError, check_text_file
 from pymodel.gemv_demo import add_demo_parser
 from pymodel.inorder import CommandStats
-from pymodel.isa import IsaError, read_trace
+from pymodel.isa import read_trace
 from pymodel.kernel_run import add_kernel_parser
-from pymodel.kernels import KernelError
 from pymodel.system.cli import add_system_parsers
 from pymodel.timeline import add_timeline_parser
 
-# Every error a user can fix derives from PimphonyError; ConfigError, IsaError and KernelError
-# live in the golden-model modules and are listed until they derive from it too.
-USER_ERRORS = (PimphonyError, ConfigError, IsaError, KernelError)
+# Every error a user can fix derives from PimphonyError (ConfigError, IsaError, KernelError too).
+USER_ERRORS = (PimphonyError,)
 
 
 def _cfg(args: argparse.Namespace) -> PimConfig:

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from pymodel.errors import PimphonyError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(PimphonyError, ValueError):
     """Invalid configuration: the message names the field and the allowed range."""
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from pymodel.config import PimConfig, clog2
+from pymodel.errors import PimphonyError
 
 
-class IsaError(ValueError):
+class IsaError(PimphonyError, ValueError):
     """Malformed encoding, trace line or operand: the message names the field/line and range."""
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from pymodel.bf16 import U16, from_bf16, random_bf16, to_bf16
 from pymodel.channel import adder_tree
 from pymodel.config import PimConfig
+from pymodel.errors import PimphonyError
 from pymodel.isa import InstOp, Instruction
 from pymodel.sched import Mode
 
@@ -66,7 +67,7 @@ def bias_gpr(cfg: PimConfig) -> int:
     return cfg.module.gpr_bytes // cfg.geometry.column_bytes - 1
 
 
-class KernelError(ValueError):
+class KernelError(PimphonyError, ValueError):
     """A kernel shape that does not fit the device: names the dimension and the limit."""
 
 

@@ -272,10 +272,11 @@ module pim_sched #(
   assign bus_op      = cmd_o[pim_pkg::OpcodeOffset +: pim_pkg::OpcodeWidth];
   assign bus_data_op = cmd_valid_o && (bus_op == pim_pkg::OpWrgb || bus_op == pim_pkg::OpWr
                                        || bus_op == pim_pkg::OpWrbias);
-  // tmod_pending_q: the last command on the bus was a TMOD (a REF in between is neutral)
+  // tmod_pending_q: the last command decided was a TMOD (a REF in between is neutral). A second
+  // TMOD is needed only when a refresh comes due meanwhile (its PREA may need the other mode).
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) tmod_pending_q <= 1'b0;
-    else if (cmd_valid_o && bus_op != pim_pkg::OpRef) tmod_pending_q <= bus_op == pim_pkg::OpTmod;
+    else if (issue && issue_op != pim_pkg::OpRef) tmod_pending_q <= issue_op == pim_pkg::OpTmod;
   end
 
   always_ff @(posedge clk_i) begin
@@ -283,7 +284,7 @@ module pim_sched #(
       a_timing_safe: assert (!(cmd_valid_o && timing_bad));
       a_quiet_bus: assert (cmd_valid_o || (cmd_o == '0 && cmd_data_o == '0));
       a_gpr_read_for_data: assert ($past(gpr_rd_en_o) == bus_data_op);
-      if (cmd_valid_o && bus_op == pim_pkg::OpTmod) a_tmod_needed: assert (!tmod_pending_q);
+      if (issue && issue_op == pim_pkg::OpTmod && !ref_due) a_tmod_needed: assert (!tmod_pending_q);
     end
   end
 `endif
