@@ -20,6 +20,7 @@ from pymodel.cliargs import Parser
 from pymodel.codehash import code_hash
 from pymodel.compiler.cli import add_parser as add_compile_parser
 from pymodel.config import PRESETS, PimConfig, add_config_argument, resolve
+from pymodel.decode_cli import add_decode_parser
 from pymodel.dse.cli import add_sweep_parser
 from pymodel.errors import PimphonyError, check_text_file
 from pymodel.gemv_demo import add_demo_parser
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_kernel_parser(sub)
     add_compile_parser(sub)
+    add_decode_parser(sub)
     add_timeline_parser(sub)
     add_system_parsers(sub)
     add_sweep_parser(sub)

@@ -3,19 +3,27 @@
 This is the golden pipeline the RTL co-simulation (``tb/top``) must equal bit for bit. One decode
 step, for every open request and KV head (one DPA request id per (request, KV head)):
 
-1. **KV append** (DPA path): ``GROW(id, 1)`` allocates a chunk when the length crosses a chunk
-   boundary; ``APPEND`` (``pymodel.dpa.append`` of ``kv_append_template``) points WR_BANK words
-   at the newest token: K (token-major) is ``d_head/lanes`` consecutive columns of bank
-   ``t % banks``; V (dim-major) changes one lane of ``d_head/banks`` columns in every bank, so the
-   HUB rewrites each of those columns whole from its copy of the block's V (the columns hold 16
-   tokens; the HUB keeps the open ones).
-2. **QK^T**: ``pymodel.dpa.qk_template`` per query head of the KV group, expanded by the DPA
-   dispatcher over the request's current length; every channel runs the instructions whose
-   ``ch_mask`` names it (TCP: the request's chunks are spread over the channels).
-3. **EPU softmax** (HUB, float32): scores (bf16 from RD_OUT) times ``1/sqrt(d_head)``, softmax over
-   the real tokens, probabilities rounded to bf16 (tokens past the length get 0).
-4. **SV**: ``pymodel.dpa.sv_template``; every channel reads out its partial sums, the EPU adds
-   them in float32 in channel order and rounds once to bf16.
+1. **KV append** (DPA path): one ``APPEND(id, gpr)`` instruction per (request, KV head)
+   (``pymodel.dpa``'s APPEND: the controller grows the id by one token -- a chunk when the length
+   crosses a chunk boundary -- and emits the WR_BANK words of its K row and V columns). The HUB
+   first stages the token's K and the V columns it rewrites (each holds 16 tokens; the HUB keeps
+   the open ones) in the GPR of the token's channel (known without a TRANSLATE: virtual chunk
+   ``v`` of id ``r`` is on channel ``(r + v) % channels``). Every append of a step goes in one
+   program, so the channels write the KV of different heads concurrently.
+2. **Segments**: a request's KV blocks are processed in windows of ``segment_blocks`` blocks
+   (:func:`segment_blocks`: as many as the GPR holds scores for; ``DYN_LOOP``'s ``first`` /
+   ``count``). Per query head of the KV group and per segment:
+3. **QK^T**: ``pymodel.dpa.qk_template`` over the segment, expanded by the DPA dispatcher; every
+   channel runs the instructions whose ``ch_mask`` names it (TCP: the request's chunks are spread
+   over the channels). Scores of the segment's block ``b`` land at ``GPR_SCORES + b * slots`` of
+   the block's channel.
+4. **EPU online softmax** (HUB, float32, :class:`EpuSoftmax`): scores (bf16 from RD_OUT) times
+   ``1/sqrt(d_head)``; a running max ``m`` and sum ``l`` per query head; the segment's weights
+   ``exp(s - m)`` (``m`` updated first) rounded to bf16 are written over its scores (tokens past
+   the length get 0); the accumulated output and ``l`` are rescaled by ``exp(m_old - m)``.
+5. **SV**: ``pymodel.dpa.sv_template`` over the segment; every channel reads out its partial sums,
+   the EPU adds them in float32 in channel order into the accumulator. After the last segment the
+   output is ``acc / l``, rounded once to bf16 (:func:`attention_error_bound` states the bound).
 
 The prefill KV (the context a request is admitted with) is placed by backdoor writes at the rows
 the DPA translation gives; decode-time KV goes through the command path above. Channels run
@@ -34,11 +42,8 @@ against it (:class:`HostMismatch`). Out-of-memory policy: a request whose KV hea
 grow sits the step out; the HUB still issues the GROW that must fail (a head whose next chunk's
 channel has no free chunk), so the device itself reports NO_MEMORY and is seen to change nothing.
 
-APPEND on a backend: the HUB GROWs, asks the backend's DPA to TRANSLATE the newest token's K and
-V rows, and forms the physical WR_BANK words with ``pymodel.dpa``'s APPEND rule
-(:meth:`pymodel.dpa.Dispatcher.append`) on those answers; the words then go through the
-backend's instruction path like any plain instruction (``rtl/dpa/dpa_ctrl.sv`` has no APPEND
-operation of its own).
+Out-of-memory is still reported on the host port (the failing GROW above); an APPEND that cannot
+grow (the engine never issues one) is an instruction-path error of the DPA (``pymodel.dpa``).
 """
 
 from __future__ import annotations
@@ -67,22 +72,44 @@ from pymodel.dpa import (
     TooLong,
     TooManyRequests,
     UnknownRequest,
-    append,
+    append_template,
     expand,
-    kv_append_template,
+    group_queries,
+    qk_group_template,
     qk_template,
+    segment_count,
     sv_template,
 )
 from pymodel.isa import Instruction
 from pymodel.sched import Mode, Scheduler
 
-# GPR map of every channel (entries of 32 B).
-GPR_QUERY = 0  # d_head/lanes entries (qk_template's WR_INP)
-GPR_SCORES = 8  # qk_template: block b's scores at GPR_SCORES + b * slots
-GPR_PROBS = 4096  # sv_template's score_gpr
-GPR_K_STAGE = 12000  # K vector of the appended token
-GPR_V_STAGE = 12100  # the V columns being rewritten
-GPR_OUT = 16000  # sv_template's out_gpr (partial sums)
+# GPR map of every channel (entries of 32 B): the query at 0 (qk_template's WR_INP), the
+# segment's scores at d_head/lanes.. (then its bf16 weights, in place: sv_template's score_gpr),
+# the SV partial sums at the top (sv_template's out_gpr). Appends stage K + V columns in the
+# score region (unused between steps).
+GPR_QUERY = 0
+
+
+def gpr_map(cfg: PimConfig, d_head: int = D_HEAD, queries: int = 1) -> tuple[int, int]:
+    """(scores, out) GPR entries of the attention programs (``queries`` side by side for the
+    grouped QK^T)."""
+    g = cfg.geometry
+    return queries * d_head // g.lanes, cfg.module.gpr_bytes // g.column_bytes - d_head // g.banks
+
+
+def segment_blocks(cfg: PimConfig, d_head: int = D_HEAD, queries: int = 1) -> int:
+    """KV blocks whose scores fit the GPR between the queries and the partial sums (grouped
+    QK^T: ``queries`` scores per token, and the weights of one query apart)."""
+    g = cfg.geometry
+    scores, out = gpr_map(cfg, d_head, queries)
+    slots = g.columns_per_row // (d_head // g.lanes)
+    per_block = slots * queries + (0 if queries == 1 else slots)
+    n = (out - scores) // per_block
+    if n < 1:
+        raise ValueError(f"module.gpr_bytes = {cfg.module.gpr_bytes}: no room for one KV "
+                         "block's scores")
+    return n
+
 
 ERRORS: dict[DpaStatus, type[DpaError]] = {
     e.status: e
@@ -115,6 +142,7 @@ class AttnShape:
 @dataclass
 class StepStats:
     cycles: int = 0  # slowest channel
+    segments: int = 0  # softmax segments of the longest request
     channel_cycles: list[int] = field(default_factory=list)
     instructions: int = 0
     commands: int = 0
@@ -194,38 +222,37 @@ class ReferenceBackend:
         return list(self.clock)
 
 
-class _Translated:
-    """The HUB's view for one APPEND: lengths from the mirror, rows as the backend's DPA
-    translated them (duck-types the part of ``DpaModel`` that ``Dispatcher.append`` reads)."""
-
-    def __init__(self, mirror: DpaModel, rows: dict[tuple[int, int], tuple[int, int]]) -> None:
-        self.cfg, self.lay, self._mirror, self._rows = mirror.cfg, mirror.lay, mirror, rows
-
-    def is_open(self, req: int) -> bool:
-        return self._mirror.is_open(req)
-
-    def length(self, req: int) -> int:
-        return self._mirror.length(req)
-
-    def translate(self, req: int, vrow: int) -> tuple[int, int]:
-        return self._rows[(req, vrow)]
-
-
 class DecodeEngine:
     """Decode attention for several requests on one module (``cfg.module.channels`` channels),
     on any :class:`Backend`. Coroutine API: ``await admit_async / step_async / close_async``."""
 
-    def __init__(self, cfg: PimConfig, shape: AttnShape, backend: Backend, seed: int = 0) -> None:
+    def __init__(self, cfg: PimConfig, shape: AttnShape, backend: Backend, seed: int = 0,
+                 segment: int | None = None, gqa_reuse: bool = False) -> None:
         self.cfg, self.shape, self.backend = cfg, shape, backend
         self.dpa = DpaModel(cfg, d_head=shape.d_head)  # the HUB's mirror
         self.lay = self.dpa.lay
+        #: queries per grouped QK^T (K-row reuse; 1 = one QK^T loop per query head)
+        self.reuse = group_queries(cfg, shape.group, shape.d_head) if gqa_reuse else 1
+        limit = segment_blocks(cfg, shape.d_head, self.reuse)
+        if segment is not None and not 1 <= segment <= limit:
+            raise ValueError(f"segment = {segment} blocks: the GPR holds 1..{limit}")
+        self.segment = segment or limit  # KV blocks per softmax segment
         self.rng = np.random.default_rng(seed)
         self.requests: dict[int, _Request] = {}
+        self.last_queries: dict[int, U16] = {}  # the queries of the last step, per request
         self.host_log: list[tuple[HostOp, int, int, Response]] = []
 
     @property
     def gpr(self) -> list[dict[int, U16]]:
         return self.backend.gpr
+
+    def segments_of(self, tokens: int) -> int:
+        """Softmax segments of a request of ``tokens`` tokens."""
+        return segment_count(tokens, self.lay.block_tokens, self.segment)
+
+    def error_bound(self, q: U16, k: U16, v: U16) -> np.ndarray:
+        """:func:`attention_error_bound` of one query head for this engine's segments/channels."""
+        return attention_error_bound(q, k, v, self.segments_of(len(k)), self.cfg.module.channels)
 
     # ------------------------------------------------------------------ host commands
 
@@ -295,12 +322,18 @@ class DecodeEngine:
         stats = StepStats()
         start = self.backend.clocks()
         outputs: dict[int, U16] = {}
+        growing: list[_Request] = []
         for req, state in self.requests.items():
             if self._room_for_one_more(state):
-                await self._append(state, stats)
+                growing.append(state)
+                for i in state.ids:  # the mirror grows now (the next request's room sees it)
+                    self.dpa.grow(i, 1)
             else:  # reported, and this request sits the step out; nothing else changes
                 stats.out_of_memory.append(req)
-                await self._failing_grow(state)
+        await self._append(growing, stats)  # the device grows here
+        for req in stats.out_of_memory:  # (after the appends: device and mirror agree again)
+            await self._failing_grow(self.requests[req])
+        self.last_queries = {}
         for req, state in self.requests.items():
             if req in stats.out_of_memory:
                 continue
@@ -309,6 +342,7 @@ class DecodeEngine:
                 if queries
                 else random_bf16(self.rng, (self.shape.q_heads, self.shape.d_head))
             )
+            self.last_queries[req] = q
             outputs[req] = await self._attend(state, q, stats)
         stats.channel_cycles = [c - s for c, s in zip(self.backend.clocks(), start, strict=True)]
         stats.cycles = max(stats.channel_cycles)
@@ -339,67 +373,101 @@ class DecodeEngine:
                     raise HostMismatch(f"GROW {ids[0]} on a full channel {ch}: {resp}")
                 return
 
-    async def _append(self, state: _Request, stats: StepStats) -> None:
-        """GROW each KV head by one token and write its K and V through the APPEND path (the HUB
-        stages K and the rewritten V columns in the GPR of the token's channel)."""
-        g = self.cfg.geometry
+    async def _append(self, states: list[_Request], stats: StepStats) -> None:
+        """One APPEND per KV head of every growing request, in as few programs as the staging
+        room allows (each append stages K + V columns in the GPR of the token's channel)."""
+        g, lay = self.cfg.geometry, self.lay
         lanes, banks, d = g.lanes, g.banks, self.shape.d_head
-        for h, i in enumerate(state.ids):
-            await self._host_ok(HostOp.GROW, i, 1)
-            t = self.dpa.length(i) - 1
-            k_new = random_bf16(self.rng, (1, d))
-            v_new = random_bf16(self.rng, (1, d))
-            state.k[h] = np.concatenate([state.k[h], k_new])
-            state.v[h] = np.concatenate([state.v[h], v_new])
-            vk = ROWS_PER_BLOCK * (t // self.lay.block_tokens)
-            rows = {(i, vk + r): await self._translate(i, vk + r) for r in range(ROWS_PER_BLOCK)}
-            gpr = self.gpr[rows[(i, vk)][0]]  # K and V of a block share a chunk, hence a channel
-            for c in range(d // lanes):
-                gpr[GPR_K_STAGE + c] = k_new[0, c * lanes : (c + 1) * lanes]
-            first = t - t % lanes  # the V column holds tokens first .. first + lanes - 1
-            col_tokens = np.zeros((lanes, d), dtype=np.uint16)
-            col_tokens[: t - first + 1] = state.v[h][first : t + 1]
-            for bank in range(banks):
-                for j in range(d // banks):
-                    gpr[GPR_V_STAGE + bank * (d // banks) + j] = col_tokens[:, j * banks + bank]
-            view = cast(DpaModel, _Translated(self.dpa, rows))
-            prog = append(view, i, kv_append_template(self.cfg, False, GPR_K_STAGE, d))
-            prog += append(view, i, kv_append_template(self.cfg, True, GPR_V_STAGE, d))
+        head_cols, ds = d // lanes, d // banks
+        base, top = gpr_map(self.cfg, d)
+        per = head_cols + banks * ds
+        room = (top - base) // per
+        prog: list[Instruction] = []
+        used = [0] * self.cfg.module.channels
+        for state in states:
+            for h, i in enumerate(state.ids):
+                t = self.dpa.length(i) - 1  # the new token (the mirror has grown already)
+                ch = lay.channel_of(i, ROWS_PER_BLOCK * (t // lay.block_tokens) // lay.chunk_rows)
+                if used[ch] == room:  # this channel's staging area is full: run what we have
+                    await self.backend.run(prog, stats)
+                    prog, used = [], [0] * len(used)
+                at = base + used[ch] * per
+                used[ch] += 1
+                k_new = random_bf16(self.rng, (1, d))
+                v_new = random_bf16(self.rng, (1, d))
+                state.k[h] = np.concatenate([state.k[h], k_new])
+                state.v[h] = np.concatenate([state.v[h], v_new])
+                gpr = self.gpr[ch]
+                for c in range(head_cols):
+                    gpr[at + c] = k_new[0, c * lanes : (c + 1) * lanes]
+                first = t - t % lanes  # the V column holds tokens first .. first + lanes - 1
+                col_tokens = np.zeros((lanes, d), dtype=np.uint16)
+                col_tokens[: t - first + 1] = state.v[h][first : t + 1]
+                for bank in range(banks):
+                    for j in range(ds):
+                        gpr[at + head_cols + bank * ds + j] = col_tokens[:, j * banks + bank]
+                prog += append_template(i, at)
+        if prog:
             await self.backend.run(prog, stats)
 
     async def _attend(self, state: _Request, q: U16, stats: StepStats) -> U16:
+        """Attention of every query head of the request, segment by segment; with GQA reuse,
+        the queries of a pass share one grouped QK^T loop (the K row opened once for all)."""
         g = self.cfg.geometry
         lanes, d, bt = g.lanes, self.shape.d_head, self.lay.block_tokens
-        slots = g.columns_per_row // (d // lanes)
+        head_cols, cols = d // lanes, bt // lanes
+        slots = g.columns_per_row // head_cols
+        n_pass = self.reuse
+        scores_at, out_at = gpr_map(self.cfg, d, n_pass)
+        probs_at = scores_at if n_pass == 1 else scores_at + self.segment * slots * n_pass
         out = np.zeros((self.shape.q_heads, d), dtype=np.uint16)
         for h, i in enumerate(state.ids):
             length = self.dpa.length(i)
             stats.tokens += length
             blocks = -(-length // bt)
-            for qi in range(self.shape.group):
-                head = h * self.shape.group + qi
-                for gpr in self.gpr:
-                    for c in range(d // lanes):
-                        gpr[GPR_QUERY + c] = q[head, c * lanes : (c + 1) * lanes]
-                await self.backend.run(qk_template(self.cfg, i, d), stats)
-                scores = np.zeros(blocks * bt, dtype=np.uint16)
-                for b in range(blocks):
-                    ch, _ = self.dpa.translate(i, ROWS_PER_BLOCK * b)
-                    for s in range(slots):
-                        tok = b * bt + s * g.banks
-                        scores[tok : tok + g.banks] = self.gpr[ch][GPR_SCORES + b * slots + s]
-                probs = epu_softmax(scores[:length], d, blocks * bt)
-                for gpr in self.gpr:
-                    for e in range(blocks * bt // lanes):
-                        gpr[GPR_PROBS + e] = probs[e * lanes : (e + 1) * lanes]
-                prog = sv_template(self.cfg, i, score_gpr=GPR_PROBS, out_gpr=GPR_OUT, d_head=d)
-                await self.backend.run(prog, stats)
-                out[head] = epu_reduce(
-                    [
-                        np.concatenate([gpr[GPR_OUT + j] for j in range(d // g.banks)])
-                        for gpr in self.gpr
-                    ]
-                )
+            segments = self.segments_of(length)
+            stats.segments = max(stats.segments, segments)
+            heads = [h * self.shape.group + qi for qi in range(self.shape.group)]
+            epus = {head: EpuSoftmax(d) for head in heads}
+            for seg in range(segments):
+                first = seg * self.segment
+                n = min(self.segment, blocks - first)
+                win = {"first": first, "count": self.segment}
+                chans = [self.dpa.translate(i, ROWS_PER_BLOCK * (first + b))[0]
+                         for b in range(n)]
+                real = min(n * bt, length - first * bt)
+                for p0 in range(0, len(heads), n_pass):
+                    batch = heads[p0 : p0 + n_pass]
+                    for gpr in self.gpr:  # the pass's queries side by side
+                        for x, head in enumerate(batch):
+                            for c in range(head_cols):
+                                gpr[GPR_QUERY + x * head_cols + c] = q[head, c * lanes :
+                                                                       (c + 1) * lanes]
+                    prog = (qk_template(self.cfg, i, d, **win) if n_pass == 1 else
+                            qk_group_template(self.cfg, i, len(batch), d, score_gpr=scores_at,
+                                              **win))
+                    await self.backend.run(prog, stats)
+                    for x, head in enumerate(batch):
+                        scores = np.zeros(n * bt, dtype=np.uint16)
+                        for b, ch in enumerate(chans):
+                            for s in range(slots):
+                                tok = b * bt + s * g.banks
+                                at = scores_at + (b * slots + s) * len(batch) + x
+                                scores[tok : tok + g.banks] = self.gpr[ch][at]
+                        probs = epus[head].weights(scores[:real], n * bt)
+                        for b, ch in enumerate(chans):  # weights of block b for its SV
+                            for e in range(cols):
+                                self.gpr[ch][probs_at + b * cols + e] = probs[
+                                    b * bt + e * lanes : b * bt + (e + 1) * lanes]
+                        prog = sv_template(self.cfg, i, score_gpr=probs_at, out_gpr=out_at,
+                                           d_head=d, **win)
+                        await self.backend.run(prog, stats)
+                        epus[head].add([
+                            np.concatenate([gpr[out_at + j] for j in range(d // g.banks)])
+                            for gpr in self.gpr
+                        ])
+            for head in heads:
+                out[head] = epus[head].output()
         return out
 
 
@@ -420,10 +488,11 @@ class DecodeModule(DecodeEngine):
     """:class:`DecodeEngine` on the pure-pymodel :class:`ReferenceBackend`, synchronous API."""
 
     def __init__(
-        self, cfg: PimConfig, shape: AttnShape, mode: Mode = Mode.DCS, seed: int = 0
+        self, cfg: PimConfig, shape: AttnShape, mode: Mode = Mode.DCS, seed: int = 0,
+        segment: int | None = None, gqa_reuse: bool = False,
     ) -> None:
         self.ref = ReferenceBackend(cfg, mode, shape.d_head)
-        super().__init__(cfg, shape, self.ref, seed)
+        super().__init__(cfg, shape, self.ref, seed, segment, gqa_reuse)
 
     @property
     def channels(self) -> list[Channel]:
@@ -446,22 +515,41 @@ class DecodeModule(DecodeEngine):
 # ---------------------------------------------------------------------------- HUB / EPU
 
 
-def epu_softmax(scores: U16, d_head: int, padded: int) -> U16:
-    """Softmax of bf16 scores scaled by 1/sqrt(d_head), in float32; bf16 probabilities, zero
-    past the real tokens (``padded`` entries in all)."""
-    s = from_bf16(scores) * np.float32(1.0 / math.sqrt(d_head))
-    e = np.exp(s - s.max(), dtype=np.float32)
-    p = np.zeros(padded, dtype=np.float32)
-    p[: len(scores)] = e / e.sum(dtype=np.float32)
-    return to_bf16(p)
+class EpuSoftmax:
+    """The HUB's online softmax of one query head over segments (float32 throughout).
 
+    State: running max ``m`` of the scaled scores, running sum ``l`` of the bf16 weights, output
+    accumulator ``acc``. Per segment: :meth:`weights` (``m`` raised to the segment's max first,
+    ``l`` and ``acc`` rescaled by ``exp(m_old - m)``, weights ``bf16(exp(s - m))``), then
+    :meth:`add` of the channels' SV partial sums for those weights. :meth:`output` is
+    ``bf16(acc / l)``."""
 
-def epu_reduce(partials: Sequence[U16]) -> U16:
-    """Cross-channel SV reduction: float32 sum in channel order, one bf16 rounding."""
-    acc = np.zeros(len(partials[0]), dtype=np.float32)
-    for part in partials:
-        acc += from_bf16(part)
-    return to_bf16(acc)
+    def __init__(self, d_head: int) -> None:
+        self.scale = np.float32(1.0 / math.sqrt(d_head))
+        self.m = np.float32(-np.inf)
+        self.l = np.float32(0.0)
+        self.acc = np.zeros(d_head, dtype=np.float32)
+
+    def weights(self, scores: U16, padded: int) -> U16:
+        """bf16 weights of the segment's real tokens (``scores``, bf16), zero-padded."""
+        s = from_bf16(scores) * self.scale
+        m = np.maximum(self.m, s.max())
+        alpha = np.exp(self.m - m, dtype=np.float32)  # 0 on the first segment
+        p = np.zeros(padded, dtype=np.float32)
+        p[: len(s)] = np.exp(s - m, dtype=np.float32)
+        w = to_bf16(p)
+        self.l = np.float32(self.l * alpha + from_bf16(w).sum(dtype=np.float32))
+        self.acc *= alpha
+        self.m = m
+        return w
+
+    def add(self, partials: Sequence[U16]) -> None:
+        """The segment's SV partial sums (bf16, one per channel), added in channel order."""
+        for part in partials:
+            self.acc += from_bf16(part)
+
+    def output(self) -> U16:
+        return to_bf16(self.acc / self.l)
 
 
 def k_row(block: U16, banks: int, lanes: int) -> U16:
@@ -482,38 +570,60 @@ def v_row(block: U16, banks: int, lanes: int) -> U16:
 
 
 def reference_attention(q: U16, k: U16, v: U16) -> np.ndarray:
-    """float32 numpy attention of one query head: softmax(q k^T / sqrt(d)) v."""
-    qf, kf, vf = from_bf16(q), from_bf16(k), from_bf16(v)
-    s = (kf @ qf) * np.float32(1.0 / math.sqrt(len(qf)))
+    """float64 numpy attention of one query head: softmax(q k^T / sqrt(d)) v."""
+    qf, kf, vf = (from_bf16(x).astype(np.float64) for x in (q, k, v))
+    s = (kf @ qf) * (1.0 / math.sqrt(len(qf)))
     e = np.exp(s - s.max())
     out: np.ndarray = (e / e.sum()) @ vf
     return out
 
 
-def attention_error_bound(q: U16, k: U16, v: U16) -> np.ndarray:
-    """Per output dim, a bound on |pipeline - exact attention| (float64 analysis):
+#: unit roundoff of bf16 (8-bit significand, round to nearest) and of float32
+U_BF16, U_F32 = 2.0**-8, 2.0**-24
+#: relative error allowed for numpy's float32 exp (measured below 2 ulp; 1e-6 is 16 ulp)
+EXP_F32 = 1e-6
 
-    * score t is a float32 dot product rounded to bf16, then scaled by c = 1/sqrt(d): its error
-      is d_t = c * (2^-9 |s_t| + 2^-20 sum_i |q_i k_ti|) (rounding, plus float32 accumulation of
-      at most 16 additions of 2^-24 each, generously);
-    * softmax: p_t' = p_t exp(d_t - sum_u p_u d_u) to first order, so |dp_t| <= p_t (d_t + dbar)
-      times (1 + 2 max d) for the second-order terms; then the bf16 rounding of p (2^-9) and
-      float32 exp/sum (1e-6 relative);
-    * SV: per-channel partial sums rounded to bf16 (2^-9), the final sum rounded (2^-9) and
-      float32 accumulation (T/16 + 16 additions of 2^-24), relative to sum_t p_t |v_tj|.
+
+def attention_error_bound(q: U16, k: U16, v: U16, segments: int = 1,
+                          channels: int = 1) -> np.ndarray:
+    """Per output dim, a bound on |pipeline - exact attention| (float64 analysis of the
+    segmented pipeline above; ``segments`` softmax segments, ``channels`` partial sums each):
+
+    * score ``t``: a float32 dot product (at most ``d/16 + 16`` roundings, generously) rounded to
+      bf16, times ``c = 1/sqrt(d)`` in float32: ``|ds_t| <= d_t = c((u_b + u_f)|s_t| +
+      (d/16 + 16) u_f sum_i |q_i k_ti|)``;
+    * weight ``t``: ``w_t = bf16(exp(s_t - m))`` is ``exact * exp(ds_t) * (1 + r_t)`` with
+      ``|r_t| <= r = (1 + u_b)(1 + EXP_F32) - 1``; every factor common to a segment (its max, the
+      rescales) cancels in ``acc / l`` up to the roundings of the rescaling products;
+      ``g_t = d_t + r / (1 - r)`` bounds ``|ln(w_t / exact)|``. The normalised weights
+      ``p'_t = w_t / sum w`` then satisfy ``|p'_t - p_t| <= p_t x_t e^{x_t}`` with
+      ``x_t = g_t + e^{g_max} sum_u p_u g_u`` (from ``ln p'_t/p_t = ln f_t - ln sum p f``, Jensen
+      and ``e^g - 1 <= g e^g``);
+    * SV: per segment and channel a float32 accumulation (``T/16 + 16`` roundings) rounded to
+      bf16; the EPU's float32 adds and rescales (``segments * (channels + 2)``): relative
+      ``a = u_b + (T/16 + 16 + segments (channels + 2)) u_f`` of ``sum_t p'_t |v_tj|``;
+    * ``l``: float32 sum of ``T`` weights and ``2 segments`` rescales: relative
+      ``y = (T + 2 segments) u_f``; finally ``acc / l`` (one float32 division) rounded to bf16.
     """
     qf = from_bf16(q).astype(np.float64)
     kf, vf = from_bf16(k).astype(np.float64), from_bf16(v).astype(np.float64)
-    c = 1.0 / math.sqrt(len(qf))
+    n, dh = kf.shape
+    c = 1.0 / math.sqrt(dh)
     raw = kf @ qf
     s = raw * c
     p = np.exp(s - s.max())
     p /= p.sum()
-    d = c * (2.0**-9 * np.abs(raw) + 2.0**-20 * (np.abs(kf) @ np.abs(qf)))
-    dp = p * ((d + p @ d) * (1 + 2 * float(d.max())) + 2.0**-9 + 1e-6)
-    mag = (p + dp) @ np.abs(vf)
-    rounding = 2 * 2.0**-9 + (len(kf) / 16 + 16) * 2.0**-24
-    bound: np.ndarray = dp @ np.abs(vf) + rounding * mag + 1e-30
+    dt = c * ((U_BF16 + U_F32) * np.abs(raw) + (dh / 16 + 16) * U_F32 * (np.abs(kf) @ np.abs(qf)))
+    r = (1 + U_BF16) * (1 + EXP_F32) - 1
+    gt = dt + r / (1 - r)
+    x = gt + math.exp(float(gt.max())) * float(p @ gt)
+    dp = p * x * np.exp(x)
+    mag = (p + dp) @ np.abs(vf)  # bounds sum_t p'_t |v_tj|
+    a = U_BF16 + (n / 16 + 16 + segments * (channels + 2)) * U_F32
+    y = (n + 2 * segments) * U_F32
+    pre = dp @ np.abs(vf) + a * mag + (y / (1 - y) + U_F32) * (1 + a) * mag
+    o = np.abs(p @ vf)
+    bound: np.ndarray = pre + U_BF16 * (o + pre) + 1e-30
     return bound
 
 

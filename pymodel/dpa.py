@@ -51,21 +51,26 @@ Host operations (:meth:`DpaModel.host` never raises; the methods raise :class:`D
 Instruction path (:class:`Dispatcher`, one instruction word at a time)
 ---------------------------------------------------------------------
 * WR_INP / MAC / RD_OUT / WR_BANK outside a loop pass through unchanged (rows are physical).
-* ``DYN_LOOP r body_len``: the next ``body_len`` words (DYN_MODI words included) are the body.
-  It runs ``iters = ceil(len(r) / block_tokens)`` times (once per KV block of ``r``'s length
-  when the DYN_LOOP is accepted; the controller takes no host command until the loop is done,
-  so the table cannot change meanwhile). Iteration ``k = 0 .. iters-1`` walks the body in order:
+* ``DYN_LOOP r body_len first count``: the next ``body_len`` words (DYN_MODI words included) are
+  the body. It runs once per KV block of the *window* ``first .. first + count - 1`` of ``r``'s
+  ``B = ceil(len(r) / block_tokens)`` blocks (``count = 0``: to the end), i.e.
+  ``iters = max(0, min(B, first + count) - first)`` times (:func:`window`; ``len`` as when the
+  DYN_LOOP is accepted; the controller takes no host command until the loop is done, so the table
+  cannot change meanwhile). A window is how a request longer than the GPR holds scores for is
+  processed in segments (``pymodel.decode``). Iteration ``k = 0 .. iters-1`` (block
+  ``first + k``) walks the body in order:
   - ``DYN_MODI f s`` emits nothing; for the rest of this iteration's walk, every instruction that
     has operand ``f`` (ROW, COL, GB, OUT, GPR) gets ``f + s * k`` (s two's complement). A later
     DYN_MODI of the same field replaces the stride; each iteration starts with all strides 0.
     (So "advance the operand of the following instructions by ``s`` per iteration".)
-  - ROW operands are *virtual* rows of ``r``: ``vr = row + s * k`` must satisfy
-    ``0 <= vr < rows_used(r)``, else OUT_OF_RANGE and the loop stops there (instructions emitted
-    before stay emitted). ``vr`` is translated; the emitted row is the physical row.
+  - ROW operands are *virtual* rows of ``r`` relative to the window: ``vr = row + s * k`` must
+    satisfy ``0 <= vr < 2 * iters``, else OUT_OF_RANGE and the loop stops there (instructions
+    emitted before stay emitted). ``2 * first + vr`` is translated; the emitted row is the
+    physical row.
   - COL, GB, OUT, GPR wrap modulo ``2**width`` of their field in the instruction word.
   - ``ch_mask`` of every emitted instruction is one-hot: the channel of its translated row, or
     for instructions without a ROW operand the channel of the iteration's KV block (virtual row
-    ``2k``). (TCP: each block's work goes to the channel holding it.)
+    ``2 * (first + k)``). (TCP: each block's work goes to the channel holding it.)
   - Other fields are copied.
 * Errors (reported, never silent; the body words are always consumed): a body holding a
   DYN_LOOP, an unknown opcode or a DYN_MODI of an unknown field -> BAD_PROGRAM, nothing emitted;
@@ -73,22 +78,22 @@ Instruction path (:class:`Dispatcher`, one instruction word at a time)
   or an unknown opcode outside a loop -> BAD_PROGRAM, the word is dropped. ``len == 0`` runs zero
   iterations without error.
 
-APPEND (host-issued KV append, a separate operation; DYN_LOOP/DYN_MODI are unchanged)
---------------------------------------------------------------------------------------
-* ``APPEND r`` + one WR_BANK word (:meth:`Dispatcher.append`): writes into request ``r``'s newest
-  token ``t = len(r) - 1`` (issued after the step's ``GROW(r, 1)``), ``b = t // block_tokens``,
-  ``i = t % block_tokens``. The word's ``row`` is the *block-relative* virtual row, 0 (K) or 1
-  (V); the emitted word has ``row`` = the physical row of virtual row ``2b + row`` and ``ch_mask``
-  one-hot on its channel, and
-  - K (row 0, token-major): ``bank = (bank + i) % banks``, ``col = col + (i // banks) * D/lanes``
-    (token ``t``'s slot), so a template ``bank=0 col=0 op_size=D/lanes`` writes the token's K;
-  - V (row 1, dim-major): ``bank`` unchanged (it names the dims ``j * banks + bank``),
-    ``col = col + i // lanes`` (the column holding tokens ``i - i % lanes ..``), so the template
-    ``bank=k col=j * block_tokens/lanes op_size=1`` rewrites that column whole from the GPR (the
-    HUB stages the column's ``lanes`` tokens: the earlier ones of the column and ``t``).
-  Other fields are copied (GPR is physical). Errors (nothing emitted): ``r`` not open ->
-  UNKNOWN_REQUEST; not a WR_BANK, or ``row > 1`` -> BAD_PROGRAM; ``len == 0`` -> OUT_OF_RANGE.
-  This is what the compiler's KV-append kernels use under DPA (no per-step patching by the host).
+APPEND (the KV append of one decode step: one instruction per request id and step)
+-----------------------------------------------------------------------------------
+* ``APPEND r gpr`` grows ``r`` by one token exactly as ``GROW(r, 1)`` would (a chunk is allocated
+  when the length crosses a chunk boundary), then emits the writes of the new token
+  ``t = len(r) - 1``, ``b = t // block_tokens``, ``i = t % block_tokens``, all on the channel of
+  block ``b`` (:func:`append_writes`; K row = physical row of virtual row ``2b``, V row the next):
+  - K (token-major): one WR_BANK, ``op_size = d_head/lanes``, GPR ``gpr``, bank ``i % banks``,
+    column ``(i // banks) * d_head/lanes`` (token ``t``'s slot);
+  - V (dim-major): for bank ``k``, dim slot ``j`` (bank-major order) one WR_BANK of one column:
+    GPR ``gpr + d_head/lanes + k * d_head/banks + j``, column ``j * block_tokens/lanes + i //
+    lanes`` -- the column holding tokens ``i - i % lanes ..``, rewritten whole (the HUB stages
+    the column's tokens: the earlier ones of the column, ``t``, zeros after it).
+  GPR operands wrap modulo ``2**width``. Errors (nothing grown, nothing emitted): ``r`` not open
+  -> UNKNOWN_REQUEST, the new length beyond ``max_tokens`` -> TOO_LONG, no free chunk on the
+  channel the next chunk must go on -> NO_MEMORY. APPEND inside a loop body is BAD_PROGRAM (as
+  any non-plain word). STATIC mode: the length grows inside the reservation.
 
 Templates (:func:`qk_template`, :func:`sv_template`, :func:`kv_write_template`) are the kernels
 of :mod:`pymodel.kernels` rewritten as one DYN_LOOP over the request's blocks;
@@ -310,6 +315,7 @@ class DpaModel:
                 f"static_tokens = {static_tokens} out of range [0, {self.lay.max_tokens}]"
             )
         self.static_tokens = static_tokens
+        self.d_head = d_head
         self.reset()
 
     def reset(self) -> None:
@@ -528,6 +534,7 @@ class Dispatcher:
         self.body: list[int] | None = None  # words of the loop being collected
         self.body_len = 0
         self.req = 0
+        self.first = self.count = 0  # the collected DYN_LOOP's block window
 
     @property
     def collecting(self) -> bool:
@@ -543,33 +550,22 @@ class Dispatcher:
             return self._expand(self.req, body)
         if opcode == InstOp.DYN_LOOP:
             self.req, self.body_len, self.body = vals["req"], vals["body_len"] + 1, []
+            self.first, self.count = vals["first"], vals["count"]
             return LoopResult()
+        if opcode == InstOp.APPEND:
+            return self._append(vals["req"], vals["gpr"])
         if opcode in PLAIN_OPS:
             return LoopResult((word,))
         return LoopResult((), DpaStatus.BAD_PROGRAM)
 
-    def append(self, req: int, word: int) -> LoopResult:
-        """``APPEND req`` + ``word`` (see the module docstring): a WR_BANK whose block-relative
-        virtual row (0 = K, 1 = V), bank and column follow the request's newest token."""
-        cfg, dpa, lay = self.cfg, self.dpa, self.dpa.lay
-        opcode, vals = unpack(word, cfg)
-        if opcode != InstOp.WR_BANK or vals["row"] >= ROWS_PER_BLOCK:
-            return LoopResult((), DpaStatus.BAD_PROGRAM)
-        if not dpa.is_open(req):
-            return LoopResult((), DpaStatus.UNKNOWN_REQUEST)
-        if dpa.length(req) == 0:
-            return LoopResult((), DpaStatus.OUT_OF_RANGE)
-        g = cfg.geometry
-        b, i = divmod(dpa.length(req) - 1, lay.block_tokens)
-        ch, row = dpa.translate(req, ROWS_PER_BLOCK * b + vals["row"])
-        new = {"row": row, "ch_mask": 1 << ch}
-        if vals["row"] == 0:
-            head_cols = g.banks * g.columns_per_row // lay.block_tokens
-            new["bank"] = (vals["bank"] + i) % g.banks
-            new["col"] = vals["col"] + (i // g.banks) * head_cols
-        else:
-            new["col"] = vals["col"] + i // g.lanes
-        return LoopResult((pack(InstOp.WR_BANK, new, cfg, word),))
+    def _append(self, req: int, gpr: int) -> LoopResult:
+        """``APPEND req gpr`` (module docstring): grow by one token, then its K and V writes."""
+        try:
+            self.dpa.grow(req, 1)
+        except DpaError as exc:  # nothing changed, nothing emitted
+            return LoopResult((), exc.status)
+        words = append_writes(self.dpa, req, gpr)
+        return LoopResult(tuple(encode_inst(i, self.cfg) for i in words))
 
     def _expand(self, req: int, body: Sequence[int]) -> LoopResult:
         cfg, dpa, lay = self.cfg, self.dpa, self.dpa.lay
@@ -583,11 +579,12 @@ class Dispatcher:
             return LoopResult((), DpaStatus.UNKNOWN_REQUEST)
         widths = inst_widths(cfg)
         half = 1 << (widths["stride"] - 1)
-        used = dpa.rows_used(req)
+        first, n = window(dpa.iterations(req), self.first, self.count)
+        used = n * ROWS_PER_BLOCK  # virtual rows of the window, relative to its first block
         out: list[int] = []
-        for k in range(dpa.iterations(req)):
+        for k in range(n):
             off = dict.fromkeys(MODI_NAMES.values(), 0)
-            blk_ch = lay.channel_of(req, k * ROWS_PER_BLOCK // lay.chunk_rows)
+            blk_ch = lay.channel_of(req, (first + k) * ROWS_PER_BLOCK // lay.chunk_rows)
             for word, (opcode, vals) in zip(body, decoded, strict=True):
                 if opcode == InstOp.DYN_MODI:
                     s = vals["stride"]
@@ -600,17 +597,52 @@ class Dispatcher:
                     vrow = vals["row"] + off["row"]
                     if not 0 <= vrow < used:
                         return LoopResult(tuple(out), DpaStatus.OUT_OF_RANGE)
-                    ch, new["row"] = dpa.translate(req, vrow)
+                    ch, new["row"] = dpa.translate(req, first * ROWS_PER_BLOCK + vrow)
                 new["ch_mask"] = 1 << ch
                 out.append(pack(InstOp(opcode), new, cfg, word))
         return LoopResult(tuple(out))
+
+
+def window(iters: int, first: int, count: int) -> tuple[int, int]:
+    """(first block, iterations) of a DYN_LOOP with window ``first``/``count`` (0 = to the end)
+    over a request of ``iters`` KV blocks; none when ``first`` is past the end."""
+    end = iters if count == 0 else min(iters, first + count)
+    return first, max(0, end - first)
+
+
+def segment_count(tokens: int, block_tokens: int, segment_blocks: int) -> int:
+    """Block windows of ``segment_blocks`` blocks that cover ``tokens`` tokens."""
+    return _cdiv(_cdiv(tokens, block_tokens), segment_blocks)
+
+
+def append_writes(dpa: DpaModel, req: int, gpr: int) -> list[Instruction]:
+    """The WR_BANK words of APPEND for ``req``'s newest token (module docstring): K from GPR
+    ``gpr ..``, V column (bank ``k``, dim slot ``j``) from GPR ``gpr + head_cols + k * ds + j``."""
+    g, lay = dpa.cfg.geometry, dpa.lay
+    head_cols, ds = dpa.d_head // g.lanes, dpa.d_head // g.banks
+    cols = lay.block_tokens // g.lanes
+    gmask = (1 << inst_widths(dpa.cfg)["gpr"]) - 1  # GPR operands wrap, as in a loop
+    b, i = divmod(dpa.length(req) - 1, lay.block_tokens)
+    ch, k_row = dpa.translate(req, ROWS_PER_BLOCK * b)
+    m = 1 << ch
+    out = [Instruction(InstOp.WR_BANK, ch_mask=m, op_size=head_cols, gpr=gpr & gmask,
+                       bank=i % g.banks, row=k_row, col=(i // g.banks) * head_cols)]
+    out += [
+        Instruction(InstOp.WR_BANK, ch_mask=m, op_size=1,
+                    gpr=(gpr + head_cols + k * ds + j) & gmask, bank=k, row=k_row + 1,
+                    col=j * cols + i // g.lanes)
+        for k in range(g.banks)
+        for j in range(ds)
+    ]
+    return out
 
 
 def expand(dpa: DpaModel, prog: Iterable[Instruction]) -> list[Instruction]:
     """Expand a program (software view): raises the typed error of the first failure."""
     disp = Dispatcher(dpa)
     out: list[Instruction] = []
-    errors = {e.status: e for e in (OutOfRange, UnknownRequest, BadProgram)}
+    errors: dict[DpaStatus, type[DpaError]] = {
+        e.status: e for e in (OutOfRange, UnknownRequest, BadProgram, TooLong, OutOfMemory)}
     for inst in prog:
         res = disp.push(encode_inst(inst, dpa.cfg))
         out.extend(decode_inst(w, dpa.cfg) for w in res.out)
@@ -621,36 +653,9 @@ def expand(dpa: DpaModel, prog: Iterable[Instruction]) -> list[Instruction]:
     return out
 
 
-def append(dpa: DpaModel, req: int, prog: Iterable[Instruction]) -> list[Instruction]:
-    """``APPEND req`` of every WR_BANK of ``prog`` (software view): raises the typed error."""
-    disp = Dispatcher(dpa)
-    out: list[Instruction] = []
-    errors = {e.status: e for e in (OutOfRange, UnknownRequest, BadProgram)}
-    for inst in prog:
-        res = disp.append(req, encode_inst(inst, dpa.cfg))
-        if res.error is not None:
-            raise errors[res.error](f"APPEND {req} {inst}")
-        out.extend(decode_inst(w, dpa.cfg) for w in res.out)
-    return out
-
-
-def kv_append_template(cfg: PimConfig, v_row: bool, gpr: int,
-                       d_head: int = D_HEAD) -> list[Instruction]:
-    """WR_BANK words for :meth:`Dispatcher.append`: K (``v_row`` False): one word writing the
-    token's ``d_head/lanes`` columns from GPR ``gpr..``; V: one word per (bank ``k``, dim slot
-    ``j``) rewriting the token's column from GPR ``gpr + k * d_head/banks + j``."""
-    g = cfg.geometry
-    lay = DpaLayout.of(cfg, d_head)
-    if not v_row:
-        return [Instruction(InstOp.WR_BANK, ch_mask=1, op_size=d_head // g.lanes, gpr=gpr,
-                            bank=0, row=0, col=0)]
-    ds, cols = d_head // g.banks, lay.block_tokens // g.lanes
-    return [
-        Instruction(InstOp.WR_BANK, ch_mask=1, op_size=1, gpr=gpr + k * ds + j, bank=k, row=1,
-                    col=j * cols)
-        for k in range(g.banks)
-        for j in range(ds)
-    ]
+def append_template(req: int, gpr: int) -> list[Instruction]:
+    """One decode step's KV append of ``req`` (the HUB stages K and the V columns at ``gpr``)."""
+    return [Instruction(InstOp.APPEND, req=req, gpr=gpr)]
 
 
 # ---------------------------------------------------------------------------- templates
@@ -660,9 +665,11 @@ def _all_channels(cfg: PimConfig) -> int:
     return (1 << cfg.module.channels) - 1
 
 
-def qk_template(cfg: PimConfig, req: int, d_head: int = D_HEAD) -> list[Instruction]:
-    """QK^T (one query, K token-major) over req's current length: ``QkKernel``'s program with
-    one loop iteration per K row. Scores of block ``b`` land at GPR ``head_cols + b * slots``."""
+def qk_template(cfg: PimConfig, req: int, d_head: int = D_HEAD, first: int = 0,
+                count: int = 0) -> list[Instruction]:
+    """QK^T (one query, K token-major) over req's current length (or the block window
+    ``first``/``count``): ``QkKernel``'s program with one loop iteration per K row. Scores of
+    window block ``b`` land at GPR ``head_cols + b * slots``."""
     g = cfg.geometry
     head_cols = d_head // g.lanes
     slots = g.columns_per_row // head_cols
@@ -680,13 +687,61 @@ def qk_template(cfg: PimConfig, req: int, d_head: int = D_HEAD) -> list[Instruct
     _check_body(cfg, "QK^T", d_head, body)
     return [
         Instruction(InstOp.WR_INP, ch_mask=_all_channels(cfg), op_size=head_cols, gpr=0, gb=0),
-        Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body)),
+        Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body), first=first, count=count),
+        *body,
+    ]
+
+
+def group_queries(cfg: PimConfig, group: int, d_head: int = D_HEAD) -> int:
+    """Queries of a KV group one :func:`qk_group_template` loop serves while the K row is open:
+    as many as the GB holds (``d_head/lanes`` entries each) and the loop body fits
+    ``dpa.max_body_len`` (``2 + slots * n + ceil(slots * n / obuf)`` words); 1 = no reuse."""
+    g = cfg.geometry
+    head_cols = d_head // g.lanes
+    slots, obuf = g.columns_per_row // head_cols, cfg.buffers.obuf_entries
+    best = 1
+    for n in range(1, group + 1):
+        body = 2 + slots * n + _cdiv(slots * n, obuf)
+        if n * head_cols <= cfg.buffers.gb_entries and body <= cfg.dpa.max_body_len:
+            best = n
+    return best
+
+
+def qk_group_template(cfg: PimConfig, req: int, queries: int, d_head: int = D_HEAD,
+                      first: int = 0, count: int = 0, score_gpr: int | None = None
+                      ) -> list[Instruction]:
+    """QK^T of ``queries`` query heads of one KV group with K-row reuse (GQA): the queries sit
+    side by side in the GB (WR_INP of GPR ``0 .. queries * d_head/lanes - 1``); per K row every
+    (slot ``s``, query ``q``) MAC runs while the row is open, output ``s * queries + q``. Scores
+    of window block ``b``, slot ``s``, query ``q`` land at GPR ``score_gpr + (b * slots + s) *
+    queries + q`` (default ``score_gpr``: right after the queries). ``queries = 1`` is
+    :func:`qk_template`."""
+    g = cfg.geometry
+    head_cols = d_head // g.lanes
+    slots, obuf = g.columns_per_row // head_cols, cfg.buffers.obuf_entries
+    per = slots * queries  # outputs of one block
+    base = queries * head_cols if score_gpr is None else score_gpr
+    body = [Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=ROWS_PER_BLOCK),
+            Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=per)]
+    for o0 in range(0, per, obuf):  # more outputs than accumulators: read out per group
+        n = min(obuf, per - o0)
+        body += [
+            Instruction(InstOp.MAC, ch_mask=1, op_size=head_cols, col=(o // queries) * head_cols,
+                        gb=(o % queries) * head_cols, out=o - o0)
+            for o in range(o0, o0 + n)
+        ]
+        body.append(Instruction(InstOp.RD_OUT, ch_mask=1, op_size=n, gpr=base + o0, out=0))
+    _check_body(cfg, "grouped QK^T", d_head, body)
+    return [
+        Instruction(InstOp.WR_INP, ch_mask=_all_channels(cfg), op_size=queries * head_cols,
+                    gpr=0, gb=0),
+        Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body), first=first, count=count),
         *body,
     ]
 
 
 def sv_template(cfg: PimConfig, req: int, score_gpr: int = 0, out_gpr: int | None = None,
-                d_head: int = D_HEAD) -> list[Instruction]:
+                d_head: int = D_HEAD, first: int = 0, count: int = 0) -> list[Instruction]:
     """SV (V dim-major, one row per block) over req's current length: per block, its
     ``block_tokens / lanes`` score entries go to the GB and each dim slot's MAC accumulates into
     OBuf entry ``j``; the partial sums of every channel are read out after the loop."""
@@ -713,7 +768,7 @@ def sv_template(cfg: PimConfig, req: int, score_gpr: int = 0, out_gpr: int | Non
         ]
         _check_body(cfg, "SV", d_head, body)
         prog += [
-            Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body)),
+            Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body), first=first, count=count),
             *body,
             Instruction(
                 InstOp.RD_OUT, ch_mask=_all_channels(cfg), op_size=n, gpr=out_gpr + j0

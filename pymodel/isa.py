@@ -183,6 +183,7 @@ class InstOp(IntEnum):
     WR_BANK = 5  # KV append: GPR[gpr+i] -> one bank's row, column col+i (single-bank WR)
     WR_BIAS = 6  # AiM WR_BIAS: GPR[gpr+i] -> accumulator out+i of every bank (lane b -> bank b)
     RD_MAC = 7  # AiM RD_MAC: accumulator out+i of every bank -> GPR[gpr+i]; keeps the value
+    APPEND = 8  # KV append of one decode step: grow request req by a token, write its K and V
 
 
 class ModiField(IntEnum):
@@ -205,11 +206,12 @@ INST_FIELDS: dict[InstOp, tuple[str, ...]] = {
     InstOp.WR_INP: ("ch_mask", "op_size", "gpr", "gb"),
     InstOp.MAC: ("ch_mask", "op_size", "gb", "row", "col", "out"),
     InstOp.RD_OUT: ("ch_mask", "op_size", "gpr", "out"),
-    InstOp.DYN_LOOP: ("req", "body_len"),
+    InstOp.DYN_LOOP: ("req", "body_len", "first", "count"),
     InstOp.DYN_MODI: ("field", "stride"),
     InstOp.WR_BANK: ("ch_mask", "op_size", "gpr", "bank", "row", "col"),
     InstOp.WR_BIAS: ("ch_mask", "op_size", "gpr", "out"),
     InstOp.RD_MAC: ("ch_mask", "op_size", "gpr", "out"),
+    InstOp.APPEND: ("req", "gpr"),
 }
 INST_FIELD_NAMES = (
     "ch_mask",
@@ -222,6 +224,8 @@ INST_FIELD_NAMES = (
     "out",
     "req",
     "body_len",
+    "first",
+    "count",
     "field",
     "stride",
 )
@@ -240,6 +244,8 @@ class Instruction:
     out: int = 0
     req: int = 0
     body_len: int = 0
+    first: int = 0  # DYN_LOOP window: first KV block ...
+    count: int = 0  # ... and at most this many blocks (0: to the end of the request)
     field: int = 0
     stride: int = 0
 
@@ -260,6 +266,7 @@ def inst_ranges(cfg: PimConfig) -> dict[str, tuple[int, int]]:
     """Inclusive legal range of every instruction field."""
     g, b, m, d = cfg.geometry, cfg.buffers, cfg.module, cfg.dpa
     half = 1 << (STRIDE_BITS - 1)
+    blocks = d.max_chunks_per_request * max(1, d.chunk_rows // 2)  # KV blocks of a full request
     return {
         "ch_mask": (1, (1 << m.channels) - 1),
         "op_size": (1, m.max_op_size),
@@ -271,6 +278,8 @@ def inst_ranges(cfg: PimConfig) -> dict[str, tuple[int, int]]:
         "out": (0, b.obuf_entries - 1),
         "req": (0, d.max_requests - 1),
         "body_len": (1, d.max_body_len),
+        "first": (0, blocks - 1),
+        "count": (0, blocks - 1),
         "field": (0, len(ModiField) - 1),
         "stride": (-half, half - 1),
     }

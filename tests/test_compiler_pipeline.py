@@ -236,13 +236,28 @@ def test_dpa_kernels_are_the_dpa_templates() -> None:
     """One DPA semantics: the compiled loops are pymodel.dpa's templates, expanded by it."""
     c = compile_layer(TINY128, "t", memory="dpa", batch=2)
     by_name = {kk["name"]: kk for kk in c.table["kernels"]}
-    for name, tpl in (("qk.m0.b1.h1.q0", qk_template(c.cfg, 3)),
-                      ("sv.m0.b1.h1.q1", sv_template(c.cfg, 3, score_gpr=8, out_gpr=16376))):
+    win = {"first": 0, "count": 2046}  # one softmax segment: the GPR holds 2046 blocks' scores
+    for name, tpl in (("qk.m0.b1.h1.q0", qk_template(c.cfg, 3, **win)),
+                      ("sv.m0.b1.h1.q1", sv_template(c.cfg, 3, score_gpr=8, out_gpr=16376,
+                                                     **win))):
         p = by_name[name]["program"]
         assert c.programs[0][p["start"] : p["start"] + p["count"]] == tpl
     assert c.table["requests"][1]["modules"]["0"]["dpa_ids"] == [2, 3]
     assert c.table["dpa"]["reserve"]["0"] == [{"req": 63, "tokens": 32 * 2048}]
     assert c.table["dpa"]["max_tokens_per_request"] == 2046 * 128
+    assert by_name["kv_append.m0.b1.h1"]["program"]["count"] == 1  # one APPEND per id and step
+
+
+def test_dpa_segments_cover_a_million_tokens() -> None:
+    """At a 1M-token context the DPA program holds ceil(8192 / 2046) = 5 segments per query
+    head; a request of 1,048,576 tokens is accepted by the runtime, one more block is not."""
+    c = compile_layer(TINY128, "t", memory="dpa", context_tokens=1 << 20)
+    t = c.table["dpa"]
+    assert (t["segments"], t["segment_blocks"]) == (5, 2046)
+    assert t["max_tokens_per_request"] >= 1 << 20
+    names = {kk["name"] for kk in c.table["kernels"]}
+    assert {f"qk.m0.b0.h0.q0.s{s}" for s in range(5)} <= names
+    assert "qk.m0.b0.h0.q0.s5" not in names
 
 
 def test_dpa_rejects_a_head_size_the_layout_cannot_hold() -> None:

@@ -9,10 +9,13 @@ from pymodel.bf16 import from_bf16, random_bf16, to_bf16
 from pymodel.config import PimConfig, preset
 from pymodel.decode import (
     AttnShape,
+    DecodeEngine,
     DecodeModule,
-    attention_error_bound,
+    EpuSoftmax,
+    ReferenceBackend,
     k_row,
     reference_attention,
+    segment_blocks,
     v_row,
     with_channels,
 )
@@ -30,7 +33,7 @@ def _check(m: DecodeModule, qs: dict, out: dict) -> float:
         for head in range(SHAPE.q_heads):
             h = head // SHAPE.group
             ref = reference_attention(qs[req][head], state.k[h], state.v[h])
-            bound = attention_error_bound(qs[req][head], state.k[h], state.v[h])
+            bound = m.error_bound(qs[req][head], state.k[h], state.v[h])
             err = np.abs(from_bf16(o[head]).astype(np.float64) - ref)
             assert (err <= bound).all(), (req, head, float((err / bound).max()))
             worst = max(worst, float((err / bound).max()))
@@ -141,3 +144,82 @@ def test_bound_check_catches_a_wrong_output() -> None:
     out[0][1, 7] = to_bf16(from_bf16(out[0][1, 7]) + np.float32(0.05))  # one output off by 0.05
     with pytest.raises(AssertionError):
         _check(m, qs, out)
+
+
+@pytest.mark.parametrize("segment", [1, 2, 5])
+def test_segmented_softmax_within_bound(segment: int) -> None:
+    """Requests of several segments (a small segment size): outputs within the segmented bound;
+    the segment count is what the step reports."""
+    cfg = with_channels(preset("aim-gddr6").with_overrides({"dpa": {"chunk_rows": 4}}), 3)
+    m = DecodeModule(cfg, SHAPE, seed=5)
+    m.segment = segment
+    m.admit(0, 700)  # 6 blocks
+    m.admit(1, 129)
+    qs = _queries(m)
+    out, stats = m.step(qs)
+    assert stats.segments == -(-6 // segment)
+    assert _check(m, qs, out) < 1
+
+
+def test_segment_size_follows_the_gpr() -> None:
+    cfg = preset("aim-gddr6")
+    assert segment_blocks(cfg) == (16384 - 8 - 8) // 8
+    small = cfg.with_overrides({"module": {"gpr_bytes": 6144}})
+    assert segment_blocks(small) == (192 - 16) // 8
+    with pytest.raises(ValueError, match="segment"):
+        DecodeEngine(small, SHAPE, ReferenceBackend(small), segment=23)
+
+
+def test_online_softmax_matches_one_pass() -> None:
+    """EpuSoftmax over 8 segments vs one segment: equal up to rounding; an EPU that forgets to
+    rescale its accumulator (a planted bug) is far off."""
+    rng = np.random.default_rng(7)
+    scores = to_bf16(rng.standard_normal(512).astype(np.float32) * 20)
+    vals = rng.standard_normal((512, 128)).astype(np.float32)
+
+    class NoRescale(EpuSoftmax):
+        def weights(self, scores, padded):  # type: ignore[no-untyped-def]
+            acc = self.acc.copy()
+            w = super().weights(scores, padded)
+            self.acc = acc
+            return w
+
+    def run(seg: int, epu: EpuSoftmax) -> np.ndarray:
+        for lo in range(0, 512, seg):
+            w = from_bf16(epu.weights(scores[lo : lo + seg], seg))
+            epu.add([to_bf16(w @ vals[lo : lo + seg])])
+        return from_bf16(epu.output())
+
+    one = run(512, EpuSoftmax(128))
+    assert np.allclose(run(64, EpuSoftmax(128)), one, rtol=0.02, atol=0.01)
+    assert not np.allclose(run(64, NoRescale(128)), one, rtol=0.02, atol=0.01)
+
+
+def test_gqa_reuse_is_bit_exact_and_saves_row_opens() -> None:
+    """Grouped QK^T (K row opened once for the group's queries; needs a body of 38 words) gives
+    the same outputs bit for bit and fewer instructions and commands than one loop per query."""
+    cfg = with_channels(preset("aim-gddr6").with_overrides(
+        {"dpa": {"chunk_rows": 4, "max_body_len": 40}}), 3)
+    shape = AttnShape(q_heads=4, kv_heads=1)
+    runs = []
+    for reuse in (False, True):
+        m = DecodeModule(cfg, shape, seed=9, gqa_reuse=reuse)
+        assert m.reuse == (4 if reuse else 1)
+        m.admit(0, 600)
+        m.segment = 2  # several segments, the same on both paths
+        qs = {0: random_bf16(np.random.default_rng(1), (4, 128))}
+        out, stats = m.step(qs)
+        runs.append((out[0], stats))
+    (a, sa), (b, sb) = runs
+    assert np.array_equal(a, b)
+    assert sb.instructions < sa.instructions and sb.commands < sa.commands
+    assert sb.segments == 3
+
+
+def test_gqa_reuse_needs_room_in_the_loop_body() -> None:
+    from pymodel.dpa import group_queries
+
+    cfg = preset("aim-gddr6")
+    assert group_queries(cfg, 4) == 1  # 16-word body: one query per loop
+    assert group_queries(cfg.with_overrides({"dpa": {"max_body_len": 40}}), 4) == 4
+    assert group_queries(cfg.with_overrides({"dpa": {"max_body_len": 40}}), 8) == 4  # GB: 32

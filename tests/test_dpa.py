@@ -17,14 +17,14 @@ from pymodel.dpa import (
     DpaModel,
     DpaStatus,
     HostOp,
+    LoopResult,
     OutOfMemory,
     OutOfRange,
     TooLong,
     TooManyRequests,
     UnknownRequest,
-    append,
+    append_template,
     expand,
-    kv_append_template,
     kv_write_template,
     qk_template,
     sv_template,
@@ -228,39 +228,67 @@ def test_dispatcher_errors() -> None:
 
 @pytest.mark.parametrize("length", [1, 17, 128, 129, 2048, 2049, 5000])
 def test_append_writes_the_newest_token(length: int) -> None:
-    """APPEND of the K/V templates = the WR_BANKs pymodel.decode issues by hand for token
-    ``length - 1`` (K: its bank and slot columns; V: every bank's column of that token)."""
+    """APPEND grows the request by one token and writes it: K at its bank and slot columns,
+    V as every bank's column holding the token (rows/channels from the page table)."""
     cfg = AIM.with_overrides({"module": {"channels": 4}})
     d = DpaModel(cfg)
     d.open(0, 3000)  # occupy chunks so request 3's indices differ from its virtual ones
     d.open(3, length - 1)
-    d.grow(3, 1)
+    got = expand(d, append_template(3, 40))
+    assert d.length(3) == length
+    d.check_invariants()
     t = length - 1
     b, i = divmod(t, 128)
     kch, krow = d.translate(3, 2 * b)
-    got = append(d, 3, kv_append_template(cfg, v_row=False, gpr=40))
-    assert got == [Instruction(InstOp.WR_BANK, ch_mask=1 << kch, op_size=8, gpr=40,
-                               bank=t % 16, row=krow, col=(i // 16) * 8)]
     vch, vrow = d.translate(3, 2 * b + 1)
-    got = append(d, 3, kv_append_template(cfg, v_row=True, gpr=100))
-    want = [Instruction(InstOp.WR_BANK, ch_mask=1 << vch, op_size=1, gpr=100 + k * 8 + j,
-                        bank=k, row=vrow, col=j * 8 + i // 16)
-            for k in range(16) for j in range(8)]
+    assert vch == kch
+    want = [Instruction(InstOp.WR_BANK, ch_mask=1 << kch, op_size=8, gpr=40,
+                        bank=t % 16, row=krow, col=(i // 16) * 8)]
+    want += [Instruction(InstOp.WR_BANK, ch_mask=1 << vch, op_size=1, gpr=48 + k * 8 + j,
+                         bank=k, row=vrow, col=j * 8 + i // 16)
+             for k in range(16) for j in range(8)]
     assert got == want
 
 
-def test_append_errors() -> None:
+def test_append_errors_change_nothing() -> None:
     d = DpaModel(SMALL)
     disp = Dispatcher(d)
     enc = lambda i: encode_inst(i, SMALL)  # noqa: E731
-    wr = Instruction(InstOp.WR_BANK, ch_mask=1, op_size=1, row=0)
-    assert disp.append(1, enc(wr)).error is DpaStatus.UNKNOWN_REQUEST
-    d.open(1)
-    assert disp.append(1, enc(wr)).error is DpaStatus.OUT_OF_RANGE  # no token yet
-    d.grow(1, 1)
-    assert disp.append(1, enc(dataclasses.replace(wr, row=2))).error is DpaStatus.BAD_PROGRAM
-    mac = Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=0)
-    assert disp.append(1, enc(mac)).error is DpaStatus.BAD_PROGRAM
-    assert len(disp.append(1, enc(wr)).out) == 1
-    with pytest.raises(BadProgram):
-        append(d, 1, [mac])
+    app = encode_inst(append_template(1, 0)[0], SMALL)
+    assert disp.push(app) == LoopResult((), DpaStatus.UNKNOWN_REQUEST)
+    d.open(1, d.lay.max_tokens)
+    assert disp.push(app) == LoopResult((), DpaStatus.TOO_LONG)
+    d.close(1)
+    d.open(5, d.lay.chunk_tokens)  # its next token needs a chunk on channel (5 + 1) % 3
+    for _ in range(d.lay.num_chunks):  # fill the module with the other requests
+        for r in range(5):
+            try:
+                d.open(r) if not d.is_open(r) else d.grow(r, d.lay.chunk_tokens)
+            except (OutOfMemory, TooLong):
+                pass
+    assert d.free_on(0) == 0
+    before = snapshot(d)
+    assert disp.push(encode_inst(append_template(5, 0)[0], SMALL)).error is DpaStatus.NO_MEMORY
+    assert snapshot(d) == before
+    d.check_invariants()
+    with pytest.raises(OutOfMemory):
+        expand(d, append_template(5, 0))
+    # APPEND inside a loop body is not a plain word
+    disp.push(enc(Instruction(InstOp.DYN_LOOP, req=5, body_len=1)))
+    assert disp.push(app).error is DpaStatus.BAD_PROGRAM
+
+
+@pytest.mark.parametrize("first,count", [(0, 0), (0, 2), (1, 1), (2, 0), (3, 9), (7, 1)])
+def test_loop_window_is_a_slice_of_the_whole_loop(first: int, count: int) -> None:
+    """A windowed DYN_LOOP emits exactly the iterations first .. first+count-1 of the whole
+    loop (clipped to the request's blocks), with the window's relative GPR offsets."""
+    d = DpaModel(SMALL)
+    d.open(2, 5 * 128 + 3)  # 6 blocks over several chunks and channels
+    whole = expand(d, qk_template(SMALL, 2))
+    per = (len(whole) - 1) // 6  # words per iteration (after the WR_INP)
+    got = expand(d, qk_template(SMALL, 2, first=first, count=count))
+    end = 6 if count == 0 else min(6, first + count)
+    want = whole[1 + first * per : 1 + max(first, end) * per]
+    slots = 8
+    shift = lambda i: dataclasses.replace(i, gpr=i.gpr - first * slots)  # noqa: E731
+    assert got[1:] == [shift(i) if i.op is InstOp.RD_OUT else i for i in want]

@@ -324,6 +324,9 @@ class _InstOp(IRDLOperation):
         for name in INST_FIELDS[self.OP]:
             if name == "body_len":
                 continue
+            if name in ("first", "count") and name not in self.properties:
+                values[name] = 0  # a DYN_LOOP without a window covers the whole request
+                continue
             if name == "field":
                 attr = self.properties.get("field")
                 names = ModiField.__members__
@@ -431,6 +434,18 @@ class KvAppendOp(_InstOp):
 
 
 @irdl_op_definition
+class AppendOp(_InstOp):
+    """APPEND: grow request ``req`` by one token and write its K and V from GPR ``gpr..``."""
+
+    name = "pim.append"
+    irdl_options = (ParsePropInAttrDict(),)
+    OP: ClassVar[InstOp] = InstOp.APPEND
+    req = prop_def(IntegerAttr)
+    gpr = prop_def(IntegerAttr)
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
 class DynModiOp(_InstOp):
     """Advance operand ``field`` of the loop body's instructions by ``stride`` per iteration."""
 
@@ -449,12 +464,15 @@ class DynModiOp(_InstOp):
 
 @irdl_op_definition
 class DynLoopOp(_InstOp):
-    """Repeat the body once per KV block of request ``req``'s current length."""
+    """Repeat the body once per KV block of request ``req``'s current length (or of its block
+    window ``first`` .. ``first + count - 1``, a softmax segment)."""
 
     name = "pim.dyn_loop"
     irdl_options = (ParsePropInAttrDict(),)
     OP: ClassVar[InstOp] = InstOp.DYN_LOOP
     req = prop_def(IntegerAttr)
+    first = opt_prop_def(IntegerAttr)
+    count = opt_prop_def(IntegerAttr)
     body = region_def("single_block")
     traits = traits_def(NoTerminator())
     assembly_format = "attr-dict-with-keyword $body"
@@ -483,6 +501,7 @@ PROGRAM_OPS: list[type[IRDLOperation]] = [
     WrBiasOp,
     RdMacOp,
     KvAppendOp,
+    AppendOp,
     DynLoopOp,
     DynModiOp,
 ]
@@ -498,6 +517,7 @@ def inst_op(inst: Instruction) -> Operation:
         InstOp.WR_BIAS: WrBiasOp,
         InstOp.RD_MAC: RdMacOp,
         InstOp.WR_BANK: KvAppendOp,
+        InstOp.APPEND: AppendOp,
         InstOp.DYN_MODI: DynModiOp,
     }
     from pymodel.isa import INST_FIELDS
@@ -509,8 +529,11 @@ def inst_op(inst: Instruction) -> Operation:
     return cls[inst.op].create(properties=props)
 
 
-def dyn_loop(req: int, body: list[Operation]) -> DynLoopOp:
-    return DynLoopOp.create(properties={"req": i64(req)}, regions=[Region([_block(body)])])
+def dyn_loop(req: int, body: list[Operation], first: int = 0, count: int = 0) -> DynLoopOp:
+    props: dict[str, Attribute] = {"req": i64(req)}
+    if first or count:
+        props |= {"first": i64(first), "count": i64(count)}
+    return DynLoopOp.create(properties=props, regions=[Region([_block(body)])])
 
 
 def _block(ops: list[Operation]):  # type: ignore[no-untyped-def]

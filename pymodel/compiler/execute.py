@@ -5,9 +5,11 @@ The runtime (this module) follows the execution table:
 
 * **DPA**: per module one :class:`pymodel.dpa.DpaModel`: first the ``dpa.reserve`` pseudo
   requests are OPENed (they hold the chunks under the weight rows), then one id per (request,
-  KV head) with the request's length. Attention kernels are expanded by
-  :func:`pymodel.dpa.expand` (the dispatcher); KV-append kernels go through the dispatcher's
-  APPEND path (:func:`pymodel.dpa.append`) after ``GROW(id, 1)``. Nothing is patched by the host.
+  KV head) with the request's length before the step. Every kernel is expanded by
+  :func:`pymodel.dpa.expand` (the dispatcher): the KV-append kernel is one ``APPEND`` per id
+  (the DPA grows the id by the step's token and writes its K and V); attention kernels run per
+  softmax segment (``segment`` in the table: a block window), and the host skips the segments
+  that start past a request's length. Nothing is patched by the host.
 * **STATIC**: kernels run as compiled, except KV append (``issue = static_position``): the
   compiled words are those of token 0; per step the runtime takes
   :func:`pymodel.compiler.layout.kv_append_static` for token ``t = length - 1`` (same opcodes,
@@ -30,7 +32,7 @@ from pymodel.channel import Channel
 from pymodel.compiler import layout as L
 from pymodel.compiler.pipeline import Compiled
 from pymodel.config import PimConfig
-from pymodel.decode import epu_reduce, k_row, v_row
+from pymodel.decode import EpuSoftmax, k_row, v_row
 from pymodel.isa import Instruction
 from pymodel.kernels import GPR_IN, GemvKernel
 from pymodel.sched import Mode, Scheduler, run_kernel
@@ -67,9 +69,9 @@ def dpa_model(compiled: Compiled, module: int, lengths: dict[int, int]) -> dpa.D
     limit = t["max_tokens_per_request"]
     for r, n in lengths.items():
         if n > limit:
-            raise RunError(f"request {r}: {n} tokens > {limit}, the most whose scores fit "
-                                f"the GPR (scores at GPR {t['gpr']['scores']}.., outputs at "
-                                f"{t['gpr']['out']})")
+            raise RunError(f"request {r}: {n} tokens > {limit}, the most the compiled "
+                           f"{t['segments']} softmax segment(s) of {t['segment_blocks']} KV "
+                           f"blocks cover (or the page table maps)")
     d = dpa.DpaModel(compiled.cfg, d_head=t["d_head"])
     for res in t["reserve"].get(str(module), []):
         d.open(res["req"], res["tokens"])
@@ -87,13 +89,19 @@ def expand_kernel(compiled: Compiled, k: dict[str, Any], lengths: dict[int, int]
         return list(words)
     if k["memory"] == "dpa":
         assert model is not None
-        if k["kind"] == "kv_append":
-            return dpa.append(model, k["dpa_req"], words)
         return dpa.expand(model, words)
     if k["kind"] == "kv_append":
         a = _shape(compiled.cfg, k)
         return L.kv_append_static(a, k["kv"], k["base_row"], k["head"], lengths[k["req"]] - 1)
     return list(words)
+
+
+def past_end(compiled: Compiled, k: dict[str, Any], length: int) -> bool:
+    """A segment kernel whose window starts beyond the request's blocks (the host skips it)."""
+    seg = k.get("segment")
+    if seg is None:
+        return False
+    return bool(seg["first"] * compiled.table["dpa"]["block_tokens"] >= length)
 
 
 def split(prog: Sequence[Instruction], channels: int) -> list[list[Instruction]]:
@@ -115,13 +123,14 @@ def kernel_streams(
 ) -> list[tuple[str, list[Instruction]]]:
     """(kernel name, instruction stream) of every kernel ``channel`` of ``module`` takes part in,
     in program order. ``lengths`` (request -> tokens, default the compiled context for every
-    request) sets the DPA loop trip counts and the KV-append position (``length - 1``)."""
+    request; tokens after the step's KV append) sets the DPA loop trip counts and the KV-append
+    position (``length - 1``)."""
     lens = _lengths(compiled, lengths)
-    model = (dpa_model(compiled, module, lens)
+    model = (dpa_model(compiled, module, {r: max(n - 1, 0) for r, n in lens.items()})
              if compiled.table["program"]["memory"] == "dpa" else None)
     out: list[tuple[str, list[Instruction]]] = []
     for k in compiled.table["kernels"]:
-        if k["program"]["module"] != module:
+        if k["program"]["module"] != module or past_end(compiled, k, lens[k.get("req", 0)]):
             continue
         stream = split(expand_kernel(compiled, k, lens, model), compiled.cfg.module.channels)
         if stream[channel]:
@@ -259,17 +268,13 @@ def run_attention(
         if is_dpa:
             model = models[m]
             assert model is not None
-            _prefill_dpa(model, mod, k, cache[b, :prefill, head])
+            for kind, cache in (("k", k_cache), ("v", v_cache)):
+                _prefill_dpa(model, mod, k["dpa_req"], kind, cache[b, :prefill, head])
         else:
             _prefill_static(_shape(cfg, k), mod, k, cache[b, :prefill, head])
     for mod in mods.values():
         mod.load()
-    if is_dpa:
-        for m, model in models.items():
-            assert model is not None
-            for req in table["requests"]:
-                for rid in req["modules"].get(str(m), {}).get("dpa_ids", []):
-                    model.grow(rid, 1)  # the step's GROW: a chunk is allocated when needed
+    epus: dict[tuple[int, int, int], EpuSoftmax] = {}  # DPA: (request, head, query) -> EPU
     scores = np.zeros((n_b, kv, grp, t_max), dtype=np.float32)
     out = np.zeros((n_b, kv, grp, d), dtype=np.float32)
     for step in table["steps"]:
@@ -278,18 +283,27 @@ def run_attention(
         k = kerns[step["kernel"]]
         m, b = k["module"], k["req"]
         mod, model = mods[m], models.get(m)
-        prog = expand_kernel(compiled, k, lmap, model)
-        if k["kind"] == "kv_append":
-            t = lens[b] - 1
-            cache = k_cache if k["kv"] == "k" else v_cache
-            _stage_kv(cfg, mod, k["kv"], cache[b, :, k["head_offset"] + k["head"]], t, d)
-            mod.run(prog)
+        if past_end(compiled, k, lens[b]):
             continue
+        if k["kind"] == "kv_append":  # stage first: DPA's APPEND writes when it is expanded
+            t = lens[b] - 1
+            head = k["head_offset"] + k["head"]
+            for kind, cache in (("k", k_cache), ("v", v_cache)):
+                if k["kv"] in (kind, "kv"):
+                    at = L.GPR_KV_STAGE + (d // geo.lanes if k["kv"] == "kv" and kind == "v"
+                                           else 0)
+                    _stage_kv(cfg, mod, kind, cache[b, :, head], t, d, at)
+            mod.run(expand_kernel(compiled, k, lmap, model))
+            continue
+        prog = expand_kernel(compiled, k, lmap, model)
         if is_dpa:
             assert model is not None
             head, qi = k["head_offset"] + k["head"], k["query"]
+            epu = epus.setdefault((b, head, qi), EpuSoftmax(k["d_head"]))
             _run_dpa(cfg, mod, model, k, prog, q[b, head, qi], lens[b],
-                     scores[b, head, qi], out[b, head, qi])
+                     scores[b, head, qi], epu)
+            if k["kind"] == "sv" and _last_segment(k, lens[b], model.lay.block_tokens):
+                out[b, head, qi] = from_bf16(epu.output())
             continue
         a = _shape(cfg, k)
         chans = [c for c in range(a.channels) if k["ch_mask"] >> c & 1]
@@ -320,8 +334,13 @@ def run_attention(
     return to_bf16(out), scores
 
 
-def _prefill_dpa(model: dpa.DpaModel, mod: _Module, k: dict[str, Any], toks: U16) -> None:
-    """Backdoor K (row 2b) or V (row 2b + 1) rows of id ``k['dpa_req']`` (pymodel.dpa layout)."""
+def _last_segment(k: dict[str, Any], length: int, block_tokens: int) -> bool:
+    seg = k.get("segment", {"first": 0, "count": 0})
+    return bool(seg["count"] == 0 or (seg["first"] + seg["count"]) * block_tokens >= length)
+
+
+def _prefill_dpa(model: dpa.DpaModel, mod: _Module, rid: int, kind: str, toks: U16) -> None:
+    """Backdoor K (row 2b) or V (row 2b + 1) rows of id ``rid`` (pymodel.dpa layout)."""
     geo = mod.cfg.geometry
     bt = model.lay.block_tokens
     n, d = toks.shape
@@ -329,8 +348,8 @@ def _prefill_dpa(model: dpa.DpaModel, mod: _Module, k: dict[str, Any], toks: U16
         block = np.zeros((bt, d), dtype=np.uint16)
         part = toks[blk * bt : (blk + 1) * bt]
         block[: len(part)] = part
-        v = int(k["kv"] == "v")
-        ch, row = model.translate(k["dpa_req"], dpa.ROWS_PER_BLOCK * blk + v)
+        v = int(kind == "v")
+        ch, row = model.translate(rid, dpa.ROWS_PER_BLOCK * blk + v)
         data = (v_row if v else k_row)(block, geo.banks, geo.lanes)
         mod.rows[ch][row] = data
 
@@ -354,12 +373,12 @@ def _prefill_static(a: L.AttnShape, mod: _Module, k: dict[str, Any], toks: U16) 
                         toks[t, j * geo.banks + kk : j * geo.banks + kk + 1])
 
 
-def _stage_kv(cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: int) -> None:
-    """Host step before a KV-append kernel: GPR_KV_STAGE.. on every channel holds token ``t``'s
+def _stage_kv(cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: int,
+              base: int) -> None:
+    """Host step before a KV-append kernel: ``base..`` on every channel holds token ``t``'s
     K (``d/lanes`` entries) or, for V, entry ``k * d/banks + j`` = the column of dims
     ``j * banks + k`` over tokens ``t - t % lanes .. t`` (lanes after ``t`` zero)."""
     geo = cfg.geometry
-    base = L.GPR_KV_STAGE
     if kind == "k":
         stage = _gpr(cache[t], base, geo.lanes)
     else:
@@ -375,33 +394,34 @@ def _stage_kv(cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: in
 
 def _run_dpa(cfg: PimConfig, mod: _Module, model: dpa.DpaModel, k: dict[str, Any],
              prog: list[Instruction], q: U16, length: int, scores: np.ndarray,
-             out: np.ndarray) -> None:
-    """One DPA QK^T or SV kernel of (id, query head): stage its GPR inputs, run, read back."""
+             epu: EpuSoftmax) -> None:
+    """One DPA QK^T or SV kernel of (id, query head, segment): stage its GPR inputs, run, read
+    back; the EPU's online softmax turns the segment's scores into weights before its SV."""
     geo = cfg.geometry
     gpr = k["gpr"]
     bt = model.lay.block_tokens
     slots = bt // geo.lanes
-    blocks = -(-length // bt)
+    seg = k.get("segment", {"first": 0, "count": 0})
+    first = seg["first"]
+    total = -(-length // bt)
+    blocks = (total if seg["count"] == 0 else min(total, first + seg["count"])) - first
     rid = k["dpa_req"]
+    chans = [model.translate(rid, dpa.ROWS_PER_BLOCK * (first + b))[0] for b in range(blocks)]
     if k["kind"] == "qk":
         for g in mod.gpr:
             g.update(_gpr(q, gpr["query"], geo.lanes))
         mod.run(prog)
-        for blk in range(blocks):
-            ch, _ = model.translate(rid, dpa.ROWS_PER_BLOCK * blk)
+        for blk, ch in enumerate(chans):
             for s in range(slots):
                 v = from_bf16(mod.gpr[ch][gpr["scores"] + blk * slots + s])
-                lo = blk * bt + s * geo.lanes
+                lo = (first + blk) * bt + s * geo.lanes
                 scores[lo : lo + geo.lanes] = v[: max(0, min(geo.lanes, len(scores) - lo))]
         return
-    full = np.zeros(blocks * bt, dtype=np.float32)
-    full[: min(len(scores), blocks * bt)] = scores[: blocks * bt]
-    p = _softmax(full, length, k["d_head"])
-    for blk in range(blocks):
-        ch, _ = model.translate(rid, dpa.ROWS_PER_BLOCK * blk)
+    lo, real = first * bt, min(blocks * bt, length - first * bt)
+    w = epu.weights(to_bf16(scores[lo : lo + real]), blocks * bt)
+    for blk, ch in enumerate(chans):
         base = gpr["probs"] + blk * slots
-        mod.gpr[ch].update(_gpr(p[blk * bt : (blk + 1) * bt], base, geo.lanes))
+        mod.gpr[ch].update(_gpr(w[blk * bt : (blk + 1) * bt], base, geo.lanes))
     mod.run(prog)
     ds = k["d_head"] // geo.banks
-    parts = [np.concatenate([g[gpr["out"] + j] for j in range(ds)]) for g in mod.gpr]
-    out += from_bf16(epu_reduce(parts))
+    epu.add([np.concatenate([g[gpr["out"] + j] for j in range(ds)]) for g in mod.gpr])

@@ -10,8 +10,8 @@ DPA memory uses the one DPA semantics of :mod:`pymodel.dpa` (its docstring is th
 request id per (batch request, KV head); K of KV block ``b`` in virtual row ``2b``, V in ``2b + 1``;
 virtual chunk ``v`` of id ``r`` on channel ``(r + v) % C`` (the dispatcher's spreading, for HFP and
 TCP alike: the device has no pinned-channel placement). Attention is ``pymodel.dpa.qk_template``
-and ``sv_template`` per (id, query head) and KV append is ``pymodel.dpa.kv_append_template``
-issued through the dispatcher's APPEND path.
+and ``sv_template`` per (id, query head) and softmax segment (a DYN_LOOP block window of as many
+blocks as the GPR holds scores for) and KV append is one ``APPEND`` instruction per (id, step).
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ ACC_INIT = "clear"
 
 @dataclass
 class Loop:
-    """A DYN_LOOP over request ``req``'s KV blocks."""
+    """A DYN_LOOP over request ``req``'s KV blocks (window ``first``/``count``; 0 = all)."""
 
     req: int
     body: list[Instruction]
+    first: int = 0
+    count: int = 0
 
 
 Item = Union[Instruction, Loop]
@@ -45,7 +47,8 @@ def flatten(items: list[Item]) -> list[Instruction]:
     out: list[Instruction] = []
     for it in items:
         if isinstance(it, Loop):
-            out.append(Instruction(InstOp.DYN_LOOP, req=it.req, body_len=len(it.body)))
+            out.append(Instruction(InstOp.DYN_LOOP, req=it.req, body_len=len(it.body),
+                                   first=it.first, count=it.count))
             out.extend(it.body)
         else:
             out.append(it)
@@ -59,7 +62,7 @@ def items_of(prog: list[Instruction]) -> list[Item]:
     while k < len(prog):
         inst = prog[k]
         if inst.op is InstOp.DYN_LOOP:
-            out.append(Loop(inst.req, prog[k + 1 : k + 1 + inst.body_len]))
+            out.append(Loop(inst.req, prog[k + 1 : k + 1 + inst.body_len], inst.first, inst.count))
             k += 1 + inst.body_len
         else:
             out.append(inst)
@@ -303,12 +306,15 @@ class DpaGpr:
         return self.max_blocks * dpa.DpaLayout.of(cfg, d_head).block_tokens
 
 
-def dpa_attention(cfg: PimConfig, req: int, d_head: int) -> tuple[list[Item], list[Item]]:
-    """(QK^T, SV) kernels of one (DPA id, query head): pymodel.dpa's templates."""
+def dpa_attention(cfg: PimConfig, req: int, d_head: int, first: int = 0,
+                  count: int = 0) -> tuple[list[Item], list[Item]]:
+    """(QK^T, SV) kernels of one (DPA id, query head) over the block window (softmax segment)
+    ``first``/``count``: pymodel.dpa's templates."""
     try:
         gpr = DpaGpr.of(cfg, d_head)
-        qk = dpa.qk_template(cfg, req, d_head)
-        sv = dpa.sv_template(cfg, req, score_gpr=gpr.scores, out_gpr=gpr.out, d_head=d_head)
+        qk = dpa.qk_template(cfg, req, d_head, first, count)
+        sv = dpa.sv_template(cfg, req, score_gpr=gpr.scores, out_gpr=gpr.out, d_head=d_head,
+                             first=first, count=count)
     except dpa.DpaConfigError as exc:
         raise KernelError(f"DPA (d_head = {d_head}): {exc}") from None
     for prog in (qk, sv):
@@ -317,9 +323,3 @@ def dpa_attention(cfg: PimConfig, req: int, d_head: int) -> tuple[list[Item], li
             raise KernelError(f"DPA loop body of {body} instructions (d_head = {d_head}) exceeds "
                               f"dpa.max_body_len = {cfg.dpa.max_body_len}")
     return items_of(qk), items_of(sv)
-
-
-def dpa_kv_append(cfg: PimConfig, kind: str, d_head: int) -> list[Instruction]:
-    """KV-append words for the dispatcher's APPEND path (rows block-relative: 0 = K, 1 = V)."""
-    return dpa.kv_append_template(cfg, kind == "v", GPR_KV_STAGE, d_head)
-

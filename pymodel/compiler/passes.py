@@ -337,7 +337,8 @@ class LowerPass(ModulePass):
             body: list[Operation] = []
             for it in items:
                 if isinstance(it, L.Loop):
-                    body.append(dyn_loop(it.req, [inst_op(b) for b in it.body]))
+                    body.append(dyn_loop(it.req, [inst_op(b) for b in it.body], it.first,
+                                         it.count))
                 else:
                     body.append(inst_op(it))
             props = {"sym_name": StringAttr(name), "kind": StringAttr(kind),
@@ -454,16 +455,19 @@ class LowerPass(ModulePass):
                     f"{len(ids)} for the weight rows exceed dpa.max_requests = {lay.max_requests}")
             reserve[str(m)] = ids
         gpr = L.DpaGpr.of(cfg, d_head)
+        segs = max((k.get("segment", {}).get("first", 0) // gpr.max_blocks + 1 for k in kernels),
+                   default=1)
         return {
             "d_head": d_head, "block_tokens": lay.block_tokens,
             "rows_per_block": dpa.ROWS_PER_BLOCK, "chunk_rows": lay.chunk_rows,
             "chunk_tokens": lay.chunk_tokens,
             "reserve": reserve,
-            "max_tokens_per_request": min(gpr.max_tokens(cfg, d_head), lay.max_tokens),
+            "max_tokens_per_request": min(segs * gpr.max_tokens(cfg, d_head), lay.max_tokens),
+            "segment_blocks": gpr.max_blocks, "segments": segs,
             "gpr": {"query": gpr.query, "scores": gpr.scores, "out": gpr.out,
                     "kv_stage": L.GPR_KV_STAGE},
-            "append": "kv_append kernels go through pymodel.dpa.Dispatcher.append(dpa_req, word) "
-                      "after GROW(dpa_req, 1): rows block-relative (0 = K, 1 = V)",
+            "append": "one APPEND(dpa_req, kv_stage) per request and KV head and step: the DPA "
+                      "grows the id by a token and writes its K and V (pymodel.dpa)",
         }
 
     def _attention(self, o: Operation, cfg: PimConfig, modules: list[int],
@@ -536,24 +540,33 @@ class LowerPass(ModulePass):
                               f"{cfg.dpa.max_requests}")
         requests[b]["modules"][str(m)] = {"dpa_ids": ids}
         gpr = L.DpaGpr.of(cfg, dh)
-        if kind in ("k", "v"):
-            words = L.dpa_kv_append(cfg, kind, dh)
+        if kind == "v":
+            return  # one APPEND writes K and V
+        if kind == "k":
             for h, rid in enumerate(ids):
-                add(o, f"kv_append_{kind}.m{m}.b{b}.h{h}", "kv_append", m, list(words),
-                    {**common, "head": h, "kv": kind, "dpa_req": rid, "issue": "dpa_append",
+                add(o, f"kv_append.m{m}.b{b}.h{h}", "kv_append", m,
+                    dpa.append_template(rid, L.GPR_KV_STAGE),
+                    {**common, "head": h, "kv": "kv", "dpa_req": rid, "issue": "dpa_append",
                      "gpr": {"stage": L.GPR_KV_STAGE}})
             return
         if kind == "sv":
-            return  # emitted with its QK^T: per query head QK^T -> softmax -> SV
+            return  # emitted with its QK^T: per query head and segment QK^T -> softmax -> SV
+        lay = dpa.DpaLayout.of(cfg, dh)
+        seg = gpr.max_blocks  # KV blocks per softmax segment: as many as the GPR holds scores
+        segments = dpa.segment_count(common["tokens"], lay.block_tokens, seg)
         for h, rid in enumerate(ids):
-            qk, sv = L.dpa_attention(cfg, rid, dh)
             for q in range(group):
                 info = {**common, "head": h, "query": q, "dpa_req": rid}
-                add(o, f"qk.m{m}.b{b}.h{h}.q{q}", "qk", m, list(qk),
-                    {**info, "gpr": {"query": gpr.query, "scores": gpr.scores}})
-                add_host(m, ["softmax"])
-                add(o, f"sv.m{m}.b{b}.h{h}.q{q}", "sv", m, list(sv),
-                    {**info, "gpr": {"probs": gpr.scores, "out": gpr.out}})
+                for s in range(segments):
+                    win = {"first": s * seg, "count": seg}
+                    qk, sv = L.dpa_attention(cfg, rid, dh, **win)
+                    sfx = f".s{s}" if segments > 1 else ""
+                    add(o, f"qk.m{m}.b{b}.h{h}.q{q}{sfx}", "qk", m, list(qk),
+                        {**info, "segment": win, "gpr": {"query": gpr.query,
+                                                         "scores": gpr.scores}})
+                    add_host(m, ["softmax_segment"])
+                    add(o, f"sv.m{m}.b{b}.h{h}.q{q}{sfx}", "sv", m, list(sv),
+                        {**info, "segment": win, "gpr": {"probs": gpr.scores, "out": gpr.out}})
 
 
 # ---------------------------------------------------------------------------- emission

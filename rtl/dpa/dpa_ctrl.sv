@@ -13,7 +13,10 @@
 // in order. OPEN/GROW take one cycle per chunk (two when it comes from a stack), CLOSE and a
 // rollback two cycles per chunk; TRANSLATE three cycles.
 // Instruction port: inst (inst_valid_i / inst_ready_o / inst_i, pymodel.isa encoding) in;
-// physical instructions (out_valid_o / out_ready_i / out_o) out. Plain instructions pass through
+// physical instructions (out_valid_o / out_ready_i / out_o) out. APPEND grows its request by one
+// token (the GROW path, no host response) and emits the token's K word and its V column words at
+// one per cycle (pymodel.dpa.append_writes); a DYN_LOOP runs over its block window (first, count).
+// Plain instructions pass through
 // at one per cycle: the next instruction is taken in the cycle the previous pass-through word
 // leaves (so inst_ready_o depends on out_ready_i and host_valid_i, never the other way round);
 // a DYN_LOOP and its body are expanded. Instruction-path errors pulse err_valid_o for one cycle
@@ -96,7 +99,7 @@ module dpa_ctrl #(
 
   typedef enum logic [3:0] {
     SIdle, SCheck, SAlloc, SAllocWait, SFree, SFreeWait, STrWait, SResp,
-    SLoad, SLStart, SExp, SExpWait, SOut
+    SLoad, SLStart, SExp, SExpWait, SOut, SApRd, SApRow, SApK
   } state_e;
 
   state_e state_q;
@@ -130,6 +133,20 @@ module dpa_ctrl #(
   logic [31:0]       vrow_q;
   logic [IW-1:0]     pend_q;                  // instruction waiting for its translated row
   logic [IW-1:0]     out_q;
+  logic [pim_pkg::InstFirstWidth-1:0] first_q, count_q;  // DYN_LOOP window
+  logic [ItW-1:0]    base_q;                  // first block of the running loop
+  // APPEND: the GROW runs with app_q set; then words ap_n_q = 0 (K), 1.. (V columns)
+  localparam int HeadCols = pim_pkg::DpaDHead / pim_pkg::Lanes;
+  localparam int DimSlots = pim_pkg::DpaDHead / pim_pkg::NumBanks;
+  localparam int VCols = pim_pkg::DpaBlockTokens / pim_pkg::Lanes;
+  localparam int ApWords = 1 + pim_pkg::NumBanks * DimSlots;
+  localparam int ApW = $clog2(ApWords + 1);
+  logic              app_q;
+  logic [pim_pkg::InstGprWidth-1:0] app_gpr_q;
+  logic [ApW-1:0]    ap_n_q;
+  logic [RowW-1:0]   ap_row_q;                // physical K row (V row = +1)
+  logic [ChW-1:0]    ap_ch_q;
+  logic [31:0]       ap_i_q;                  // token index within its block
   logic              err_valid_q;
   logic [pim_pkg::DpaStatusWidth-1:0] err_code_q;
 
@@ -182,7 +199,8 @@ module dpa_ctrl #(
   assign bop = bw[OpW-1:0];
 
   logic [31:0] blk_ch;   // channel of iteration k's KV block (virtual row 2k)
-  assign blk_ch = 32'(chan_of(32'(req_q), (32'(k_q) * pim_pkg::DpaRowsPerBlock) / CR));
+  assign blk_ch = 32'(chan_of(32'(req_q),
+                              ((32'(base_q) + 32'(k_q)) * pim_pkg::DpaRowsPerBlock) / CR));
 
   // Apply the offsets and the channel mask to a plain instruction word.
   function automatic logic [IW-1:0] modify(
@@ -239,6 +257,41 @@ module dpa_ctrl #(
     set_row_mask = r;
   endfunction
 
+  // APPEND word n: 0 = the token's K (head_cols columns of bank i % banks), n >= 1 = the V
+  // column of bank k = (n-1) / DimSlots, dim slot j = (n-1) % DimSlots (pymodel.dpa.append_writes)
+  function automatic logic [IW-1:0] ap_word(input logic [31:0] n);
+    logic [IW-1:0] r;
+    logic [31:0] m;
+    r = '0;
+    m = n - 1;
+    r[OpW-1:0] = OpW'(pim_pkg::InstWrBank);
+    r[pim_pkg::InstWrBankChMaskOffset +: pim_pkg::InstChMaskWidth] =
+        (pim_pkg::InstChMaskWidth'(1) << ap_ch_q) | pim_pkg::InstChMaskWidth'(PlantBug == 5);
+    if (n == 0) begin
+      r[pim_pkg::InstWrBankOpSizeOffset +: pim_pkg::InstOpSizeWidth] =
+          pim_pkg::InstOpSizeWidth'(HeadCols - 1);
+      r[pim_pkg::InstWrBankGprOffset +: pim_pkg::InstGprWidth] = app_gpr_q;
+      r[pim_pkg::InstWrBankBankOffset +: pim_pkg::InstBankWidth] =
+          pim_pkg::InstBankWidth'(ap_i_q % pim_pkg::NumBanks);
+      r[pim_pkg::InstWrBankRowOffset +: RowW] = ap_row_q;
+      r[pim_pkg::InstWrBankColOffset +: pim_pkg::InstColWidth] =
+          pim_pkg::InstColWidth'((ap_i_q / pim_pkg::NumBanks) * HeadCols);
+    end else begin
+      r[pim_pkg::InstWrBankGprOffset +: pim_pkg::InstGprWidth] =
+          pim_pkg::InstGprWidth'(32'(app_gpr_q) + HeadCols + m);
+      r[pim_pkg::InstWrBankBankOffset +: pim_pkg::InstBankWidth] =
+          pim_pkg::InstBankWidth'(m / DimSlots);
+      r[pim_pkg::InstWrBankRowOffset +: RowW] = ap_row_q + 1'b1;
+      r[pim_pkg::InstWrBankColOffset +: pim_pkg::InstColWidth] =
+          pim_pkg::InstColWidth'((m % DimSlots) * VCols + ap_i_q / pim_pkg::Lanes);
+    end
+    ap_word = r;
+  endfunction
+
+  // the newest token's block (APPEND, after the GROW): virtual K row 2b
+  logic [31:0] ap_vrow;
+  assign ap_vrow = ((req_len - 1) / pim_pkg::DpaBlockTokens) * pim_pkg::DpaRowsPerBlock;
+
   // operands of body word j after the current offsets
   logic [IW-1:0] bw_mod;
   logic [31:0]   bw_vrow;
@@ -254,6 +307,13 @@ module dpa_ctrl #(
   logic signed [31:0] stride_s, k_s;
   assign stride_s = 32'($signed(bw[pim_pkg::InstDynModiStrideOffset +: pim_pkg::InstStrideWidth]));
   assign k_s      = $signed(32'(k_q));
+
+  // iterations of the loop being started: its window (first_q, count_q) of the request's blocks
+  logic [31:0] req_blocks, win_end, win_iters;
+  assign req_blocks = (req_len + pim_pkg::DpaBlockTokens - 1) / pim_pkg::DpaBlockTokens;
+  assign win_end = (count_q == '0 || 32'(first_q) + 32'(count_q) > req_blocks)
+                   ? req_blocks : 32'(first_q) + 32'(count_q);
+  assign win_iters = (win_end > 32'(first_q)) ? win_end - 32'(first_q) : 32'd0;
 
   logic last_j, last_k;
   assign last_j = (j_q == blen_q);
@@ -277,7 +337,7 @@ module dpa_ctrl #(
   assign inst_take    = inst_intake && inst_valid_i;
   assign host_ready_o = (state_q == SIdle);
   assign inst_ready_o = inst_intake || (state_q == SLoad);
-  assign resp_valid_o = (state_q == SResp);
+  assign resp_valid_o = (state_q == SResp) && !app_q;  // APPEND's GROW answers nobody
   assign out_valid_o  = (state_q == SOut);
   assign resp_status_o = rstat_q;
   assign resp_chan_o   = rchan_q;
@@ -328,7 +388,12 @@ module dpa_ctrl #(
       end
       SExp: begin
         tab_re = 1'b1;
-        tab_raddr = tab_addr(32'(req_q), bw_vrow / CR);
+        tab_raddr = tab_addr(32'(req_q),
+                             (bw_vrow + 32'(base_q) * pim_pkg::DpaRowsPerBlock) / CR);
+      end
+      SApRd: begin
+        tab_re = 1'b1;
+        tab_raddr = tab_addr(32'(req_q), ap_vrow / CR);
       end
       default: ;
     endcase
@@ -354,6 +419,8 @@ module dpa_ctrl #(
       blen_q <= '0; j_q <= '0; bad_q <= 1'b0; k_q <= '0; iters_q <= '0;
       for (int f = 0; f < NumModi; f++) off_q[f] <= '0;
       vrow_q <= '0; pend_q <= '0; out_q <= '0;
+      first_q <= '0; count_q <= '0; base_q <= '0;
+      app_q <= 1'b0; app_gpr_q <= '0; ap_n_q <= '0; ap_row_q <= '0; ap_ch_q <= '0; ap_i_q <= '0;
       err_valid_q <= 1'b0; err_code_q <= '0;
     end else begin
       err_valid_q <= 1'b0;
@@ -466,7 +533,30 @@ module dpa_ctrl #(
           cur_q <= cur_q - 1'b1;
           state_q <= SFree;
         end
-        SResp: if (resp_ready_i) state_q <= SIdle;
+        SResp: begin
+          if (app_q) begin  // APPEND: its GROW failed (the error), or the writes follow
+            if (rstat_q != pim_pkg::DpaStatusWidth'(pim_pkg::DpaStOk)) begin
+              err_valid_q <= 1'b1;
+              err_code_q <= rstat_q;
+              app_q <= 1'b0;
+              state_q <= SIdle;
+            end else state_q <= SApRd;
+          end else if (resp_ready_i) state_q <= SIdle;
+        end
+        SApRd: state_q <= SApRow;
+        SApRow: begin
+          ap_row_q <= RowW'(32'(tab_rdata) * CR + ap_vrow % CR);
+          ap_ch_q <= chan_of(32'(req_q), ap_vrow / CR);
+          ap_i_q <= (req_len - 1) % pim_pkg::DpaBlockTokens;
+          ap_n_q <= '0;
+          vrow_q <= ap_vrow;
+          pass_q <= 1'b0;
+          state_q <= SApK;
+        end
+        SApK: begin  // the K word, once its row and channel are registered
+          out_q <= ap_word(32'd0);
+          state_q <= SOut;
+        end
         // -------------------------------------------------------- loops
         SLoad: begin
           if (inst_valid_i) begin
@@ -480,13 +570,14 @@ module dpa_ctrl #(
           j_q <= '0;
           k_q <= '0;
           for (int f = 0; f < NumModi; f++) off_q[f] <= '0;
-          iters_q <= ItW'((req_len + pim_pkg::DpaBlockTokens - 1) / pim_pkg::DpaBlockTokens);
+          iters_q <= ItW'(win_iters);
+          base_q <= ItW'(first_q);
           if (bad_q || !req_ok) begin
             err_valid_q <= 1'b1;
             err_code_q <= bad_q ? pim_pkg::DpaStatusWidth'(pim_pkg::DpaStBadProgram)
                                 : pim_pkg::DpaStatusWidth'(pim_pkg::DpaStUnknownRequest);
             state_q <= SIdle;
-          end else if (req_len == 0) begin
+          end else if (win_iters == 0) begin  // empty request or window past its end
             state_q <= SIdle;
           end else begin
             state_q <= SExp;
@@ -509,7 +600,7 @@ module dpa_ctrl #(
               err_code_q <= pim_pkg::DpaStatusWidth'(pim_pkg::DpaStOutOfRange);
               state_q <= SIdle;
             end else begin
-              vrow_q <= bw_vrow;
+              vrow_q <= bw_vrow + 32'(base_q) * pim_pkg::DpaRowsPerBlock;
               pend_q <= bw_mod;
               state_q <= SExpWait;
             end
@@ -526,8 +617,19 @@ module dpa_ctrl #(
           state_q <= SOut;
         end
         SOut: begin
-          if (PlantBug == 4 && !out_ready_i && !pass_q) state_q <= SExp;  // word lost
-          if (out_ready_i) begin
+          if (PlantBug == 4 && !out_ready_i && !pass_q && !app_q) state_q <= SExp;  // word lost
+          if (app_q) begin
+            if (out_ready_i) begin
+              if (32'(ap_n_q) + 1 == ApWords) begin
+                app_q <= 1'b0;
+                state_q <= SIdle;
+              end else begin
+                ap_n_q <= ap_n_q + 1'b1;
+                vrow_q <= ap_vrow + 1;
+                out_q <= ap_word(32'(ap_n_q) + 1);
+              end
+            end
+          end else if (out_ready_i) begin
             if (pass_q) state_q <= SIdle;
             else if (last_j) begin
               j_q <= '0;
@@ -549,9 +651,18 @@ module dpa_ctrl #(
           out_q <= inst_i;
           pass_q <= 1'b1;
           state_q <= SOut;
+        end else if (in_op == OpW'(pim_pkg::InstAppend)) begin
+          op_q <= pim_pkg::DpaHostOpWidth'(pim_pkg::DpaHostGrow);
+          req_q <= inst_i[pim_pkg::InstAppendReqOffset +: ReqW];
+          arg_q <= pim_pkg::DpaArgWidth'(1);
+          app_gpr_q <= inst_i[pim_pkg::InstAppendGprOffset +: pim_pkg::InstGprWidth];
+          app_q <= 1'b1;
+          state_q <= SCheck;
         end else if (in_op == OpW'(pim_pkg::InstDynLoop)) begin
           req_q <= inst_i[pim_pkg::InstDynLoopReqOffset +: ReqW];
           blen_q <= inst_i[pim_pkg::InstDynLoopBodyLenOffset +: BodyIdxW];
+          first_q <= inst_i[pim_pkg::InstDynLoopFirstOffset +: pim_pkg::InstFirstWidth];
+          count_q <= inst_i[pim_pkg::InstDynLoopCountOffset +: pim_pkg::InstCountWidth];
           j_q <= '0;
           bad_q <= 1'b0;
           state_q <= SLoad;

@@ -383,6 +383,8 @@ package pim_pkg;
   localparam int InstOutWidth = 3;
   localparam int InstReqWidth = 6;
   localparam int InstBodyLenWidth = 4;
+  localparam int InstFirstWidth = 14;
+  localparam int InstCountWidth = 14;
   localparam int InstFieldWidth = 3;
   localparam int InstStrideWidth = 16;
 
@@ -395,9 +397,10 @@ package pim_pkg;
     InstDynModi = 4,
     InstWrBank = 5,
     InstWrBias = 6,
-    InstRdMac = 7
+    InstRdMac = 7,
+    InstAppend = 8
   } inst_op_e;
-  localparam int NumInstOps = 8;
+  localparam int NumInstOps = 9;
 
   // Operand a DYN_MODI advances (pymodel.isa.ModiField).
   typedef enum logic [InstFieldWidth-1:0] {
@@ -428,7 +431,9 @@ package pim_pkg;
   localparam int InstRdOutBits = 61;            // used bits of RD_OUT; the rest are 0
   localparam int InstDynLoopReqOffset = 4;
   localparam int InstDynLoopBodyLenOffset = 10;
-  localparam int InstDynLoopBits = 14;          // used bits of DYN_LOOP; the rest are 0
+  localparam int InstDynLoopFirstOffset = 14;
+  localparam int InstDynLoopCountOffset = 28;
+  localparam int InstDynLoopBits = 42;          // used bits of DYN_LOOP; the rest are 0
   localparam int InstDynModiFieldOffset = 4;
   localparam int InstDynModiStrideOffset = 7;
   localparam int InstDynModiBits = 23;          // used bits of DYN_MODI; the rest are 0
@@ -449,6 +454,9 @@ package pim_pkg;
   localparam int InstRdMacGprOffset = 44;
   localparam int InstRdMacOutOffset = 58;
   localparam int InstRdMacBits = 61;            // used bits of RD_MAC; the rest are 0
+  localparam int InstAppendReqOffset = 4;
+  localparam int InstAppendGprOffset = 10;
+  localparam int InstAppendBits = 24;           // used bits of APPEND; the rest are 0
 
   // ---- command scheduler (rtl/sched; pymodel.sched, pymodel.timing) ------------------------------
   localparam int QueueDepth = 8;                // buffers.queue_depth (instructions per queue)

@@ -71,13 +71,21 @@ from pyuvm import (
 )
 
 from pymodel.config import PimConfig, resolve
-from pymodel.dpa import DpaLayout, HostOp, kv_write_template, qk_template, sv_template
+from pymodel.dpa import (
+    DpaLayout,
+    HostOp,
+    append_template,
+    kv_write_template,
+    qk_template,
+    sv_template,
+)
 from pymodel.isa import (
     INST_OPCODE_BITS,
     InstOp,
     Instruction,
     ModiField,
     encode_inst,
+    inst_ranges,
     inst_width,
 )
 from scoreboards.dpa import DpaMismatch, DpaScoreboard
@@ -527,10 +535,16 @@ class Stimulus:
         rng, cfg = self.rng, self.cfg
         req = rng.randrange(cfg.dpa.max_requests)
         kind = rng.random()
+        win = {"first": 0, "count": 0}
+        if rng.random() < 0.5:  # a block window (segment), sometimes past the request's end
+            last = inst_ranges(cfg)["first"][1]
+            win = {"first": rng.randint(0, min(24, last)), "count": rng.randint(0, min(3, last))}
         if kind < 0.15:
-            return self.words(qk_template(cfg, req))
+            return self.words(qk_template(cfg, req, **win))
         if kind < 0.3:
-            return self.words(sv_template(cfg, req))
+            return self.words(sv_template(cfg, req, **win))
+        if kind < 0.37:  # one decode step's KV append: grows the request, K + V writes
+            return self.words(append_template(req, rng.randrange(0, 200)))
         if kind < 0.4:
             return self.words(kv_write_template(cfg, req, rng.random() < 0.5, range(4)))
         if kind < 0.5:  # plain words back to back, sometimes a stray word right after them
@@ -540,7 +554,7 @@ class Stimulus:
             return ws
         n = rng.randrange(1, cfg.dpa.max_body_len + 1)
         body = [self.modi() if rng.random() < 0.3 else self.plain() for _ in range(n)]
-        return self.words([Instruction(InstOp.DYN_LOOP, req=req, body_len=n), *body])
+        return self.words([Instruction(InstOp.DYN_LOOP, req=req, body_len=n, **win), *body])
 
     def modi(self) -> Instruction:
         return Instruction(InstOp.DYN_MODI, field=self.rng.choice(list(ModiField)),
@@ -694,6 +708,10 @@ class run_directed_errors(DpaTest):  # noqa: N801 - cocotb test naming (run_*)
             [Instruction(InstOp.DYN_LOOP, req=0, body_len=2), modi,
              Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=2)],  # row 6 -> OUT_OF_RANGE
             [mac, modi],  # stray DYN_MODI right behind a pass-through word
+            append_template(nr - 1 if nr > 3 else 2, 0),  # closed request -> UNKNOWN_REQUEST
+            append_template(0, 40),  # 300 -> 301 tokens: K + V column writes
+            qk_template(cfg, 0, first=2, count=5),  # window: block 2 only
+            qk_template(cfg, 0, first=3),  # window past the end: nothing, no error
         ]
         words = [w for p in progs for w in self.stim.words(p)] + [7]  # unknown opcode
         # a loop body with a DYN_MODI naming no field (field 7 of 5): BAD_PROGRAM
@@ -704,7 +722,7 @@ class run_directed_errors(DpaTest):  # noqa: N801 - cocotb test naming (run_*)
                      kv_write_template(cfg, 0, True, range(cfg.dpa.max_body_len - 2))):
             words += self.stim.words(tmpl)
         await self.send([], words)
-        assert self.sb.n.err == 7 and self.sb.n.out > 20, self.sb.summary()
+        assert self.sb.n.err == 8 and self.sb.n.out > 20, self.sb.summary()
         # close whatever is open, down to the last open request (the pool is full again)
         await self.send([(C, r, 0) for r in range(nr)], [])
         assert dut.free_chunks_o.value.to_unsigned() == lay.num_chunks, self.sb.summary()

@@ -5,8 +5,10 @@ The orchestration is :class:`pymodel.decode.DecodeEngine` (the same code as the 
 
 * host commands (OPEN/GROW/CLOSE/TRANSLATE) go through the DUT's host port (dpa_ctrl); every
   response is checked against a mirror ``DpaModel`` (and by the engine);
-* programs (QK^T / SV DYN_LOOP templates, APPEND's WR_BANK words) go into the DUT's instruction
-  port, are expanded by the RTL dpa_ctrl and routed by ch_mask to the channel schedulers; per
+* programs (QK^T / SV DYN_LOOP templates over softmax segments, one APPEND instruction per KV
+  head and step) go into the DUT's instruction port, are expanded by the RTL dpa_ctrl (APPEND:
+  the controller grows the request and forms the K/V WR_BANK words itself) and routed by
+  ch_mask to the channel schedulers; per
   channel the instructions each scheduler accepted must equal ``pymodel.dpa``'s expansion split by
   ch_mask (:class:`TopMismatch` names the channel, the instruction and the cycle);
 * behind each scheduler a golden :class:`pymodel.channel.Channel` (``scoreboards.cmd_sched.
@@ -24,6 +26,7 @@ and the stimulus seed). Config: env ``PIMPHONY_CONFIG`` (the DUT's pim_pkg was g
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -45,7 +48,6 @@ from pymodel.decode import (
     DecodeEngine,
     ReferenceBackend,
     StepStats,
-    attention_error_bound,
     reference_attention,
     run_sync,
     split,
@@ -71,6 +73,11 @@ SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
 
 class TopMismatch(AssertionError):
     """The DUT's routing / DPA answers differ from pymodel."""
+
+
+def bench_mode() -> Mode:
+    """Scheduler mode of every channel: env ``TOP_MODE`` (static, pingpong, dcs; default dcs)."""
+    return Mode(os.environ.get("TOP_MODE", "dcs"))
 
 
 
@@ -115,7 +122,7 @@ class TopBfm:
                     d.host_op_i, d.host_req_i, d.host_arg_i, d.inst_i):
             sig.value = 0
         d.resp_ready_i.value = 1
-        d.mode_i.value = MODE_CODE[Mode.DCS]
+        d.mode_i.value = MODE_CODE[bench_mode()]
         for _ in range(3):
             await RisingEdge(d.clk_i)
         d.rst_ni.value = 1
@@ -263,7 +270,7 @@ class RtlBackend:
         self.gpr = bfm.gpr
         self.model = DpaModel(cfg)  # mirror of dpa_ctrl (expected expansion)
         if lockstep:
-            bfm.lock = [SchedLockstep(cfg, Mode.DCS, f"channel {c}") for c in range(self.n)]
+            bfm.lock = [SchedLockstep(cfg, bench_mode(), f"channel {c}") for c in range(self.n)]
         self.programs = 0
         self.instructions = 0
         self.commands_seen = 0
@@ -363,8 +370,9 @@ async def scenario(eng: DecodeEngine, log: Any, short: bool = False) -> list[dic
         steps.append({"tag": tag, "queries": qs, "out": out, "stats": stats, "lengths": lengths,
                       "kv": {r: (list(s.k), list(s.v)) for r, s in eng.requests.items()}})
         log.info("step %s: lengths %s -> %d cycles, %d instructions, %d commands, %d tokens, "
-                 "out of memory %s (%.1f s wall)", tag, lengths, stats.cycles, stats.instructions,
-                 stats.commands, stats.tokens, stats.out_of_memory, time.time() - t0)
+                 "%d segments, out of memory %s (%.1f s wall)", tag, lengths, stats.cycles,
+                 stats.instructions, stats.commands, stats.tokens, stats.segments,
+                 stats.out_of_memory, time.time() - t0)
 
     if short:
         await eng.admit_async(0, 300)
@@ -374,6 +382,7 @@ async def scenario(eng: DecodeEngine, log: Any, short: bool = False) -> list[dic
     await eng.admit_async(1, 1000)
     await eng.admit_async(2, 3800)
     await step("s1")
+    assert steps[-1]["stats"].segments >= 2, "the long request must span softmax segments"
     await step("s2")  # request 0: 256 -> 257 tokens, a new chunk on both KV heads
     assert eng.dpa.length(eng.requests[0].ids[0]) == 257
     freed = sorted(c for i in eng.requests[1].ids for c in eng.dpa.chunks(i))
@@ -400,9 +409,9 @@ async def scenario(eng: DecodeEngine, log: Any, short: bool = False) -> list[dic
     return steps
 
 
-def check_float32(steps: list[dict[str, Any]]) -> float:
-    """Every output within attention_error_bound of float32 numpy; returns the worst
-    error / bound."""
+def check_float32(eng: DecodeEngine, steps: list[dict[str, Any]]) -> float:
+    """Every output within the engine's segmented attention_error_bound of float64 numpy;
+    returns the worst error / bound."""
     worst = 0.0
     for st in steps:
         for req, o in st["out"].items():
@@ -411,7 +420,7 @@ def check_float32(steps: list[dict[str, Any]]) -> float:
                 h = head // SHAPE.group
                 q = st["queries"][req][head]
                 ref = reference_attention(q, ks[h], vs[h])
-                bound = attention_error_bound(q, ks[h], vs[h])
+                bound = eng.error_bound(q, ks[h], vs[h])
                 err = np.abs(from_bf16(o[head]).astype(np.float64) - ref)
                 ratio = float((err / bound).max())
                 assert (err <= bound).all(), (st["tag"], req, head, ratio)
@@ -462,7 +471,7 @@ async def run_decode(dut: Any) -> None:
     cfg, seed, bfm = await _setup(dut)
     log = dut._log
     t0 = time.time()
-    ref_eng = DecodeEngine(cfg, SHAPE, ReferenceBackend(cfg, Mode.DCS), seed)
+    ref_eng = DecodeEngine(cfg, SHAPE, ReferenceBackend(cfg, bench_mode()), seed)
     short = os.environ.get("TOP_SHORT", "0") == "1"  # one request, one step (quick look)
     ref = run_sync(scenario(ref_eng, log, short))
     log.info("pure-pymodel reference: %d steps in %.1f s", len(ref), time.time() - t0)
@@ -484,7 +493,7 @@ async def run_decode(dut: Any) -> None:
     finally:
         write_traces(bfm, log)
     compare_bit_exact(rtl, ref)
-    worst = check_float32(rtl)
+    worst = check_float32(eng, rtl)
     assert bfm.lock is not None
     lock_cmds = sum(lk.commands for lk in bfm.lock)
     lock_insts = sum(lk.instructions for lk in bfm.lock)
@@ -496,6 +505,48 @@ async def run_decode(dut: Any) -> None:
              "%d cycles; outputs bit-exact vs pymodel; worst error vs float32 = %.3g of the "
              "bound", len(rtl), tokens, backend.programs, lock_insts, commands, lock_cmds,
              sum(lk.idle_refresh for lk in bfm.lock), bfm.cycle, worst)
+
+
+@cocotb.test(skip="PIMPHONY_DECODE" not in os.environ)
+async def run_cli_decode(dut: Any) -> None:
+    """``pimphony decode --backend rtl``: the parameters in env ``PIMPHONY_DECODE`` (JSON), the
+    same steps on the pure-pymodel reference, outputs compared bit for bit and against float64
+    numpy; the figures go to the JSON file ``result`` names."""
+    from pymodel.decode_cli import slice_shape
+
+    job = json.loads(os.environ["PIMPHONY_DECODE"])
+    cfg, _, bfm = await _setup(dut)
+    shape = slice_shape(job["model"], job["kv_heads"])
+    engines = [DecodeEngine(cfg, shape, ReferenceBackend(cfg, bench_mode()), job["seed"],
+                            gqa_reuse=job["gqa_reuse"])]
+    backend = RtlBackend(bfm, cfg)
+    engines.append(DecodeEngine(cfg, shape, backend, job["seed"], gqa_reuse=job["gqa_reuse"]))
+    outs: list[list[Any]] = [[], []]
+    totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
+    worst = 0.0
+    for e, eng in enumerate(engines):
+        for r, n in enumerate(job["requests"]):
+            await eng.admit_async(r, n)
+        for _ in range(job["steps"]):
+            out, st = await eng.step_async()
+            outs[e].append(out)
+            if e == 1:
+                for key in totals:
+                    totals[key] = (max(totals[key], st.segments) if key == "segments"
+                                   else totals[key] + getattr(st, key))
+                worst = max(worst, worst_vs_float64(eng, out))
+    exact = all(np.array_equal(a[r], b[r]) for a, b in zip(*outs, strict=True) for r in a)
+    Path(job["result"]).write_text(json.dumps({
+        **totals, "max_error_over_bound": worst, "bit_exact_vs_reference": exact,
+        "gqa_queries_per_loop": engines[1].reuse, "segment_blocks": engines[1].segment,
+        "rtl_cycles": bfm.cycle}))
+    dut._log.info("decode %s: %s, bit-exact %s", job, totals, exact)
+
+
+def worst_vs_float64(eng: DecodeEngine, out: dict[int, U16]) -> float:
+    from pymodel.decode_cli import worst_error
+
+    return worst_error(eng, out)
 
 
 @cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
@@ -539,7 +590,7 @@ async def run_planted_bug(dut: Any) -> None:
 
 CONFIG_TOML = (
     'preset = "aim-gddr6"\nname = "top-small"\n\n'
-    "[geometry]\nrows_per_bank = 64\n\n[module]\nchannels = 3\n\n"
+    "[geometry]\nrows_per_bank = 64\n\n[module]\nchannels = 3\ngpr_bytes = 6144\n\n"
     "[dpa]\nmax_requests = 16\nmax_chunks_per_request = 16\nchunk_rows = 4\n"
 )
 
@@ -565,6 +616,40 @@ def _sources() -> tuple[list[Path], str]:
 
     pkg, cfg = simlib.config_package("top-small", CONFIG_TOML)
     return pkg + [simlib.RTL / s for s in TOP_SOURCES], cfg
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("mode", ["static", "pingpong"])
+def test_top_sim_modes(mode: str, tmp_path: Path) -> None:
+    """The short scenario (one request, one step) with every channel scheduler in ``mode``, in
+    lockstep with pymodel.sched (the full scenario runs in DCS: test_top_sim)."""
+    import simlib
+
+    if simlib.SIM != "verilator":
+        pytest.skip("pim_top needs Verilator")
+    sources, cfg = _sources()
+    simlib.run(toplevel="pim_top", sources=sources, test_file=__file__, test_dir=tmp_path,
+               testcase="run_decode",
+               extra_env={"PIMPHONY_CONFIG": cfg, "TOP_SHORT": "1", "TOP_MODE": mode,
+                          "TOP_TRACE_DIR": str(tmp_path)})
+
+
+@pytest.mark.sim
+@pytest.mark.skipif("PIMPHONY_DECODE" not in os.environ,
+                    reason="run by pimphony decode --backend rtl (env PIMPHONY_DECODE)")
+def test_top_cli_decode(tmp_path: Path) -> None:
+    """The DUT built for the decode command's config (its pim_pkg generated from it)."""
+    import simlib
+
+    job = json.loads(os.environ["PIMPHONY_DECODE"])
+    spec = job["config"] or "aim-gddr6"
+    toml = Path(spec).read_text() if Path(spec).is_file() else f'preset = "{spec}"\n'
+    name = "decode-" + simlib._tag(toml=toml)  # one build directory per distinct config
+    pkg, cfg = simlib.config_package(name, toml)
+    simlib.run(toplevel="pim_top", sources=pkg + [simlib.RTL / s for s in TOP_SOURCES],
+               test_file=__file__, test_dir=tmp_path, testcase="run_cli_decode",
+               extra_env={"PIMPHONY_CONFIG": cfg, "TOP_MODE": job["mode"],
+                          "TOP_TRACE_DIR": str(tmp_path)})
 
 
 @pytest.mark.sim
