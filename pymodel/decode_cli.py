@@ -127,12 +127,14 @@ def run_rtl(args: argparse.Namespace, reqs: list[int]) -> dict[str, Any]:
     bench = root / "tb" / "top" / "test_top.py"
     if not bench.is_file():
         raise DecodeInputError(f"--backend rtl needs the repository's tb/ ({bench} is missing)")
+    spec = args.config
+    config = str(Path(spec).resolve()) if spec and Path(spec).is_file() else spec
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "decode.json"
         env = {**os.environ, "PIMPHONY_DECODE": json.dumps({
             "model": args.model, "kv_heads": args.kv_heads, "requests": reqs,
             "steps": args.steps, "seed": args.seed, "mode": args.mode,
-            "gqa_reuse": args.gqa_reuse, "config": args.config, "result": str(result)})}
+            "gqa_reuse": args.gqa_reuse, "result": str(result), "config": config})}
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "sim",
                f"{bench}::test_top_cli_decode"]
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)

@@ -465,6 +465,12 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
     lat_w = clog2(since_max + 1)
     p.int_param("SchedSinceMax", since_max, "largest latency a 'cycles since' counter must see")
     p.int_param("SchedLatWidth", lat_w, "bits of one latency entry / since counter")
+    # Per-entry counters need only count to their own table's largest latency (same checks,
+    # fewer bits: the GB and OBuf counters are most of pim_sched's state).
+    for key, name in (("gb", "Gb"), ("out", "Out")):
+        top = max([1, *tables[key]])
+        p.int_param(f"Sched{name}SinceMax", top, f"largest SchedGbLat/SchedOutLat: {key} counters")
+        p.int_param(f"Sched{name}SinceWidth", clog2(top + 1))
     p.int_param("SchedNumBankClasses", len(BANK_CLASSES), "same bank, same group, other group")
     p.comment(
         "Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from\n"

@@ -223,3 +223,28 @@ def test_gqa_reuse_needs_room_in_the_loop_body() -> None:
     assert group_queries(cfg, 4) == 1  # 16-word body: one query per loop
     assert group_queries(cfg.with_overrides({"dpa": {"max_body_len": 40}}), 4) == 4
     assert group_queries(cfg.with_overrides({"dpa": {"max_body_len": 40}}), 8) == 4  # GB: 32
+
+
+def test_appended_tokens_land_in_the_kv_rows() -> None:
+    """After APPEND steps every K and V row of every head holds the host's copy (so a wrong
+    APPEND address, bank, column or staging entry is caught directly)."""
+    from pymodel.dpa import ROWS_PER_BLOCK
+
+    cfg = with_channels(preset("aim-gddr6").with_overrides({"dpa": {"chunk_rows": 4}}), 3)
+    m = DecodeModule(cfg, SHAPE, seed=11)
+    m.admit(0, 250)  # crosses the 256-token chunk boundary during the steps
+    m.admit(1, 15)  # a V column filling up
+    for _ in range(8):
+        m.step()
+    for state in m.requests.values():
+        for h, i in enumerate(state.ids):
+            n = m.dpa.length(i)
+            for b in range(-(-n // 128)):
+                blk_k = np.zeros((128, 128), dtype=np.uint16)
+                blk_v = np.zeros((128, 128), dtype=np.uint16)
+                blk_k[: min(128, n - 128 * b)] = state.k[h][128 * b : 128 * (b + 1)]
+                blk_v[: min(128, n - 128 * b)] = state.v[h][128 * b : 128 * (b + 1)]
+                ch, row = m.dpa.translate(i, ROWS_PER_BLOCK * b)
+                assert np.array_equal(m.channels[ch].row_data(row), k_row(blk_k, 16, 16))
+                ch, row = m.dpa.translate(i, ROWS_PER_BLOCK * b + 1)
+                assert np.array_equal(m.channels[ch].row_data(row), v_row(blk_v, 16, 16))

@@ -74,8 +74,11 @@ def _script(top: dict, files: list[Path], libs: list[Path], json_out: Path) -> s
         lines.append("read_verilog -sv -lib " + " ".join(str(f) for f in libs))
     for k, v in (top.get("parameters") or {}).items():
         lines.append(f"chparam -set {k} {v} {top['top']}")
+    # flatten = false: each distinct module is synthesized once and `stat` counts the hierarchy
+    # (a module with 16 identical schedulers costs one scheduler's synthesis time)
+    flat = "-flatten " if top.get("flatten", True) else ""
     lines += [
-        f"synth -flatten -top {top['top']}",
+        f"synth {flat}-top {top['top']}",
         "select -assert-none t:$dlatch t:$_DLATCH*",
         "stat",
     ]

@@ -468,6 +468,10 @@ package pim_pkg;
   localparam int SchedObufHalf = 4;             // PINGPONG: OBuf key = entry / SchedObufHalf
   localparam int SchedSinceMax = 210;           // largest latency a 'cycles since' counter must see
   localparam int SchedLatWidth = 8;             // bits of one latency entry / since counter
+  localparam int SchedGbSinceMax = 3;           // largest SchedGbLat/SchedOutLat: gb counters
+  localparam int SchedGbSinceWidth = 2;
+  localparam int SchedOutSinceMax = 3;          // largest SchedGbLat/SchedOutLat: out counters
+  localparam int SchedOutSinceWidth = 2;
   localparam int SchedNumBankClasses = 3;       // same bank, same group, other group
   // Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from
   // pymodel.timing.RULES by pymodel.gen_sv.sched_latency_tables; 0 = no constraint.

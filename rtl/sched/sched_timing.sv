@@ -6,6 +6,8 @@
 //   * per bank, last ACT and last WR (single-bank commands) (pim_pkg::SchedBankLat, 3 classes)
 //   * per GB entry, last WRGB and MAC16                     (pim_pkg::SchedGbLat)
 //   * per OBuf entry, last MAC16, RDMAC, CLRMAC and WRBIAS  (pim_pkg::SchedOutLat)
+//   (the per-entry counters saturate at their own table's largest latency, SchedGbSinceMax /
+//   SchedOutSinceMax: every check against that table decides as with SchedSinceMax)
 //   * the nFAW window: the last FawLimit activations (age + weight), trimmed like the model's deque
 // A candidate is legal when every counter is >= the latency of the rule from that prev op to the
 // candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen_sv). The
@@ -46,37 +48,14 @@ module sched_timing #(
   typedef logic [W-1:0] lat_t;
 
   // ---------------------------------------------------------------- latency tables
-  // Lookups loop over the (constant) table index and select with the runtime opcode/class, so
-  // synthesis sees small constant muxes instead of shifters over the whole table.
+  // Row p of a table (latencies from prev op p to every next op, zero-padded to every opcode
+  // value) is a constant of the generate block that checks it; the runtime opcode (and bank
+  // class) selects within that row: one small mux per check. (Lookup functions looping over the
+  // whole table were inlined at every call and made elaboration most of the synthesis time.)
   typedef logic [pim_pkg::OpcodeWidth-1:0] op_t;
-  function automatic lat_t chan_lat(input int p, input op_t op);
-    chan_lat = '0;
-    for (int n = 0; n < int'(NOps); n++) begin
-      if (op == op_t'(n)) chan_lat = pim_pkg::SchedChanLat[(p * NOps + n) * W +: W];
-    end
-  endfunction
-  function automatic lat_t bank_lat(input int p, input op_t op, input int cls);
-    bank_lat = '0;
-    for (int n = 0; n < int'(NOps); n++) begin
-      for (int c = 0; c < int'(NCls); c++) begin
-        if (op == op_t'(n) && cls == c) begin
-          bank_lat = pim_pkg::SchedBankLat[((p * NOps + n) * NCls + c) * W +: W];
-        end
-      end
-    end
-  endfunction
-  function automatic lat_t gb_lat(input int p, input op_t op);
-    gb_lat = '0;
-    for (int n = 0; n < int'(NOps); n++) begin
-      if (op == op_t'(n)) gb_lat = pim_pkg::SchedGbLat[(p * NOps + n) * W +: W];
-    end
-  endfunction
-  function automatic lat_t out_lat(input int p, input op_t op);
-    out_lat = '0;
-    for (int n = 0; n < int'(NOps); n++) begin
-      if (op == op_t'(n)) out_lat = pim_pkg::SchedOutLat[(p * NOps + n) * W +: W];
-    end
-  endfunction
+  localparam int unsigned NOpc = 1 << pim_pkg::OpcodeWidth;
+  typedef logic [NOpc*W-1:0] row_t;              // [next]
+  typedef logic [NOpc*NCls*W-1:0] bank_row_t;    // [next * NCls + class]
   function automatic logic [WWidth-1:0] faw_weight(input logic [pim_pkg::OpcodeWidth-1:0] op);
     faw_weight = '0;
     if (op == pim_pkg::OpAct)   faw_weight = WWidth'(pim_pkg::FawWeightAct);
@@ -112,8 +91,10 @@ module sched_timing #(
   // ---------------------------------------------------------------- since counters
   lat_t [NOps-1:0]                                       since_chan;
   lat_t [NBankOps-1:0][pim_pkg::NumBanks-1:0]            since_bank;
-  lat_t [NGbOps-1:0][pim_pkg::GbEntries-1:0]             since_gb;
-  lat_t [NOutOps-1:0][pim_pkg::ObufEntries-1:0]          since_out;
+  localparam int unsigned GbW  = pim_pkg::SchedGbSinceWidth;
+  localparam int unsigned OutW = pim_pkg::SchedOutSinceWidth;
+  logic [NGbOps-1:0][pim_pkg::GbEntries-1:0][GbW-1:0]    since_gb;
+  logic [NOutOps-1:0][pim_pkg::ObufEntries-1:0][OutW-1:0] since_out;
 
   for (genvar p = 0; p < NOps; p++) begin : g_chan
     since_counter #(.Width(W), .Max(pim_pkg::SchedSinceMax)) u_cnt (
@@ -133,7 +114,7 @@ module sched_timing #(
   end
   for (genvar i = 0; i < NGbOps; i++) begin : g_gb_op
     for (genvar e = 0; e < pim_pkg::GbEntries; e++) begin : g_gb
-      since_counter #(.Width(W), .Max(pim_pkg::SchedSinceMax)) u_cnt (
+      since_counter #(.Width(GbW), .Max(pim_pkg::SchedGbSinceMax)) u_cnt (
         .clk_i, .rst_ni,
         .event_i(issue_i && 32'(issue_op_i) == gb_op(i) && 32'(issue_gb_i) == e),
         .count_o(since_gb[i][e])
@@ -142,7 +123,7 @@ module sched_timing #(
   end
   for (genvar i = 0; i < NOutOps; i++) begin : g_out_op
     for (genvar e = 0; e < pim_pkg::ObufEntries; e++) begin : g_out
-      since_counter #(.Width(W), .Max(pim_pkg::SchedSinceMax)) u_cnt (
+      since_counter #(.Width(OutW), .Max(pim_pkg::SchedOutSinceMax)) u_cnt (
         .clk_i, .rst_ni,
         .event_i(issue_i && 32'(issue_op_i) == out_op(i) && 32'(issue_out_i) == e),
         .count_o(since_out[i][e])
@@ -213,20 +194,24 @@ module sched_timing #(
 
   for (genvar c = 0; c < NumCand; c++) begin : g_cand
     for (genvar p = 0; p < NOps; p++) begin : g_chan_ok
-      assign chan_ok[c][p] = since_chan[p] >= chan_lat(p, cand_op_i[c]);
+      localparam row_t Row = row_t'(pim_pkg::SchedChanLat[p * NOps * W +: NOps * W]);
+      assign chan_ok[c][p] = since_chan[p] >= Row[32'(cand_op_i[c]) * W +: W];
     end
     for (genvar i = 0; i < NBankOps; i++) begin : g_bank_ok
+      localparam bank_row_t Row = bank_row_t'(
+          pim_pkg::SchedBankLat[bank_op(i) * NOps * NCls * W +: NOps * NCls * W]);
       for (genvar b = 0; b < pim_pkg::NumBanks; b++) begin : g_b
-        assign bank_ok[c][i * pim_pkg::NumBanks + b] =
-            since_bank[i][b] >= bank_lat(bank_op(i), cand_op_i[c],
-                                         bank_class(cand_bank_i[c], b));
+        assign bank_ok[c][i * pim_pkg::NumBanks + b] = since_bank[i][b]
+            >= Row[(32'(cand_op_i[c]) * NCls + bank_class(cand_bank_i[c], b)) * W +: W];
       end
     end
     for (genvar i = 0; i < NGbOps; i++) begin : g_gb_ok
-      assign gb_ok[c][i] = since_gb[i][cand_gb_i[c]] >= gb_lat(gb_op(i), cand_op_i[c]);
+      localparam row_t Row = row_t'(pim_pkg::SchedGbLat[gb_op(i) * NOps * W +: NOps * W]);
+      assign gb_ok[c][i] = W'(since_gb[i][cand_gb_i[c]]) >= Row[32'(cand_op_i[c]) * W +: W];
     end
     for (genvar i = 0; i < NOutOps; i++) begin : g_out_ok
-      assign out_ok[c][i] = since_out[i][cand_out_i[c]] >= out_lat(out_op(i), cand_op_i[c]);
+      localparam row_t Row = row_t'(pim_pkg::SchedOutLat[out_op(i) * NOps * W +: NOps * W]);
+      assign out_ok[c][i] = W'(since_out[i][cand_out_i[c]]) >= Row[32'(cand_op_i[c]) * W +: W];
     end
     for (genvar i = 0; i < NFaw; i++) begin : g_faw_ok
       assign faw_ok[c][i] = !faw_v_q[i]
