@@ -19,7 +19,8 @@ from pymodel.system.models import TABLE_I
 from pymodel.system.serving import ServeOptions, ServingSim
 from pymodel.system.simulate import StepModel
 from pymodel.system.systems import pim_only, xpu_pim
-from pymodel.system.techniques import BUNDLES
+from pymodel.system.memory import request_bytes
+from pymodel.system.techniques import BUNDLES, bundle
 from pymodel.system.traces import Request, Trace, read_trace
 
 CFG = PRESETS["aim-gddr6"]
@@ -149,6 +150,20 @@ def test_dpa_admits_more_than_static_and_preempts_when_memory_runs_out(cache: Ke
     preempted = [o for o in dpa.outcomes if o.preemptions]
     assert preempted and all(o.tokens == o.req.output for o in preempted)
     assert dpa.summary["throughput_tokens_per_s"] > static.summary["throughput_tokens_per_s"]
+
+
+def test_neupims_rows_grow_with_the_request(cache: KernelCache) -> None:
+    """The NeuPIMs-like baseline's free-row KV is lazy like DPA: the peak KV of one request that
+    decodes 1000 tokens past its prompt is the rows of its final length, not its prompt's."""
+    rows = [(0.0, 2048, 1000)]
+    sm = StepModel(M7, xpu_pim(1, CFG), bundle("baseline", "xpu-pim"), cache)
+    res = ServingSim(sm, ServeOptions(link_bytes_per_s=INSTANT)).run(trace_of(rows))
+    assert res.summary["completed"] == 1
+    lay, layers = sm.lay, M7.layers
+    assert res.summary["peak_kv_bytes"] == request_bytes(lay, "rows", 3048, 0, M7, layers)
+    assert request_bytes(lay, "rows", 3048, 0, M7, layers) > request_bytes(
+        lay, "rows", 2049, 0, M7, layers
+    )
 
 
 def test_prefill_on_the_npu_stalls_decode(cache: KernelCache) -> None:

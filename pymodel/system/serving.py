@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pymodel.system.errors import SystemSimError
-from pymodel.system.memory import request_bytes
+from pymodel.system.memory import request_bytes, unit_tokens
 from pymodel.system.simulate import MAX_BATCH, SimError, StepModel
 from pymodel.system.traces import Request, Trace
 from pymodel.system.workloads import Workload
@@ -232,8 +232,9 @@ class ServingSim:
                     continue
                 t = next_event
                 continue
-            # DPA: a request whose next token needs a new chunk takes it or preempts
-            if policy == "dpa":
+            # DPA (NeuPIMs rows alike): a request whose next token needs a new chunk (row) takes
+            # it or preempts
+            if policy != "static":
                 for x in sorted(running, key=lambda x: x.order):
                     if x not in live:
                         continue
@@ -254,8 +255,9 @@ class ServingSim:
             k = min(x.out.req.output - x.out.tokens for x in running)
             for x in running:
                 k = min(k, sm.steps_same_cost(x.length, split))
-                if policy == "dpa":
-                    k = min(k, lay.chunk_tokens * -(-(x.length + 1) // lay.chunk_tokens) - x.length)
+                if policy != "static":
+                    unit = unit_tokens(lay, policy)
+                    k = min(k, unit * -(-(x.length + 1) // unit) - x.length)
             mid = (k - 1) // 2
             step_s, _ = sm.round_stages([x.length + mid for x in running], tp, pp, detail=False)
             if next_event < NEVER:
