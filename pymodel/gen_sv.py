@@ -55,6 +55,7 @@ from pymodel.timing import (
     Scope,
     applies,
     mode_of,
+    rule_parts,
 )
 
 PKG_NAME = "pim_pkg"
@@ -562,19 +563,26 @@ def render_rule_list(p: _Pkg, cfg: PimConfig, lat_w: int) -> None:
     from pymodel.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
 
     t, n_ops = cfg.timing, len(Op)
+    # a rule whose pairs a dual-ported OBuf partly lifts becomes several rectangles
+    parts = [
+        (r, prev, nxt) for r in RULES for prev, nxt in rule_parts(r, cfg.buffers.obuf_dual_port)
+    ]
     p.blank()
     p.comment(
-        "Timing rules one by one (pymodel.timing.RULES order) for the assertion-only checker:\n"
+        "Timing rules one by one (pymodel.timing.RULES order; pymodel.timing.rule_parts) for the\n"
+        "assertion-only checker:\n"
         "RuleLat[r] (0 = never binds), RulePrev/RuleNext[r] op masks (bit op), RuleScope[r] =\n"
         + ", ".join(f"{i} {s.value}" for i, s in enumerate(SCOPE_CODES))
         + "."
     )
-    p.int_param("NumRules", len(RULES))
+    p.int_param("NumRules", len(parts))
     p.int_param("RuleScopeWidth", 3)
-    _packed(p, "RuleLat", [max(0, r.latency(t)) for r in RULES], lat_w, "latency per rule")
-    _packed(p, "RulePrev", [_op_mask(r.prev) for r in RULES], n_ops, "prev op mask per rule")
-    _packed(p, "RuleNext", [_op_mask(r.next) for r in RULES], n_ops, "next op mask per rule")
-    _packed(p, "RuleScope", [SCOPE_CODES.index(r.scope) for r in RULES], 3, "scope per rule")
+    _packed(p, "RuleLat", [max(0, r.latency(t)) for r, _, _ in parts], lat_w, "latency per rule")
+    _packed(p, "RulePrev", [_op_mask(a) for _, a, _ in parts], n_ops, "prev op mask per rule")
+    _packed(p, "RuleNext", [_op_mask(b) for _, _, b in parts], n_ops, "next op mask per rule")
+    _packed(
+        p, "RuleScope", [SCOPE_CODES.index(r.scope) for r, _, _ in parts], 3, "scope per rule"
+    )
     for name, ops, note in (
         ("AllBankOps", ALL_BANK_OPS, "commands that touch every bank"),
         ("SingleBankOps", SINGLE_BANK_OPS, "commands that touch their bank"),

@@ -316,6 +316,18 @@ def applies(rule: Rule, prev: Op, nxt: Op, obuf_dual_port: bool) -> bool:
     return not (Op.RDMAC in pair and pair & _COLUMN_PATH_OPS)
 
 
+def rule_parts(rule: Rule, obuf_dual_port: bool) -> list[tuple[frozenset[Op], frozenset[Op]]]:
+    """``rule`` as (prev ops, next ops) rectangles covering exactly the pairs it constrains
+    (:func:`applies`): prev ops grouped by the next ops they constrain. One rectangle, the rule's
+    own, unless a dual-ported OBuf lifts some of its pairs."""
+    groups: dict[frozenset[Op], set[Op]] = {}
+    for p in sorted(rule.prev):
+        nxt = frozenset(n for n in rule.next if applies(rule, p, n, obuf_dual_port))
+        if nxt:
+            groups.setdefault(nxt, set()).add(p)
+    return [(frozenset(p), n) for n, p in groups.items()]
+
+
 def rules_for(op: Op) -> tuple[Rule, ...]:
     return tuple(r for r in RULES if op in r.next)
 

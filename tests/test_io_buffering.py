@@ -110,3 +110,17 @@ def test_pingpong_kernels_alternate_halves() -> None:
     assert reads[:2] == [0, half_out]
     assert buffer_args(Mode.PINGPONG, CFG) == {"obuf": CFG.buffers.obuf_entries, "halves": True}
     assert buffer_args(Mode.STATIC, CFG)["obuf"] == 1
+
+
+def test_rule_parts_cover_exactly_the_constrained_pairs() -> None:
+    """The RTL's rule-by-rule checker (RulePrev/RuleNext rectangles) sees the same pairs as the
+    channel model, with a single- and a dual-ported OBuf."""
+    from pymodel.timing import rule_parts
+
+    for dual in (False, True):
+        for r in RULES:
+            got = {(p, n) for a, b in rule_parts(r, dual) for p in a for n in b}
+            want = {(p, n) for p in r.prev for n in r.next if applies(r, p, n, dual)}
+            assert got == want, r.name
+            if not dual:
+                assert rule_parts(r, dual) == [(r.prev, r.next)]

@@ -486,7 +486,8 @@ package pim_pkg;
   // pymodel.timing.COMPLETION per op (STATIC waits this long after an instruction)
   localparam logic [112-1:0] SchedCompletion = 112'h3000008010203020000000000;
 
-  // Timing rules one by one (pymodel.timing.RULES order) for the assertion-only checker:
+  // Timing rules one by one (pymodel.timing.RULES order; pymodel.timing.rule_parts) for the
+  // assertion-only checker:
   // RuleLat[r] (0 = never binds), RulePrev/RuleNext[r] op masks (bit op), RuleScope[r] =
   // 0 same bank, 1 other bank, same bank group, 2 other bank group, 3 channel, 4 same GB entry, 5 same OBuf entry.
   localparam int NumRules = 43;
