@@ -15,11 +15,11 @@ from pymodel.config import PRESETS
 from pymodel.errors import PimphonyError
 from pymodel.system import workloads
 from pymodel.system.kernel_cost import KernelCache
+from pymodel.system.memory import request_bytes
 from pymodel.system.models import TABLE_I
 from pymodel.system.serving import ServeOptions, ServingSim
 from pymodel.system.simulate import StepModel
 from pymodel.system.systems import pim_only, xpu_pim
-from pymodel.system.memory import request_bytes
 from pymodel.system.techniques import BUNDLES, bundle
 from pymodel.system.traces import Request, Trace, read_trace
 
