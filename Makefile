@@ -28,7 +28,7 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: cosim-16ch synth formal fpga coverage help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
+.PHONY: cosim-16ch synth formal fpga coverage mutate help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
 	clean distclean
 
 help:
@@ -45,6 +45,7 @@ help:
 	@echo "make formal      SymbiYosys proofs of formal/proofs.toml + planted bugs -> docs/formal.md"
 	@echo "make fpga        ECP5-85k synth + place & route (nextpnr): LUT/FF/BRAM/DSP, fmax -> docs/synth.md"
 	@echo "make coverage    functional + line/toggle coverage of the DPA bench -> docs/coverage.md"
+	@echo "make mutate      RTL mutation testing (MUTANTS=60 MUTATE_SEED=1) -> build/mutate, docs/testing.md"
 	@echo "make lint        verilator lint of every RTL module + ruff + mypy"
 	@echo "make gen         regenerate rtl/pkg/ from pymodel.config"
 	@echo "make check-gen   fail if rtl/pkg/ is stale"
@@ -113,6 +114,12 @@ fpga: $(STAMP)
 # Functional (cocotb-coverage) + Verilator line/toggle coverage of the DPA bench.
 coverage: $(STAMP) sysdeps
 	$(PY) tools/coverage.py --out docs/coverage.md
+
+# Seeded sample of single-token RTL mutants against focused benches (long: ~1-2 min per mutant).
+MUTANTS     ?= 60
+MUTATE_SEED ?= 1
+mutate: $(STAMP) sysdeps
+	$(PY) tools/mutate.py --sample $(MUTANTS) --seed $(MUTATE_SEED) --doc docs/testing.md
 
 gen: $(STAMP)
 	$(PY) -m pymodel.gen_sv --out rtl/pkg

@@ -44,6 +44,9 @@ from scoreboards.cmd_decode import (
 )
 
 CLK_NS = 10
+#: Simulated-time limit of each cocotb test (the longest, 6000 words at ~40 % transfer rate, needs
+#: ~150 us): a DUT that stops taking or giving words fails instead of hanging the run.
+TIMEOUT_US = float(os.environ.get("DECODER_TIMEOUT_US", "5000"))
 
 
 
@@ -165,7 +168,7 @@ class TB:
         raise AssertionError(f"not drained after {max_cycles} cycles: {self.sb.summary()}")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
 async def run_random_traffic(dut: Any) -> None:
     """>= 5000 random words with idle cycles and backpressure, each checked against decode."""
     tb = TB(dut)
@@ -184,7 +187,7 @@ async def run_random_traffic(dut: Any) -> None:
     tb.log.info("%s in %d cycles, %d input stalls", tb.sb.summary(), tb.cycle() - t0, tb.stalls)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
 async def run_full_throughput(dut: Any) -> None:
     """No idle, always ready: one word accepted and one result delivered every cycle."""
     tb = TB(dut)
@@ -203,7 +206,7 @@ async def run_full_throughput(dut: Any) -> None:
     tb.log.info("%s in %d cycles", tb.sb.summary(), cycles)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
 async def run_planted_bug(dut: Any) -> None:
     """Corrupt the reference (one field flipped): the scoreboard must report a mismatch."""
     field = os.environ.get("CMD_DECODER_CORRUPT", "row")
@@ -249,3 +252,20 @@ def test_cmd_decoder_sim(config: str, tmp_path: Path) -> None:
         test_dir=tmp_path,
         extra_env={"PIMPHONY_CONFIG": cfg_spec},
     )
+
+
+@pytest.mark.sim
+def test_cmd_decoder_timeout_fires(tmp_path: Path) -> None:
+    """A run longer than its time limit fails (the limit is what stops a hung DUT)."""
+    import simlib
+
+    pkg, cfg_spec = simlib.config_package("aim-gddr6", None)
+    with pytest.raises(AssertionError, match="cocotb tests failed"):
+        simlib.run(
+            toplevel="cmd_decoder",
+            sources=pkg + [simlib.RTL / "isa" / "cmd_decoder.sv"],
+            test_file=__file__,
+            test_dir=tmp_path,
+            testcase="run_random_traffic",
+            extra_env={"PIMPHONY_CONFIG": cfg_spec, "DECODER_TIMEOUT_US": "20"},
+        )

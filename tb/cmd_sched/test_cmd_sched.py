@@ -156,7 +156,13 @@ class SchedBfm:
                         cur = None
                     else:
                         self.stalls += 1
-                if int(d.cmd_valid_o.value):
+                if not int(d.cmd_valid_o.value):  # the bus is quiet between commands
+                    quiet = (int(d.cmd_o.value), int(d.cmd_data_o.value))
+                    assert quiet == (0, 0), (
+                        f"cycle {self.cycle}: quiet rule broken: idle bus carries cmd "
+                        f"{quiet[0]:#x} data {quiet[1]:#x} (cmd_valid_o = 0)"
+                    )
+                else:
                     word = int(d.cmd_o.value)
                     data = int(d.cmd_data_o.value)
                     rd = self.on_cmd(self.cycle - BUS_OFFSET, word, data)
@@ -789,7 +795,8 @@ class run_faw(SchedTest):  # noqa: N801
 class run_planted_bug(SchedTest):  # noqa: N801
     """DUT built with PlantBug=1 (dependency check ignores GB entries) or 2 (TMOD does not flip
     the mode register), or (PLANT=3) from the single-ported OBuf package while the reference
-    has a dual-ported OBuf: must be caught by the cycle scoreboard."""
+    has a dual-ported OBuf: must be caught by the cycle scoreboard; PlantBug=4 (the GPR read
+    without an issue) by the bus monitor's quiet-bus check."""
 
     def scenarios(self) -> list[Scenario]:
         # PlantBug=1 needs the dependency check (DCS); 2 shows in any mode: STATIC's in-order
@@ -798,7 +805,7 @@ class run_planted_bug(SchedTest):  # noqa: N801
         if plant == "3":
             kern = QkKernel(512, self.cfg, group=4, acc_init="clear")
             return [kernel_scenario(kern, Mode.DCS, self.seed, 0.0, "bug")]
-        mode = Mode.DCS if plant == "1" else Mode.STATIC
+        mode = Mode.DCS if plant == "1" else Mode.STATIC  # 4: any mode with write data
         return [kernel_scenario(GemvKernel(32, 2048, self.cfg), mode, self.seed, 0.0, "bug")]
 
     async def run_phase(self) -> None:
@@ -817,9 +824,14 @@ class run_planted_bug(SchedTest):  # noqa: N801
         for _ in range(8):
             await RisingEdge(self.dut.clk_i)
         self.bfm.stop()
-        assert isinstance(caught, SchedMismatch), (
-            f"planted bug not caught by the cycle SB: {caught!r}"
-        )
+        if os.environ.get("PLANT") == "4":  # the GPR read without an issue: data on a quiet bus
+            assert isinstance(caught, AssertionError) and "quiet" in str(caught), (
+                f"planted bug not caught by the bus monitor's quiet check: {caught!r}"
+            )
+        else:
+            assert isinstance(caught, SchedMismatch), (
+                f"planted bug not caught by the cycle SB: {caught!r}"
+            )
         self.dut._log.info("planted bug caught as expected: %s", caught)
         self.drop_objection()
 
@@ -861,6 +873,8 @@ RUNS = [
     ("faw", "faw", "run_faw", 0, {}),
     ("planted-bug", "aim-gddr6", "run_planted_bug", 1, {"PLANT": "1"}),
     ("planted-mode-bug", "aim-gddr6", "run_planted_bug", 2, {"PLANT": "2"}),
+    # the GPR read without an issue (the scheduler header: cmd_data_o is 0 on an idle bus)
+    ("planted-quiet-bug", "aim-gddr6", "run_planted_bug", 4, {"PLANT": "4"}),
     # dual-ported OBuf (buffers.obuf_dual_port): read-outs need no TMOD, no column spacing
     ("kernels-dual-port", "dual-port", "run_kernels", 0, {"SCHED_MODES": "dcs", "SCHED_BIG": "0"}),
     ("random-dual-port", "dual-port", "run_random", 0, {"SCHED_SEEDS": "10"}),

@@ -1,0 +1,114 @@
+"""tools/mutate.py on a toy: mutants generated right, files restored, outcomes classified."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import mutate  # noqa: E402
+from mutate_gen import mutants  # noqa: E402
+
+TOY = """\
+module toy (
+  input  logic clk_i,
+  input  logic rst_ni,
+  input  logic a,
+  input  logic b,
+  output logic y,
+  output logic z
+);
+  logic q;
+  assign y = a && b;
+  assign z = a || b;
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) q <= 1'b0;
+    else q <= a;
+  end
+`ifdef PIM_ASSERT
+  always_ff @(posedge clk_i) a_q: assert (q < 2);
+`endif
+endmodule
+"""
+
+# The toy "bench": kills every change of y's line, hangs when z loses its left operand, and
+# cannot see anything else.
+CHECK = """\
+import pathlib, sys, time
+text = pathlib.Path("rtl/toy.sv").read_text()
+if "assign z = b;" in text:
+    time.sleep(60)
+sys.exit(0 if "assign y = a && b;" in text else 1)
+"""
+
+
+def test_generator_operators() -> None:
+    got = {(m.op, " ".join(m.old.split()), m.new) for m in mutants(TOY, "rtl/toy.sv")}
+    assert ("drop", "&& b", "") in got and ("drop", "a &&", "") in got
+    assert ("drop", "|| b", "") in got and ("drop", "a ||", "") in got
+    assert ("reset", "1'b0", "1'b1") in got
+    assert ("inv", "!", "") in got  # the reset condition
+    # nothing from the header, the assertion block, or the non-blocking assignments
+    assert not any(m.op == "rel" for m in mutants(TOY, "rtl/toy.sv"))
+    rel = mutants("module m (input logic a, b, output logic y);\n  assign y = a < b;\nendmodule\n",
+                  "m.sv")
+    assert sorted(m.new for m in rel if m.op == "rel") == ["<=", ">="]
+    m = next(m for m in mutants(TOY, "rtl/toy.sv") if m.old.strip() == "a ||")
+    assert "assign z = b;" in m.apply(TOY)
+
+
+def _toy_root(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "rtl").mkdir(parents=True)
+    (root / "tb").mkdir()
+    (root / "rtl" / "toy.sv").write_text(TOY)
+    (root / "tb" / "check.py").write_text(CHECK)
+    return root
+
+
+def _config(equivalent: list[mutate.Pattern]) -> mutate.Config:
+    return mutate.Config({"rtl/toy.sv": ["tb/check.py"]}, [sys.executable], [], equivalent,
+                         lint=False)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_outcomes_and_restore(jobs: int, tmp_path: Path) -> None:
+    root = _toy_root(tmp_path)
+    eq = mutate.Pattern("rtl/toy.sv", "assign z", "|| b", "", reason="z is never observed")
+    n = len(mutants(TOY, "rtl/toy.sv"))
+    run = mutate.mutate(_config([eq]), root, tmp_path / "out", sample=n, seed=3, budget_s=300,
+                        timeout=3.0, jobs=jobs, progress=lambda s: None)
+    by = {(r.line_text, r.old.strip(), r.new): r.outcome for r in run.results}
+    assert all(o == "killed" for (line, _, _), o in by.items() if line.startswith("assign y"))
+    assert by[("assign z = a || b;", "a ||", "")] == "timeout"
+    assert by[("assign z = a || b;", "|| b", "")] == "equivalent"
+    assert "survived" in by.values()  # the reset value: the toy bench cannot see it
+    assert not run.stopped and len(run.results) == n
+    assert [r.index for r in run.results] == list(range(n))
+    c = run.counts()
+    assert run.score() == c["killed"] / (c["killed"] + c["survived"] + c["timeout"])
+    assert (root / "rtl" / "toy.sv").read_text() == TOY  # the checkout is never written
+    mutate.write_reports(run, tmp_path / "out", tmp_path / "doc.md")
+    assert "mutation-results:begin" in (tmp_path / "doc.md").read_text()
+
+
+def test_file_restored_on_interrupt(tmp_path: Path) -> None:
+    root = _toy_root(tmp_path)
+    tree = mutate.make_tree(root, tmp_path / "tree")
+
+    def interrupt(tree: Path, file: str) -> bool:
+        assert (tree / file).read_text() != TOY  # the mutant is in place
+        raise KeyboardInterrupt
+
+    mut = mutate.Mutator(_config([]), tree, tmp_path / "out", timeout=3.0, lint=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        mut.run_one(mutants(TOY, "rtl/toy.sv")[0], 0)
+    assert (tree / "rtl" / "toy.sv").read_text() == TOY
+
+
+def test_bad_input_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert mutate.main(["--only", "rtl/nope.sv", "--list"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pimphony: error: --only rtl/nope.sv")
