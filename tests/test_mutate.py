@@ -92,6 +92,8 @@ def test_outcomes_and_restore(jobs: int, tmp_path: Path) -> None:
     assert (root / "rtl" / "toy.sv").read_text() == TOY  # the checkout is never written
     mutate.write_reports(run, tmp_path / "out", tmp_path / "doc.md")
     assert "mutation-results:begin" in (tmp_path / "doc.md").read_text()
+    again = mutate.load_report(tmp_path / "out" / "report.json")  # make mutate --from-json
+    assert mutate.summary_md(again) == mutate.summary_md(run)
 
 
 def test_file_restored_on_interrupt(tmp_path: Path) -> None:

@@ -484,6 +484,16 @@ def write_reports(run: Run, out: Path, doc: Path | None) -> None:
         mdblock.put_block(doc, "mutation-results", summary_md(run))
 
 
+def load_report(path: Path) -> Run:
+    try:
+        data = json.loads(path.read_text())
+        results = [Result(**r) for r in data["results"]]
+        return Run(data["seed"], data["sample"], results, data["baseline_s"], data["seconds"],
+                   data["candidates"], data["stopped"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a mutation report ({exc})") from None
+
+
 # ------------------------------------------------------------------------------------- CLI
 
 
@@ -502,6 +512,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--doc", type=Path, default=None, help="markdown file for the summary block")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--keep", action="store_true", help="keep the private tree (debugging)")
+    ap.add_argument("--from-json", type=Path, default=None, metavar="REPORT",
+                    help="re-write the reports (and --doc) from a report.json, run nothing")
     return ap
 
 
@@ -519,6 +531,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for f in cfg.files:
             if not (ROOT / f).is_file():
                 raise ConfigError(f"{args.config}: files.{f}: no such file")
+        if args.from_json is not None:
+            run = load_report(args.from_json)
+            write_reports(run, args.out, args.doc)
+            print(summary_md(run))
+            return 0
         if args.list:
             pinned, rest = select(cfg, ROOT, args.only, args.seed)
             per = Counter(m.file for m in pinned + rest)
