@@ -114,3 +114,29 @@ def test_bad_input_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert mutate.main(["--only", "rtl/nope.sv", "--list"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pimphony: error: --only rtl/nope.sv")
+
+
+def test_rerun_after_a_new_test(tmp_path: Path) -> None:
+    """--rerun: the survivors run again against a stronger bench and keep their first outcome."""
+    root = _toy_root(tmp_path)
+    n = len(mutants(TOY, "rtl/toy.sv"))
+    first = mutate.mutate(_config([]), root, tmp_path / "out", sample=n, seed=1, budget_s=300,
+                          timeout=3.0, progress=lambda s: None)
+    survivors = {r.id for r in first.results if r.outcome == "survived"}
+    assert survivors
+    # the "new test": the toy bench now also checks z's line and the reset value
+    (root / "tb" / "check.py").write_text(CHECK.replace(
+        'sys.exit(0 if "assign y = a && b;" in text else 1)',
+        'ok = all(s in text for s in ("assign y = a && b;", "assign z = a || b;", "q <= 1\'b0"))\n'
+        "sys.exit(0 if ok else 1)"))
+    merged = mutate.rerun(_config([]), root, tmp_path / "out2", first, budget_s=300, timeout=3.0,
+                          progress=lambda s: None)
+    again = {r.id: r for r in merged.results if r.first}
+    hung = {r.id for r in first.results if r.outcome == "timeout"}
+    assert set(again) == survivors | hung
+    assert all(again[i].first == "survived" for i in survivors)
+    z_drop = next(i for i in survivors if "assign z" in again[i].line_text)
+    assert again[z_drop].outcome == "killed"  # the new check sees z
+    # (the reset polarity inverted still survives: the toy bench never resets)
+    assert len(merged.results) == len(first.results)
+    assert "First pass" in mutate.summary_md(merged)

@@ -40,6 +40,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
 import mdblock  # noqa: E402
@@ -129,6 +130,7 @@ class Result:
     by: str = ""  # the failing test (and the RTL assertion that fired, if one did)
     reason: str = ""  # equivalents: why
     note: str = ""
+    first: str = ""  # --rerun: the outcome in the first run (before the new tests)
 
 
 @dataclass
@@ -333,11 +335,12 @@ def select(cfg: Config, root: Path, only: Sequence[str], seed: int) -> tuple[lis
 def mutate(cfg: Config, root: Path, out: Path, *, sample: int, seed: int, budget_s: float,
            only: Sequence[str] = (), timeout: float | None = None, jobs: int = 1,
            progress: Callable[[str], None] = print, env: dict[str, str] | None = None,
-           lint: Callable[[Path, str], bool] | None = None, keep: bool = False) -> Run:
+           lint: Callable[[Path, str], bool] | None = None, keep: bool = False,
+           exactly: Sequence[Mutant] | None = None) -> Run:
     """The whole run, in ``jobs`` private copies of ``root`` (deleted afterwards unless
-    ``keep``), one mutant at a time in each."""
+    ``keep``), one mutant at a time in each. ``exactly``: run these mutants and nothing else."""
     t_start = time.monotonic()
-    pinned, rest = select(cfg, root, only, seed)
+    pinned, rest = (list(exactly), []) if exactly is not None else select(cfg, root, only, seed)
     run = Run(seed, sample, candidates=len(pinned) + len(rest))
     queue = deque([(m, True) for m in pinned] + [(m, False) for m in rest])
     target = sample + len(pinned)
@@ -442,6 +445,7 @@ def summary_md(run: Run) -> str:
         f"{run.seconds / 60:.1f} min. **Score {_pct(run.score())}** "
         f"(killed / (killed + survived + timeout)).",
         *([f"Stopped early: {run.stopped}."] if run.stopped else []),
+        *([first_pass(run)] if any(r.first for r in run.results) else []),
         "",
         "| file | run | killed | survived | timeout | equivalent | lint-rejected | score |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -454,13 +458,23 @@ def summary_md(run: Run) -> str:
     lines.append(f"| **all** | {ran} | {c['killed']} | {c['survived']} | {c['timeout']} | "
                  f"{c['equivalent']} | {c['lint']} | {_pct(run.score())} |")
     notable = [r for r in run.results if r.outcome in ("survived", "timeout", "equivalent")
-               or r.pinned or r.note]
+               or r.pinned or r.note or r.first]
     if notable:
-        lines += ["", "| mutant | outcome | killed by / reason |", "|---|---|---|"]
+        lines += ["", "| mutant | first run | outcome | killed by / reason |", "|---|---|---|---|"]
         for r in notable:
-            why = r.by or r.reason or r.note
-            lines.append(f"| `{r.id}`{' (pinned)' if r.pinned else ''} | {r.outcome} | {why} |")
+            why = (r.by or r.reason or r.note).replace("|", "\\|")
+            mid = r.id.replace("|", "\\|")
+            lines.append(f"| `{mid}`{' (pinned)' if r.pinned else ''} | {r.first or r.outcome} "
+                         f"| {r.outcome} | {why} |")
     return "\n".join(lines)
+
+
+def first_pass(run: Run) -> str:
+    """The score before the survivors were re-run against new tests (``--rerun``)."""
+    c = Counter(r.first or r.outcome for r in run.results)
+    n = c["killed"] + c["survived"] + c["timeout"]
+    return (f"First pass: {c['killed']} killed of {n} ({_pct(c['killed'] / n if n else None)}); "
+            f"the survivors were then re-run against the new tests (`--rerun`).")
 
 
 def report_md(run: Run) -> str:
@@ -468,8 +482,8 @@ def report_md(run: Run) -> str:
              "| # | mutant | source line | outcome | s | killed by |",
              "|---:|---|---|---|---:|---|"]
     for k, r in enumerate(run.results):
-        src = r.line_text.replace("|", "\\|")
-        lines.append(f"| {k} | `{r.id}` | `{src}` | {r.outcome} | {r.seconds:.0f} | {r.by} |")
+        src, mid = r.line_text.replace("|", "\\|"), r.id.replace("|", "\\|")
+        lines.append(f"| {k} | `{mid}` | `{src}` | {r.outcome} | {r.seconds:.0f} | {r.by} |")
     return "\n".join(lines) + "\n"
 
 
@@ -482,6 +496,32 @@ def write_reports(run: Run, out: Path, doc: Path | None) -> None:
     (out / "report.md").write_text(report_md(run))
     if doc is not None:
         mdblock.put_block(doc, "mutation-results", summary_md(run))
+
+
+def rerun(cfg: Config, root: Path, out: Path, old: Run, **kw: Any) -> Run:
+    """Run the survivors and timeouts of ``old`` again (after new tests) and merge: each keeps
+    its first outcome in ``first``, the score is that of the merged run."""
+    again = [r for r in old.results if r.outcome in ("survived", "timeout")]
+    pool = {f: mutants((root / f).read_text(), f) for f in {r.file for r in again}}
+    todo: list[Mutant] = []
+    for r in again:
+        hits = [m for m in pool[r.file] if (m.line_text, m.op, m.old, m.new)
+                == (r.line_text, r.op, r.old, r.new)]
+        if len(hits) != 1:
+            raise ConfigError(f"--rerun: {r.id}: {len(hits)} matches in the current source")
+        todo.append(hits[0])
+    new = mutate(cfg, root, out, sample=0, seed=old.seed, budget_s=kw.pop("budget_s"),
+                 exactly=todo, **kw)
+    by_key = {(r.file, r.line_text, r.op, r.old, r.new): r for r in new.results}
+    merged = Run(old.seed, old.sample, baseline_s=old.baseline_s, candidates=old.candidates,
+                 stopped=old.stopped or new.stopped, seconds=old.seconds + new.seconds)
+    for r in old.results:
+        n = by_key.get((r.file, r.line_text, r.op, r.old, r.new))
+        if n is not None:
+            n.index, n.pinned, n.first = r.index, r.pinned, r.first or r.outcome
+            r = n
+        merged.results.append(r)
+    return merged
 
 
 def load_report(path: Path) -> Run:
@@ -512,6 +552,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--doc", type=Path, default=None, help="markdown file for the summary block")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--keep", action="store_true", help="keep the private tree (debugging)")
+    ap.add_argument("--rerun", type=Path, default=None, metavar="REPORT",
+                    help="run the survivors and timeouts of a report.json again and merge")
     ap.add_argument("--from-json", type=Path, default=None, metavar="REPORT",
                     help="re-write the reports (and --doc) from a report.json, run nothing")
     return ap
@@ -543,6 +585,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{n:5d}  {f}  ({', '.join(cfg.files[f])})")
             print(f"{sum(per.values()):5d}  candidates, {len(pinned)} pinned")
             return 0
+        if args.rerun is not None:
+            run = rerun(cfg, ROOT, args.out, load_report(args.rerun),
+                        budget_s=60 * args.budget_min, timeout=args.timeout, jobs=args.jobs,
+                        keep=args.keep, progress=_flush_print)
+            write_reports(run, args.out, args.doc)
+            print(summary_md(run))
+            score = run.score()
+            return 0 if score is not None and score >= args.target else 1
         run = mutate(cfg, ROOT, args.out, sample=args.sample, seed=args.seed,
                      budget_s=60 * args.budget_min, only=args.only, timeout=args.timeout,
                      jobs=args.jobs, keep=args.keep, progress=_flush_print)

@@ -232,6 +232,64 @@ class run_planted_bug(SchedTest):  # noqa: N801
         self.drop_objection()
 
 
+@cocotb.test(timeout_time=200, timeout_unit="us")
+async def run_error_flags(dut: Any) -> None:
+    """err_o is 0 out of reset and sticky-1 after each cause the pim_sched header names: read data
+    nobody asked for, a DYN_* instruction offered, and more RDMACs outstanding than the return
+    FIFO holds (the channel never answers; env SCHED_ERRORS picks the causes: the overflow also
+    fires the return FIFO's a_no_overflow, so it runs in a build without assertions)."""
+    cfg = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
+    causes = os.environ.get("SCHED_ERRORS", "unasked,dyn,overflow").split(",")
+    Clock(dut.clk_i, CLK_NS, unit="ns").start()
+
+    async def reset() -> None:
+        for sig in (dut.inst_valid_i, dut.inst_i, dut.rd_valid_i, dut.rd_data_i,
+                    dut.gpr_rd_data_i):
+            sig.value = 0
+        dut.mode_i.value = MODE_CODE[Mode.DCS]
+        dut.rst_ni.value = 0
+        for _ in range(3):
+            await RisingEdge(dut.clk_i)
+        dut.rst_ni.value = 1
+        for _ in range(4):
+            await RisingEdge(dut.clk_i)
+        assert not int(dut.err_o.value), "err_o set out of reset"
+
+    async def expect_err(cause: str, within: int) -> None:
+        for _ in range(within):
+            await RisingEdge(dut.clk_i)
+            if int(dut.err_o.value):
+                break
+        else:
+            raise AssertionError(f"{cause}: err_o never set")
+        for _ in range(8):
+            await RisingEdge(dut.clk_i)
+        assert int(dut.err_o.value), f"{cause}: err_o not sticky"
+
+    async def offer(word: int) -> None:
+        dut.inst_valid_i.value, dut.inst_i.value = 1, word
+        await RisingEdge(dut.clk_i)
+        dut.inst_valid_i.value = 0
+
+    if "unasked" in causes:  # read data with no RDMAC outstanding
+        await reset()
+        dut.rd_valid_i.value = 1
+        await RisingEdge(dut.clk_i)
+        dut.rd_valid_i.value = 0
+        await expect_err("unasked read data", 4)
+    if "dyn" in causes:  # a DYN_* instruction reaches the scheduler
+        await reset()
+        await offer(encode_inst(Instruction(InstOp.DYN_LOOP, body_len=1), cfg))
+        await expect_err("DYN_LOOP offered", 4)
+    if "overflow" in causes:  # eight RDMACs and no read data ever returns
+        await reset()
+        n = cfg.buffers.obuf_entries
+        assert n > 4, "needs more OBuf entries than the return FIFO (RetDepth = 4) holds"
+        inst = Instruction(InstOp.RD_OUT, ch_mask=1, op_size=n, gpr=0, out=0)
+        await offer(encode_inst(inst, cfg))
+        await expect_err("return FIFO overflow", 400 * n)
+
+
 # ------------------------------------------------------------------------------------- pytest
 
 #: Extra configs generated on the fly (like tb/cmd_decoder): small nREFI and shallow queues.
@@ -271,12 +329,17 @@ RUNS = [
     ("planted-mode-bug", "aim-gddr6", "run_planted_bug", 2, {"PLANT": "2"}),
     # the GPR read without an issue (the scheduler header: cmd_data_o is 0 on an idle bus)
     ("planted-quiet-bug", "aim-gddr6", "run_planted_bug", 4, {"PLANT": "4"}),
+    # err_o for each cause (the overflow without assertions: a_no_overflow would stop it first)
+    ("error-flags", "aim-gddr6", "run_error_flags", 0, {"SCHED_ERRORS": "unasked,dyn"}),
+    ("error-overflow", "aim-gddr6", "run_error_flags", 0, {"SCHED_ERRORS": "overflow"}),
     # dual-ported OBuf (buffers.obuf_dual_port): read-outs need no TMOD, no column spacing
     ("kernels-dual-port", "dual-port", "run_kernels", 0, {"SCHED_MODES": "dcs", "SCHED_BIG": "0"}),
     ("random-dual-port", "dual-port", "run_random", 0, {"SCHED_SEEDS": "10"}),
     # the DUT from the single-ported package, the reference dual-ported: must mismatch
     ("planted-dual-port-bug", "dual-port", "run_planted_bug", 0, {"PLANT": "3"}),
 ]
+#: Runs whose stimulus breaks an RTL assertion on purpose (the bench checks the DUT's answer).
+NO_ASSERTIONS = {"error-overflow"}
 #: Runs whose DUT is built from another config's package than the reference runs (planted).
 DUT_CONFIG = {"planted-dual-port-bug": "aim-gddr6"}
 
@@ -352,5 +415,6 @@ def test_cmd_sched_sim(
         params={"PlantBug": plant} if plant else {},
         testcase=testcase,
         extra_env={"PIMPHONY_CONFIG": cfg_spec, **env},
-        assertions=not plant,  # a planted bug here is the scoreboard's to catch, not an assertion
+        # a planted bug here is the scoreboard's to catch, not an assertion
+        assertions=not plant and run_id not in NO_ASSERTIONS,
     )
