@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import cocotb
 import pytest
 import pyuvm
 from cocotb.clock import Clock
@@ -27,10 +28,11 @@ from sched_stimulus import (
     random_program,
 )
 
-from pymodel.isa import InstOp, Instruction
+from pymodel.config import resolve
+from pymodel.isa import InstOp, Instruction, encode_inst
 from pymodel.kernels import GemvKernel, QkKernel, SvKernel
 from pymodel.sched import Mode
-from scoreboards.cmd_sched import SchedMismatch
+from scoreboards.cmd_sched import MODE_CODE, SchedMismatch
 
 # ------------------------------------------------------------------------------------- tests
 
