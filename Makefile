@@ -122,12 +122,12 @@ mutate: $(STAMP) sysdeps
 	$(PY) tools/mutate.py --sample $(MUTANTS) --seed $(MUTATE_SEED) --doc docs/testing.md
 
 gen: $(STAMP)
-	$(PY) -m pymodel.gen_sv --out rtl/pkg
-	$(PY) -m pymodel.docgen --out docs/timing.md
+	$(PY) -m pymodel.gen.sv_pkg --out rtl/pkg
+	$(PY) -m pymodel.gen.timing_doc --out docs/timing.md
 
 check-gen: $(STAMP)
-	$(PY) -m pymodel.gen_sv --check rtl/pkg
-	$(PY) -m pymodel.docgen --check --out docs/timing.md
+	$(PY) -m pymodel.gen.sv_pkg --check rtl/pkg
+	$(PY) -m pymodel.gen.timing_doc --check --out docs/timing.md
 
 demo: $(RUNSTAMP)
 	$(PY) -m pymodel.cli demo-system
@@ -140,7 +140,7 @@ repro: $(RUNSTAMP)
 bench: $(STAMP) sysdeps
 	@mkdir -p build
 	$(PY) tools/bench_rtl.py build/bench_rtl.json
-	$(PY) -m pymodel.kernel_study --rtl-results build/bench_rtl.json --out docs/bench.md
+	$(PY) -m pymodel.studies.kernel_study --rtl-results build/bench_rtl.json --out docs/bench.md
 
 # Sweep throughput, 1 vs 2 Dask workers (docs/sweep.md quotes it)
 bench-sweep: $(RUNSTAMP)

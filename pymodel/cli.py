@@ -14,21 +14,21 @@ from pathlib import Path
 from typing import Sequence
 
 from pymodel import __version__
-from pymodel.aim_trace import add_replay_parser
-from pymodel.channel import Channel, ChannelError
-from pymodel.cliargs import Parser
 from pymodel.codehash import code_hash
 from pymodel.compiler.cli import add_parser as add_compile_parser
 from pymodel.config import PRESETS, PimConfig, add_config_argument, resolve
-from pymodel.decode_cli import add_decode_parser
 from pymodel.dse.cli import add_sweep_parser
 from pymodel.errors import PimphonyError, check_text_file
-from pymodel.gemv_demo import add_demo_parser
-from pymodel.inorder import CommandStats
+from pymodel.golden.channel import Channel, ChannelError
+from pymodel.golden.inorder import CommandStats
 from pymodel.isa import read_trace
-from pymodel.kernel_run import add_kernel_parser
+from pymodel.studies.aim_trace import add_replay_parser
+from pymodel.studies.decode_cli import add_decode_parser
+from pymodel.studies.gemv_demo import add_demo_parser
+from pymodel.studies.kernel_run import add_kernel_parser
+from pymodel.studies.timeline import add_timeline_parser
 from pymodel.system.cli import add_system_parsers
-from pymodel.timeline import add_timeline_parser
+from pymodel.ui.args import Parser
 
 # Every error a user can fix derives from PimphonyError (ConfigError, IsaError, KernelError too).
 USER_ERRORS = (PimphonyError,)

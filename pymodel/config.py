@@ -234,7 +234,7 @@ class Module:
 
 @dataclass(frozen=True)
 class Dpa:
-    """DPA dispatcher table sizes (see pymodel.dpa)."""
+    """DPA dispatcher table sizes (see pymodel.golden.dpa)."""
 
     max_requests: int = 64
     max_chunks_per_request: int = 1024

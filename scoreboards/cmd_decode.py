@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, fields, replace
 
 from pymodel.config import PimConfig
-from pymodel.gen_sv import CmdErr
+from pymodel.gen.sv_pkg import CmdErr
 from pymodel.isa import (
     CMD_FIELDS,
     DATA_OPS,
@@ -48,7 +48,7 @@ class CmdDecodeMismatch(AssertionError):
 class DecodeResult:
     """One decoder output: the command fields plus the error report (``cmd_o`` etc.).
 
-    ``err`` is a :class:`pymodel.gen_sv.CmdErr` value; ``err_field`` the index of the failing
+    ``err`` is a :class:`pymodel.gen.sv_pkg.CmdErr` value; ``err_field`` the index of the failing
     field in ``CMD_FIELDS`` (0 when not applicable).
     """
 

@@ -1,6 +1,7 @@
 """Scoreboards for the RTL command scheduler (``rtl/sched/pim_sched.sv``); plain Python.
 
-* :class:`SchedCycleScoreboard` - lockstep check against :class:`pymodel.sched.Scheduler`. The
+* :class:`SchedCycleScoreboard` - lockstep check against :class:`pymodel.golden.sched.Scheduler`.
+The
   bench's input monitor calls :meth:`~SchedCycleScoreboard.accept` with every instruction the DUT
   accepted and its acceptance cycle; the command-bus monitor calls
   :meth:`~SchedCycleScoreboard.observe` with every command in *model* cycles (bus cycle minus
@@ -10,14 +11,16 @@
   :class:`SchedMismatch` naming the cycle. After the reference's last command the DUT may only
   keep refreshing (PREA/REF): the reference stops with the program, the hardware does not.
 * :class:`GprScoreboard` - the GPR results (written through the DUT's return path) against
-  bit-exact expected data (``pymodel.kernels`` ``.data(rng).expected`` or the reference's GPR).
+  bit-exact expected data (``pymodel.golden.kernels`` ``.data(rng).expected`` or the reference's
+  GPR).
 * :class:`SchedLockstep` - the same lockstep check over a *session* of programs on one channel
   (the module co-simulation, ``tb/top``): the reference channel and its refresh count persist
   between programs, each program is checked when the bench has drained it, and refresh commands
   the DUT issues while idle are applied to the reference channel.
 * :class:`BusChannel` - the golden channel behind the command bus: decodes words, issues them to
-  :class:`pymodel.channel.Channel` (which raises on any timing or state violation) and returns the
-  RDMAC data; it also counts, per timing rule, the commands it bound exactly (ties included).
+  :class:`pymodel.golden.channel.Channel` (which raises on any timing or state violation) and
+  returns the RDMAC data; it also counts, per timing rule, the commands it bound exactly (ties
+  included).
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ from typing import Sequence
 
 import numpy as np
 
-from pymodel.bf16 import U16
-from pymodel.channel import Channel
 from pymodel.config import PimConfig
-from pymodel.gen_sv import SCHED_MODES
+from pymodel.gen.sv_pkg import SCHED_MODES
+from pymodel.golden.bf16 import U16
+from pymodel.golden.channel import Channel
+from pymodel.golden.sched import Mode, SchedResult, Scheduler
 from pymodel.isa import Command, Instruction, Op, TraceEntry, decode
-from pymodel.sched import Mode, SchedResult, Scheduler
 from pymodel.timing import CMD_BUS_RULE
 
 #: The DUT's ``mode_i`` code of each mode (``pim_pkg::SchedMode*``, generated from SCHED_MODES).

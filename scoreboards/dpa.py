@@ -1,13 +1,13 @@
-"""Scoreboard for the DPA controller (``rtl/dpa/dpa_ctrl.sv``) against ``pymodel.dpa``.
+"""Scoreboard for the DPA controller (``rtl/dpa/dpa_ctrl.sv``) against ``pymodel.golden.dpa``.
 
 Plain Python, no simulator. The bench's monitors call, in cycle order (inputs before outputs of
 the same cycle):
 
 * :meth:`DpaScoreboard.host_cmd` with every host command the DUT accepted: the reference
-  (:class:`pymodel.dpa.DpaModel`) executes it, its invariants are checked
+  (:class:`pymodel.golden.dpa.DpaModel`) executes it, its invariants are checked
   (:meth:`DpaModel.check_invariants`), and the expected response is queued;
 * :meth:`DpaScoreboard.inst_in` with every instruction word accepted: the reference
-  :class:`pymodel.dpa.Dispatcher` queues the physical words and the error it expects;
+  :class:`pymodel.golden.dpa.Dispatcher` queues the physical words and the error it expects;
 * :meth:`host_resp`, :meth:`out_word`, :meth:`error` with what the DUT delivered: compared in
   order with the expectations (the first mismatch raises :class:`DpaMismatch` naming the cycle);
 * :meth:`free_chunks` with the DUT's free-chunk count while it is idle (capacity accounting).
@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from pymodel.config import PimConfig
-from pymodel.dpa import Dispatcher, DpaModel, DpaStatus, HostOp, Response, unpack
+from pymodel.golden.dpa import Dispatcher, DpaModel, DpaStatus, HostOp, Response, unpack
 
 PLANTS = ("row", "out", "status")
 

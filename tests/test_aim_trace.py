@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pymodel import aim_trace
 from pymodel.cli import main
 from pymodel.config import preset
+from pymodel.studies import aim_trace
 
 CFG = preset("aim-gddr6").with_overrides({"timing": {"refresh": False}})
 T = CFG.timing

@@ -9,9 +9,9 @@ from typing import Iterator
 import pytest
 
 from pymodel.config import PRESETS
-from pymodel.dpa import DpaLayout
-from pymodel.kernels import QkKernel, SvKernel, buffer_args
-from pymodel.sched import Mode, run_kernel
+from pymodel.golden.dpa import DpaLayout
+from pymodel.golden.kernels import QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import Mode, run_kernel
 from pymodel.system import dcs_study, workloads
 from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache
 from pymodel.system.memory import request_bytes

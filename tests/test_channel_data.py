@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pymodel.bf16 import from_bf16, random_bf16, to_bf16
-from pymodel.channel import Channel
 from pymodel.config import preset
-from pymodel.inorder import CommandStats, InOrderIssuer, run_sequential
+from pymodel.golden.bf16 import from_bf16, random_bf16, to_bf16
+from pymodel.golden.channel import Channel
+from pymodel.golden.inorder import CommandStats, InOrderIssuer, run_sequential
+from pymodel.golden.kernels import GemvKernel, KernelError
 from pymodel.isa import Command, Op
-from pymodel.kernels import GemvKernel, KernelError
 
 CFG = preset("aim-gddr6")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pymodel.channel import Channel, IllegalCommand, TimingViolation
 from pymodel.config import preset
+from pymodel.golden.channel import Channel, IllegalCommand, TimingViolation
 from pymodel.isa import Command, Op
 from pymodel.timing import READ_LATENCY, RULES, WRITE_LATENCY, Rule
 

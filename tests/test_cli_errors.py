@@ -15,8 +15,8 @@ import pytest
 from pymodel.cli import main
 from pymodel.dse.spec import EXAMPLE
 from pymodel.errors import OutputError
-from pymodel.outputs import write_or_print
 from pymodel.system import experiments
+from pymodel.ui.outputs import write_or_print
 
 NOT_UTF8 = b"\xff\xfe not utf-8\n"
 SIM = ["simulate", "--system", "pim-only", "--modules", "8", "--kernel-cache", "none"]

@@ -1,5 +1,5 @@
 """PIM compiler: dialect round trip, passes, errors with locations, CLI, golden-model numerics,
-and identical cycles for the compiled and the hand-built (pymodel.kernels) streams."""
+and identical cycles for the compiled and the hand-built (pymodel.golden.kernels) streams."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from xdsl.printer import Printer
 
-from pymodel.bf16 import from_bf16, random_bf16, to_bf16
 from pymodel.cli import main
 from pymodel.compiler.execute import kernel_streams, run_attention, run_gemv
 from pymodel.compiler.frontend import CompileError, context, parse_layer
 from pymodel.compiler.passes import MatchPass, PartitionPass
 from pymodel.compiler.pipeline import Compiled, compile_layer
-from pymodel.dpa import qk_template, sv_template
+from pymodel.golden.bf16 import from_bf16, random_bf16, to_bf16
+from pymodel.golden.dpa import qk_template, sv_template
+from pymodel.golden.kernels import QkKernel, SvKernel
+from pymodel.golden.sched import Mode, run_kernel
 from pymodel.isa import InstOp, decode_inst, encode_inst
-from pymodel.kernels import QkKernel, SvKernel
-from pymodel.sched import Mode, run_kernel
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pymodel" / "compiler" / "examples"
 TINY = (EXAMPLES / "tiny.mlir").read_text()
@@ -120,7 +120,8 @@ def test_cli_compile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_compiled_streams_equal_hand_built_cycles() -> None:
-    """Same instruction streams -> same cycles: compiled STATIC QK^T/SV vs pymodel.kernels."""
+    """Same instruction streams -> same cycles: compiled STATIC QK^T/SV vs
+    pymodel.golden.kernels."""
     c = compile_layer(TINY, "t", partition="hfp", memory="static")
     streams = dict(kernel_streams(c, 0, 1))
     qk_info = next(k for k in c.table["kernels"] if k["kind"] == "qk")
@@ -233,7 +234,7 @@ def test_kv_append_is_what_the_step_reads(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_dpa_kernels_are_the_dpa_templates() -> None:
-    """One DPA semantics: the compiled loops are pymodel.dpa's templates, expanded by it."""
+    """One DPA semantics: the compiled loops are pymodel.golden.dpa's templates, expanded by it."""
     c = compile_layer(TINY128, "t", memory="dpa", batch=2)
     by_name = {kk["name"]: kk for kk in c.table["kernels"]}
     win = {"first": 0, "count": 2046}  # one softmax segment: the GPR holds 2046 blocks' scores
@@ -311,7 +312,7 @@ def test_ffn_matches_numpy_within_bound() -> None:
     g = from_bf16(run_gemv(c, "ffn_gate", wg, x)).astype(np.float64)
     u = from_bf16(run_gemv(c, "ffn_up", wu, x)).astype(np.float64)
     silu = g / (1 + np.exp(-g))
-    from pymodel.bf16 import to_bf16
+    from pymodel.golden.bf16 import to_bf16
 
     h = to_bf16((silu * u).astype(np.float32))
     y = from_bf16(run_gemv(c, "ffn_down", wd, h)).astype(np.float64)

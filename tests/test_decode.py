@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pymodel.bf16 import from_bf16, random_bf16, to_bf16
 from pymodel.config import PimConfig, preset
-from pymodel.decode import (
+from pymodel.golden.bf16 import from_bf16, random_bf16, to_bf16
+from pymodel.golden.decode import (
     AttnShape,
     DecodeEngine,
     DecodeModule,
@@ -19,8 +19,8 @@ from pymodel.decode import (
     v_row,
     with_channels,
 )
-from pymodel.dpa import OutOfMemory
-from pymodel.kernels import QkKernel
+from pymodel.golden.dpa import OutOfMemory
+from pymodel.golden.kernels import QkKernel
 
 SHAPE = AttnShape(q_heads=4, kv_heads=2)
 
@@ -217,7 +217,7 @@ def test_gqa_reuse_is_bit_exact_and_saves_row_opens() -> None:
 
 
 def test_gqa_reuse_needs_room_in_the_loop_body() -> None:
-    from pymodel.dpa import group_queries
+    from pymodel.golden.dpa import group_queries
 
     cfg = preset("aim-gddr6")
     assert group_queries(cfg, 4) == 1  # 16-word body: one query per loop
@@ -228,7 +228,7 @@ def test_gqa_reuse_needs_room_in_the_loop_body() -> None:
 def test_appended_tokens_land_in_the_kv_rows() -> None:
     """After APPEND steps every K and V row of every head holds the host's copy (so a wrong
     APPEND address, bank, column or staging entry is caught directly)."""
-    from pymodel.dpa import ROWS_PER_BLOCK
+    from pymodel.golden.dpa import ROWS_PER_BLOCK
 
     cfg = with_channels(preset("aim-gddr6").with_overrides({"dpa": {"chunk_rows": 4}}), 3)
     m = DecodeModule(cfg, SHAPE, seed=11)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pymodel.cli import main
-from pymodel.dpa import segment_count
+from pymodel.golden.dpa import segment_count
 
 SMALL = ("[module]\nchannels = 3\ngpr_bytes = 6144\n\n"
          "[dpa]\nchunk_rows = 4\nmax_body_len = 40\n")

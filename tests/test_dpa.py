@@ -1,4 +1,5 @@
-"""pymodel.dpa: allocator / page-table invariants (hypothesis), typed errors, DYN_LOOP expansion."""
+"""pymodel.golden.dpa: allocator / page-table invariants (hypothesis), typed errors, DYN_LOOP
+expansion."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymodel.config import preset
-from pymodel.dpa import (
+from pymodel.golden.dpa import (
     AlreadyOpen,
     BadProgram,
     Dispatcher,
@@ -29,8 +30,8 @@ from pymodel.dpa import (
     qk_template,
     sv_template,
 )
+from pymodel.golden.kernels import QkKernel
 from pymodel.isa import InstOp, Instruction, ModiField, encode_inst
-from pymodel.kernels import QkKernel
 
 AIM = preset("aim-gddr6")
 # Small tables: 3 channels x 8 chunks of 4 rows (256 tokens), 6 requests of up to 8 chunks.

@@ -1,17 +1,17 @@
 """PIMphony's I/O-aware buffering as hardware: the dual-ported OBuf (buffers.obuf_dual_port) and
-the ping-pong kernels in alternating buffer halves (pymodel.kernels halves=True)."""
+the ping-pong kernels in alternating buffer halves (pymodel.golden.kernels halves=True)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pymodel.channel import Channel, IllegalCommand
 from pymodel.config import ConfigError, preset
-from pymodel.gen_sv import sched_latency_tables
+from pymodel.gen.sv_pkg import sched_latency_tables
+from pymodel.golden.channel import Channel, IllegalCommand
+from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import Mode, gpr_equal, run_kernel
 from pymodel.isa import Command, InstOp, Op
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
-from pymodel.sched import Mode, gpr_equal, run_kernel
 from pymodel.timing import RULES, applies, mode_of
 
 CFG = preset("aim-gddr6")

@@ -23,7 +23,7 @@ PROBE = """
 import json, sys
 from pathlib import Path
 from pymodel.config import PRESETS
-from pymodel.sched import Mode
+from pymodel.golden.sched import Mode
 from pymodel.system.kernel_cost import KernelCache
 kc = KernelCache(PRESETS["aim-gddr6"], Path(sys.argv[1]))
 cost = kc.qk(512, Mode.DCS)
@@ -69,8 +69,8 @@ def test_timing_rule_change_misses_the_cache(tmp_path: Path) -> None:
 
 def test_key_covers_the_cycle_code_and_the_config() -> None:
     names = {m for m, _ in source_closure("pymodel.system.kernel_cost")}
-    assert {"pymodel.timing", "pymodel.sched", "pymodel.channel", "pymodel.kernels",
-            "pymodel.config", "pymodel.isa"} <= names
+    assert {"pymodel.timing", "pymodel.golden.sched", "pymodel.golden.channel",
+            "pymodel.golden.kernels", "pymodel.config", "pymodel.isa"} <= names
     cfg = PRESETS["aim-gddr6"]
     other = cfg.with_overrides({"timing": {"nRCD_MAC": cfg.timing.nRCD_MAC + 1}})
     assert cache_key(cfg) != cache_key(other)

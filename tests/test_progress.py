@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pymodel.progress import Progress, activity, progress
+from pymodel.ui.progress import Progress, activity, progress
 
 
 def test_lines_every_interval_and_a_closing_line(

@@ -33,8 +33,8 @@ def test_long_run_refresh_rate_refuses_a_penalty_of_a_whole_interval() -> None:
 
 def test_small_legal_nrefi_makes_progress() -> None:
     """Just above the bound the schedulers still finish, REFs on time."""
-    from pymodel.kernels import GemvKernel
-    from pymodel.sched import Mode, run_kernel
+    from pymodel.golden.kernels import GemvKernel
+    from pymodel.golden.sched import Mode, run_kernel
 
     cfg = preset("aim-gddr6").with_overrides({"timing": {"nREFI": 340}})
     for mode in Mode:

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pymodel.bf16 import from_bf16, random_bf16
 from pymodel.config import PimConfig, preset
-from pymodel.inorder import run_sequential
+from pymodel.golden.bf16 import from_bf16, random_bf16
+from pymodel.golden.inorder import run_sequential
+from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel
+from pymodel.golden.sched import Mode, SchedError, Scheduler, gpr_equal, run_kernel
 from pymodel.isa import InstOp, Instruction, Op
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel
-from pymodel.sched import Mode, SchedError, Scheduler, gpr_equal, run_kernel
 
 CFG = preset("aim-gddr6")
 NOMODE = CFG.with_overrides({"timing": {"mode_switch": "none"}})  # dependency tests: no TMODs

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pymodel.channel import Channel, TimingViolation
 from pymodel.config import preset
+from pymodel.golden.channel import Channel, TimingViolation
+from pymodel.golden.kernels import GemvKernel, QkKernel
+from pymodel.golden.sched import Mode, Scheduler
 from pymodel.isa import Command, Op, encode
-from pymodel.kernels import GemvKernel, QkKernel
-from pymodel.sched import Mode, Scheduler
 from scoreboards.cmd_sched import (
     BusChannel,
     GprMismatch,

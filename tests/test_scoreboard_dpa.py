@@ -8,7 +8,7 @@ import random
 import pytest
 
 from pymodel.config import preset
-from pymodel.dpa import Dispatcher, DpaModel, DpaStatus, HostOp, Response, qk_template
+from pymodel.golden.dpa import Dispatcher, DpaModel, DpaStatus, HostOp, Response, qk_template
 from pymodel.isa import encode_inst
 from scoreboards.dpa import DpaMismatch, DpaScoreboard
 

@@ -8,8 +8,8 @@ from typing import Iterator
 import pytest
 
 from pymodel.config import PRESETS
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
-from pymodel.sched import Mode, run_kernel
+from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import Mode, run_kernel
 from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache, KernelCost
 from pymodel.system.sweep import compare
 

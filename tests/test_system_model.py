@@ -9,8 +9,8 @@ from typing import Iterator
 import pytest
 
 from pymodel.config import PRESETS
-from pymodel.kernels import QkKernel, SvKernel, buffer_args
-from pymodel.sched import run_kernel
+from pymodel.golden.kernels import QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import run_kernel
 from pymodel.system import workloads
 from pymodel.system.hf_config import from_hf_config
 from pymodel.system.kernel_cost import NO_REFRESH_NREFI, KernelCache

@@ -1,8 +1,8 @@
 """Run the `make bench` kernels on the RTL scheduler (tb/cmd_sched, run_bench, Verilator) and
-write their cycles as JSON for `python -m pymodel.kernel_study --rtl-results`.
+write their cycles as JSON for `python -m pymodel.studies.kernel_study --rtl-results`.
 
-Every kernel runs in lockstep with pymodel.sched and bit-exact against the kernel's data, so a
-cycle count only lands in the table when the RTL agrees with the reference.
+Every kernel runs in lockstep with pymodel.golden.sched and bit-exact against the kernel's data, so
+a cycle count only lands in the table when the RTL agrees with the reference.
 """
 
 from __future__ import annotations

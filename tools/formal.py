@@ -2,7 +2,7 @@
 
     python tools/formal.py [--only NAME ...] [--ci] [--no-planted] [--out docs/formal.md]
 
-Per proof: generate the small config's package (pymodel.gen_sv) into ``build/formal/pkg-<cfg>``,
+Per proof: generate the small config's package (pymodel.gen.sv_pkg) into ``build/formal/pkg-<cfg>``,
 write ``build/formal/<name>.sby`` (read the RTL with ``-DPIM_ASSERT``, set the harness
 parameters, keep only the proof's assertions), run it, and then run it again with the planted bug
 (``PlantBug = plant``), which must FAIL. Prints one line per run as it finishes; writes a markdown
@@ -141,7 +141,7 @@ def _tools_ready() -> Path:
 def _package(config: str, toml: str) -> Path:
     """rtl/pkg for a config, generated into build/formal/pkg-<config> (rewritten on change)."""
     from pymodel.config import resolve
-    from pymodel.gen_sv import write
+    from pymodel.gen.sv_pkg import write
 
     out = WORK / f"pkg-{config}"
     out.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pymodel.cliargs import positive
 from pymodel.compiler.models import MODELS, model_name
 from pymodel.errors import LimitError, PimphonyError, read_text
-from pymodel.outputs import check_output_dir, write_bytes, write_or_print, write_text
-from pymodel.progress import activity, fmt_seconds
+from pymodel.ui.args import positive
+from pymodel.ui.outputs import check_output_dir, write_bytes, write_or_print, write_text
+from pymodel.ui.progress import activity, fmt_seconds
 
 PROBE_BATCH = 8  # from this batch on, a one-request compile first gives the time estimate
 DEFAULT_MAX_MINUTES = 30.0

@@ -7,7 +7,7 @@ Two levels live in one dialect:
   against the operand/result tensor shapes.
 * **instruction level** (no SSA values, produced by ``pim-lower``): ``pim.program`` holds
   ``pim.kernel`` and ``pim.host`` ops; a kernel holds ``pim.wr_inp``, ``pim.mac``, ``pim.rd_out``,
-  ``pim.kv_append`` (WR_BANK; under DPA issued through pymodel.dpa's APPEND path, rows
+  ``pim.kv_append`` (WR_BANK; under DPA issued through pymodel.golden.dpa's APPEND path, rows
   block-relative) and ``pim.dyn_loop`` (a region repeated once per KV block of a
   request's current length) with ``pim.dyn_modi`` (advance an operand by a stride). Each
   instruction op verifies its operands with :func:`pymodel.isa.check_instruction` against the

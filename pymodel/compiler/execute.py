@@ -1,12 +1,12 @@
-"""Run compiled programs: per-channel kernel streams (for pymodel.sched / the system simulator)
-and a golden-model execution of a layer's attention and FFN with real numbers.
+"""Run compiled programs: per-channel kernel streams (for pymodel.golden.sched / the system
+simulator) and a golden-model execution of a layer's attention and FFN with real numbers.
 
 The runtime (this module) follows the execution table:
 
-* **DPA**: per module one :class:`pymodel.dpa.DpaModel`: first the ``dpa.reserve`` pseudo
+* **DPA**: per module one :class:`pymodel.golden.dpa.DpaModel`: first the ``dpa.reserve`` pseudo
   requests are OPENed (they hold the chunks under the weight rows), then one id per (request,
   KV head) with the request's length before the step. Every kernel is expanded by
-  :func:`pymodel.dpa.expand` (the dispatcher): the KV-append kernel is one ``APPEND`` per id
+  :func:`pymodel.golden.dpa.expand` (the dispatcher): the KV-append kernel is one ``APPEND`` per id
   (the DPA grows the id by the step's token and writes its K and V); attention kernels run per
   softmax segment (``segment`` in the table: a block window), and the host skips the segments
   that start past a request's length. Nothing is patched by the host.
@@ -26,16 +26,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pymodel import dpa
-from pymodel.bf16 import U16, from_bf16, to_bf16
-from pymodel.channel import Channel
 from pymodel.compiler import layout as L
 from pymodel.compiler.pipeline import Compiled
 from pymodel.config import PimConfig
-from pymodel.decode import EpuSoftmax, k_row, v_row
+from pymodel.golden import dpa
+from pymodel.golden.bf16 import U16, from_bf16, to_bf16
+from pymodel.golden.channel import Channel
+from pymodel.golden.decode import EpuSoftmax, k_row, v_row
+from pymodel.golden.kernels import GPR_IN, GemvKernel
+from pymodel.golden.sched import Mode, Scheduler, run_kernel
 from pymodel.isa import Instruction
-from pymodel.kernels import GPR_IN, GemvKernel
-from pymodel.sched import Mode, Scheduler, run_kernel
 
 
 class RunError(ValueError):
@@ -183,7 +183,7 @@ def run_gemv(compiled: Compiled, name: str, w: U16, x: U16, mode: Mode = Mode.DC
 
 
 class _Module:
-    """The channels of one module with their GPR views and clocks (as pymodel.decode)."""
+    """The channels of one module with their GPR views and clocks (as pymodel.golden.decode)."""
 
     def __init__(self, cfg: PimConfig, mode: Mode) -> None:
         n = cfg.module.channels
@@ -340,7 +340,7 @@ def _last_segment(k: dict[str, Any], length: int, block_tokens: int) -> bool:
 
 
 def _prefill_dpa(model: dpa.DpaModel, mod: _Module, rid: int, kind: str, toks: U16) -> None:
-    """Backdoor K (row 2b) or V (row 2b + 1) rows of id ``rid`` (pymodel.dpa layout)."""
+    """Backdoor K (row 2b) or V (row 2b + 1) rows of id ``rid`` (pymodel.golden.dpa layout)."""
     geo = mod.cfg.geometry
     bt = model.lay.block_tokens
     n, d = toks.shape

@@ -1,17 +1,18 @@
 """Kernel layouts and instruction streams of the compiler (pure Python; the passes wrap them in IR).
 
-STATIC memory reuses the layouts and instruction streams of :mod:`pymodel.kernels` (one source of
-truth), broadcast to every channel of ``ch_mask``: all channels run the same stream at the same
-addresses on their own data. Head-first (HFP) puts KV head ``h`` on channel ``h % C``;
+STATIC memory reuses the layouts and instruction streams of :mod:`pymodel.golden.kernels` (one
+source of truth), broadcast to every channel of ``ch_mask``: all channels run the same stream at the
+same addresses on their own data. Head-first (HFP) puts KV head ``h`` on channel ``h % C``;
 token-centric (TCP) deals 16-token slots round-robin over the channels (slot ``s`` on channel
 ``s % C``, local slot ``s // C``) and every channel holds every head.
 
-DPA memory uses the one DPA semantics of :mod:`pymodel.dpa` (its docstring is the spec): one DPA
-request id per (batch request, KV head); K of KV block ``b`` in virtual row ``2b``, V in ``2b + 1``;
-virtual chunk ``v`` of id ``r`` on channel ``(r + v) % C`` (the dispatcher's spreading, for HFP and
-TCP alike: the device has no pinned-channel placement). Attention is ``pymodel.dpa.qk_template``
-and ``sv_template`` per (id, query head) and softmax segment (a DYN_LOOP block window of as many
-blocks as the GPR holds scores for) and KV append is one ``APPEND`` instruction per (id, step).
+DPA memory uses the one DPA semantics of :mod:`pymodel.golden.dpa` (its docstring is the spec): one
+DPA request id per (batch request, KV head); K of KV block ``b`` in virtual row ``2b``, V in ``2b +
+1``; virtual chunk ``v`` of id ``r`` on channel ``(r + v) % C`` (the dispatcher's spreading, for HFP
+and TCP alike: the device has no pinned-channel placement). Attention is
+``pymodel.golden.dpa.qk_template`` and ``sv_template`` per (id, query head) and softmax segment (a
+DYN_LOOP block window of as many blocks as the GPR holds scores for) and KV append is one ``APPEND``
+instruction per (id, step).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Union
 
-from pymodel import dpa
 from pymodel.config import PimConfig
+from pymodel.golden import dpa
+from pymodel.golden.kernels import GemvKernel, KernelError, QkKernel, SvKernel
 from pymodel.isa import InstOp, Instruction
-from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel
 
 #: The compiler targets PIMphony's HUB: accumulators cleared on read-out (RD_OUT), like the DPA
-#: templates (pymodel.dpa), no WR_BIAS on the data bus.
+#: templates (pymodel.golden.dpa), no WR_BIAS on the data bus.
 ACC_INIT = "clear"
 
 
@@ -283,7 +284,7 @@ def kv_append_static(a: AttnShape, kind: str, base: int, h: int, t: int) -> list
 
 @dataclass(frozen=True)
 class DpaGpr:
-    """GPR map of the DPA attention kernels (every channel's view, as in pymodel.decode)."""
+    """GPR map of the DPA attention kernels (every channel's view, as in pymodel.golden.decode)."""
 
     query: int  # qk_template's WR_INP source: d_head/lanes entries
     scores: int  # block b's scores at scores + b * slots; the host overwrites them with probs
@@ -309,7 +310,7 @@ class DpaGpr:
 def dpa_attention(cfg: PimConfig, req: int, d_head: int, first: int = 0,
                   count: int = 0) -> tuple[list[Item], list[Item]]:
     """(QK^T, SV) kernels of one (DPA id, query head) over the block window (softmax segment)
-    ``first``/``count``: pymodel.dpa's templates."""
+    ``first``/``count``: pymodel.golden.dpa's templates."""
     try:
         gpr = DpaGpr.of(cfg, d_head)
         qk = dpa.qk_template(cfg, req, d_head, first, count)

@@ -6,7 +6,7 @@
                    pipeline parallelism (layer ``layer`` of ``layers`` -> stage); sets
                    ``pim.modules`` on every graph op.
 ``pim-lower``      graph ops -> ``pim.program`` of ``pim.kernel`` (HFP or TCP layout, STATIC
-                   addresses or pymodel.dpa's DYN_LOOP templates) and ``pim.host`` steps, for
+                   addresses or pymodel.golden.dpa's DYN_LOOP templates) and ``pim.host`` steps, for
                    ``batch`` requests; allocates rows per module (see layout.py).
 ``pim-emit``       the HUB program (pymodel.isa words) and the execution table (JSON).
 """
@@ -30,7 +30,6 @@ from xdsl.dialects.func import FuncOp
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, Region, SSAValue
 from xdsl.passes import ModulePass
 
-from pymodel import dpa
 from pymodel.compiler import layout as L
 from pymodel.compiler.dialect import (
     GemvOp,
@@ -49,8 +48,9 @@ from pymodel.compiler.dialect import (
 )
 from pymodel.compiler.frontend import CompileError, op_name
 from pymodel.config import PimConfig, resolve
+from pymodel.golden import dpa
+from pymodel.golden.kernels import GPR_IN, KernelError
 from pymodel.isa import Instruction, IsaError, check_instruction, encode_inst, inst_width
-from pymodel.kernels import GPR_IN, KernelError
 
 _PASSTHROUGH = ("stablehlo.reshape", "stablehlo.convert", "stablehlo.transpose")
 
@@ -467,7 +467,7 @@ class LowerPass(ModulePass):
             "gpr": {"query": gpr.query, "scores": gpr.scores, "out": gpr.out,
                     "kv_stage": L.GPR_KV_STAGE},
             "append": "one APPEND(dpa_req, kv_stage) per request and KV head and step: the DPA "
-                      "grows the id by a token and writes its K and V (pymodel.dpa)",
+                      "grows the id by a token and writes its K and V (pymodel.golden.dpa)",
         }
 
     def _attention(self, o: Operation, cfg: PimConfig, modules: list[int],

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from pymodel.cliargs import positive
 from pymodel.errors import PimphonyError
-from pymodel.outputs import check_output_dir
 from pymodel.system.cli import add_cache_argument, cache_dir
+from pymodel.ui.args import positive
+from pymodel.ui.outputs import check_output_dir
 
 DEFAULT_WORKERS = 2
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pymodel.outputs import write_with
+from pymodel.ui.outputs import write_with
 
 Row = dict[str, Any]
 

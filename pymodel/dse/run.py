@@ -22,7 +22,7 @@ from pymodel.dse.point import code_version, run_point
 from pymodel.dse.spec import Point, Spec, config_hash, point_config, point_key
 from pymodel.dse.store import Store
 from pymodel.errors import PimphonyError
-from pymodel.progress import Progress
+from pymodel.ui.progress import Progress
 
 
 class ClusterError(PimphonyError):

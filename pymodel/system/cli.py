@@ -12,10 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymodel.cliargs import positive, seed
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.outputs import check_output_dir, check_output_file, write_text, write_with
-from pymodel.progress import Progress, progress
 from pymodel.system import workloads
 from pymodel.system.errors import SystemSimError
 from pymodel.system.experiments import EXPERIMENTS, run_experiment, write_outputs
@@ -34,6 +31,9 @@ from pymodel.system.serve_cli import add_serve_options, add_serve_parser, cmd_se
 from pymodel.system.simulate import StepModel, StepResult
 from pymodel.system.systems import GPU_SPECS, SYSTEMS, gpu_system, pim_only
 from pymodel.system.techniques import BASELINE_LABELS, BUNDLE_NAMES, bundle
+from pymodel.ui.args import positive, seed
+from pymodel.ui.outputs import check_output_dir, check_output_file, write_text, write_with
+from pymodel.ui.progress import Progress, progress
 
 TECHNIQUE_CHOICES = [*BUNDLE_NAMES, *BASELINE_LABELS.values()]
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from pymodel.progress import progress
-from pymodel.sched import Mode
+from pymodel.golden.sched import Mode
 from pymodel.system.kernel_cost import KernelCache, KernelCost
 from pymodel.system.techniques import IO_AWARE
+from pymodel.ui.progress import progress
 
 BUFFER_SIZES = ((32, 4), (64, 8), (128, 16))  # (GB entries, OBuf entries per bank)
 GROUPS = (1, 2, 4, 8)

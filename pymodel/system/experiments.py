@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pymodel.config import PimConfig
-from pymodel.outputs import write_or_print, write_text, write_with
-from pymodel.progress import progress
-from pymodel.sched import Mode
+from pymodel.golden.sched import Mode
 from pymodel.system import dcs_study, workloads
 from pymodel.system.gpu import gpu_best
 from pymodel.system.kernel_cost import KernelCache
@@ -21,6 +19,8 @@ from pymodel.system.models import TABLE_I, ModelSpec
 from pymodel.system.simulate import SimError, StepModel, StepResult
 from pymodel.system.systems import GPU_SPECS, PimSystem, gpu_system, pim_only, xpu_pim
 from pymodel.system.techniques import BUNDLE_NAMES, bundle
+from pymodel.ui.outputs import write_or_print, write_text, write_with
+from pymodel.ui.progress import progress
 
 # Models with the datasets the paper evaluates them on.
 MODEL_DATASETS: dict[str, tuple[str, str]] = {

@@ -1,10 +1,10 @@
 """Kernel costs from the command-level reference schedulers, cached and extrapolated.
 
 Every cycle the full-system simulator charges to a PIM channel comes from
-:func:`pymodel.sched.run_kernel` on a :mod:`pymodel.kernels` instruction stream. Long kernels are
-not run in full: a kernel is periodic in its *unit* (QK^T: slots of 16 tokens, period one K row;
-SV: 16-token score entries, period one 1024-token block; GEMV: input tiles, then OBuf blocks of
-output groups), so
+:func:`pymodel.golden.sched.run_kernel` on a :mod:`pymodel.golden.kernels` instruction stream. Long
+kernels are not run in full: a kernel is periodic in its *unit* (QK^T: slots of 16 tokens, period
+one K row; SV: 16-token score entries, period one 1024-token block; GEMV: input tiles, then OBuf
+blocks of output groups), so
 
     cost(n) = exact(n0 + r) + (n - n0 - r) / P * (exact(n0 + P) - exact(n0))
 
@@ -16,10 +16,11 @@ row re-open and the lost pipeline) measured once per kernel family from a run wi
 ``tests/test_system_kernel_cost.py`` checks the result against full command-level runs with
 refresh on (the maximum error is in docs/system.md).
 
-Convention (as ``pymodel.kernel_study``): STATIC models the AiM baseline with one accumulator per
-bank; PINGPONG and DCS use every OBuf entry of the config, PINGPONG in two alternating halves of
-the GB and the OBuf (:func:`pymodel.kernels.buffer_args`). Accumulators are initialized as the
-cache's ``acc_init`` says (``"bias"``: AiM WR_BIAS + RD_MAC; ``"clear"``: PIMphony's RD_OUT).
+Convention (as ``pymodel.studies.kernel_study``): STATIC models the AiM baseline with one
+accumulator per bank; PINGPONG and DCS use every OBuf entry of the config, PINGPONG in two
+alternating halves of the GB and the OBuf (:func:`pymodel.golden.kernels.buffer_args`). Accumulators
+are initialized as the cache's ``acc_init`` says (``"bias"``: AiM WR_BIAS + RD_MAC; ``"clear"``:
+PIMphony's RD_OUT).
 
 Exact runs persist in a cache directory (one JSON file per key). The key is a hash of the resolved
 configuration and of the source of every module that produces kernel cycles
@@ -40,11 +41,11 @@ from typing import Any, Callable
 
 from pymodel.codehash import code_hash
 from pymodel.config import PimConfig
+from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import CAUSES, Mode, run_kernel
 from pymodel.isa import InstOp, Instruction
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
-from pymodel.outputs import write_text
-from pymodel.sched import CAUSES, Mode, run_kernel
 from pymodel.system.errors import SystemSimError
+from pymodel.ui.outputs import write_text
 
 COMMANDS = ("ACT16", "PREA", "MAC16", "WRGB", "RDMAC", "CLRMAC", "REF", "ACT", "WR")
 FIELDS = ("cycles",) + tuple(f"cmd:{c}" for c in COMMANDS) + tuple(f"cause:{c}" for c in CAUSES)
@@ -137,7 +138,7 @@ Build = Callable[[PimConfig, int], Any]
 
 @dataclass(frozen=True)
 class KvAppendKernel:
-    """The per-step KV append of one token of one (request, KV head) as :mod:`pymodel.decode`
+    """The per-step KV append of one token of one (request, KV head) as :mod:`pymodel.golden.decode`
     issues it: K (token-major) is one ``WR_BANK`` of ``d_head / lanes`` columns in bank
     ``token % banks`` of the block's K row; V (dim-major) is a one-column ``WR_BANK`` per (bank,
     dim slot) of the block's V row (the HUB rewrites each 16-token column whole)."""

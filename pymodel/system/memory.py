@@ -1,8 +1,8 @@
-"""KV capacity accounting with the DPA reference layout (:mod:`pymodel.dpa`).
+"""KV capacity accounting with the DPA reference layout (:mod:`pymodel.golden.dpa`).
 
 A KV *stream* is one (request, layer, KV head), stored in chunks of ``DpaLayout.chunk_bytes``
 (``cfg.chunk_bytes``, 1 MB = 2048 tokens on aim-gddr6 at d_head 128; a head size that does not
-divide the row pads each KV block, see :class:`pymodel.dpa.DpaLayout`). STATIC reserves
+divide the row pads each KV block, see :class:`pymodel.golden.dpa.DpaLayout`). STATIC reserves
 ``chunks_for(T_max)`` per stream at admission; DPA holds ``chunks_for(len)`` (lazy allocation, at
 most one partly filled chunk per stream). A sliding-window layer keeps its last ``window`` tokens
 as a ring: STATIC reserves ``min(T_max, window)``, DPA holds the chunks the live window spans
@@ -17,7 +17,7 @@ chunk.
 from __future__ import annotations
 
 from pymodel.config import PimConfig
-from pymodel.dpa import ROWS_PER_BLOCK, DpaConfigError, DpaLayout, qk_template, sv_template
+from pymodel.golden.dpa import ROWS_PER_BLOCK, DpaConfigError, DpaLayout, qk_template, sv_template
 from pymodel.system.errors import SystemSimError
 from pymodel.system.models import ModelSpec
 

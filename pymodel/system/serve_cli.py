@@ -14,10 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymodel.cliargs import positive, seed
 from pymodel.config import resolve
-from pymodel.outputs import check_output_dir, write_text, write_with
-from pymodel.progress import Progress
 from pymodel.system import traces
 from pymodel.system.errors import SystemSimError
 from pymodel.system.models import resolve_model
@@ -26,6 +23,9 @@ from pymodel.system.serving import PREFILL_LINK_BYTES_PER_S, ServeOptions, Serve
 from pymodel.system.simulate import MAX_BATCH, StepModel
 from pymodel.system.systems import SYSTEMS
 from pymodel.system.techniques import BASELINE_LABELS, BUNDLE_NAMES, bundle
+from pymodel.ui.args import positive, seed
+from pymodel.ui.outputs import check_output_dir, write_text, write_with
+from pymodel.ui.progress import Progress
 
 TECHNIQUE_CHOICES = [*BUNDLE_NAMES, *BASELINE_LABELS.values()]
 

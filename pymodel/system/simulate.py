@@ -15,7 +15,7 @@ Step model (per pipeline stage of ``layers_s`` layers on ``tp`` modules, per mic
   (command-level runs); kernels of one channel run back to back; refresh adds
   ``busy / nREFI`` REFs at the kernels' measured penalty.
 * KV append: per pair, the new token's K and V (:meth:`KernelCache.kv_append`, ``WR_BANK`` as
-  :mod:`pymodel.decode` issues them) on the channel holding the pair's last chunk.
+  :mod:`pymodel.golden.decode` issues them) on the channel holding the pair's last chunk.
 * Softmax, norms, residual: 5 flops per score, 10 per hidden element, on the near-memory unit.
 * TP: two all-gathers per layer; PP: one hand-off per stage (link latency + bytes / bandwidth).
 * The LM head runs on the last stage, which is therefore the slowest and sets the pipeline pace.

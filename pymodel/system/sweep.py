@@ -1,10 +1,10 @@
 """Kernel-cost extrapolation vs full command-level runs over a sweep of shapes
 (``python -m pymodel.system.sweep``; docs/system.md quotes its maximum error).
 
-Each shape is run in full twice by :func:`pymodel.sched.run_kernel` — refresh-free and with refresh
-at the config's nREFI from cycle 0 — and compared with :class:`KernelCache`: the refresh-free
-extrapolation (cycles, every command count and cycle cause) and the single-run estimate with
-refresh (``start=0``: the REFs the run meets, each charged the penalty measured at its phase).
+Each shape is run in full twice by :func:`pymodel.golden.sched.run_kernel` — refresh-free and with
+refresh at the config's nREFI from cycle 0 — and compared with :class:`KernelCache`: the
+refresh-free extrapolation (cycles, every command count and cycle cause) and the single-run estimate
+with refresh (``start=0``: the REFs the run meets, each charged the penalty measured at its phase).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from pymodel.config import PRESETS, PimConfig
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
-from pymodel.sched import Mode, run_kernel
+from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import Mode, run_kernel
 from pymodel.system.kernel_cost import (
     NO_REFRESH_NREFI,
     SV_TOKEN_QUANTUM,

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymodel.sched import Mode
+from pymodel.golden.sched import Mode
 from pymodel.system.errors import SystemSimError
 
 #: Names of the bundles in comparison order (``baseline`` = the system's own baseline).
@@ -46,7 +46,7 @@ class Techniques:
     sched: Mode  # command scheduling of every PIM channel
     memory: str  # "static" (T_max reserved), "rows" (NeuPIMs free rows), "dpa" (1 MB chunks)
     gqa_row_reuse: bool  # QK^T of a GQA group's queries while the K row is open
-    acc_init: str = "bias"  # accumulator init of every kernel (pymodel.kernels.ACC_INITS)
+    acc_init: str = "bias"  # accumulator init of every kernel (pymodel.golden.kernels.ACC_INITS)
     overrides: dict[str, Any] = field(default_factory=dict)  # PimConfig.with_overrides
     label: str = ""  # what the bundle is (baselines: the system it models)
 

@@ -1,5 +1,5 @@
 // dpa_ctrl: DPA (dynamic PIM access) controller -- paged KV memory, chunk allocator and DYN_LOOP
-// expansion. Specification: pymodel/dpa.py (module docstring); this module follows it bit for bit.
+// expansion. Specification: pymodel/golden/dpa.py (module docstring); this module follows it bit for bit.
 //
 // Memories (dpa_ram, one read + one write port each):
 //   table : MaxRequests x MaxChunksPerRequest entries of DpaIdxWidth bits (VA2PA: chunk index
@@ -15,7 +15,7 @@
 // Instruction port: inst (inst_valid_i / inst_ready_o / inst_i, pymodel.isa encoding) in;
 // physical instructions (out_valid_o / out_ready_i / out_o) out. APPEND grows its request by one
 // token (the GROW path, no host response) and emits the token's K word and its V column words at
-// one per cycle (pymodel.dpa.append_writes); a DYN_LOOP runs over its block window (first, count).
+// one per cycle (pymodel.golden.dpa.append_writes); a DYN_LOOP runs over its block window (first, count).
 // Plain instructions pass through
 // at one per cycle: the next instruction is taken in the cycle the previous pass-through word
 // leaves (so inst_ready_o depends on out_ready_i and host_valid_i, never the other way round);
@@ -258,7 +258,7 @@ module dpa_ctrl #(
   endfunction
 
   // APPEND word n: 0 = the token's K (head_cols columns of bank i % banks), n >= 1 = the V
-  // column of bank k = (n-1) / DimSlots, dim slot j = (n-1) % DimSlots (pymodel.dpa.append_writes)
+  // column of bank k = (n-1) / DimSlots, dim slot j = (n-1) % DimSlots (pymodel.golden.dpa.append_writes)
   function automatic logic [IW-1:0] ap_word(input logic [31:0] n);
     logic [IW-1:0] r;
     logic [31:0] m;

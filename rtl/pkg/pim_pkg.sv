@@ -1,10 +1,10 @@
-// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen_sv) from
-// pymodel.config (config 'aim-gddr6'), pymodel.isa and pymodel.timing;
+// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen.sv_pkg)
+// from pymodel.config (config 'aim-gddr6'), pymodel.isa and pymodel.timing;
 // `make check-gen` fails when it is stale. Change the Python sources and run `make gen`.
 //
 // Refer to every item with the package scope (pim_pkg::NRcdMac): Yosys rejects `import`.
 // Names: Python field names in UpperCamelCase (nRCD_MAC -> NRcdMac, nREFI -> NRefi,
-// rows_per_bank -> NumRows ...); see pymodel/gen_sv.py for the exact mapping.
+// rows_per_bank -> NumRows ...); see pymodel/gen/sv_pkg.py for the exact mapping.
 // Icarus 11 crashes on package-scoped struct types, casts to package enums and variables
 // of package enum types: RTL that must run on Icarus uses vectors of the *Width params.
 
@@ -124,7 +124,7 @@ package pim_pkg;
   } cmd_field_e;
 
   localparam int CmdErrWidth = 2;
-  // Why a command word is illegal (pymodel.gen_sv.CmdErr; mirrors pymodel.isa.decode).
+  // Why a command word is illegal (pymodel.gen.sv_pkg.CmdErr; mirrors pymodel.isa.decode).
   typedef enum logic [CmdErrWidth-1:0] {
     CmdErrNone = 0,
     CmdErrOpcode = 1,
@@ -458,12 +458,12 @@ package pim_pkg;
   localparam int InstAppendGprOffset = 10;
   localparam int InstAppendBits = 24;           // used bits of APPEND; the rest are 0
 
-  // ---- command scheduler (rtl/sched; pymodel.sched, pymodel.timing) ------------------------------
+  // ---- command scheduler (rtl/sched; pymodel.golden.sched, pymodel.timing) -----------------------
   localparam int QueueDepth = 8;                // buffers.queue_depth (instructions per queue)
   localparam int SchedModeWidth = 2;
-  localparam int SchedModeStatic = 0;           // pymodel.sched.Mode.STATIC
-  localparam int SchedModePingpong = 1;         // pymodel.sched.Mode.PINGPONG
-  localparam int SchedModeDcs = 2;              // pymodel.sched.Mode.DCS
+  localparam int SchedModeStatic = 0;           // pymodel.golden.sched.Mode.STATIC
+  localparam int SchedModePingpong = 1;         // pymodel.golden.sched.Mode.PINGPONG
+  localparam int SchedModeDcs = 2;              // pymodel.golden.sched.Mode.DCS
   localparam int SchedGbHalf = 32;              // PINGPONG: GB key = entry / SchedGbHalf
   localparam int SchedObufHalf = 4;             // PINGPONG: OBuf key = entry / SchedObufHalf
   localparam int SchedSinceMax = 210;           // largest latency a 'cycles since' counter must see
@@ -474,7 +474,7 @@ package pim_pkg;
   localparam int SchedOutSinceWidth = 2;
   localparam int SchedNumBankClasses = 3;       // same bank, same group, other group
   // Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from
-  // pymodel.timing.RULES by pymodel.gen_sv.sched_latency_tables; 0 = no constraint.
+  // pymodel.timing.RULES by pymodel.gen.sv_pkg.sched_latency_tables; 0 = no constraint.
   // since last prev anywhere on the channel
   localparam logic [1568-1:0] SchedChanLat = 1568'h20202020202020202020202020000002000e02000e02000000000000d2d2d2d2d2d2d2d2d2d2d2d2d2000037000232000237020c000000000002001102001302002900000000000000000000000000000000000000050002000002050200000000000002000c02000c020000000000000000000200000200020c0c00000000002000000000000020202020000000200000000000002000200000000059241c00000038363659590000005900000000003836005900000000000000000000000000000000;
   // single-bank prev -> single-bank next
@@ -529,7 +529,7 @@ package pim_pkg;
   localparam int SchedInstBits = 59;            // bits of sched_inst_t
   localparam int SchedRefWidth = 15;            // signed cycles until the next REF is due
 
-  // ---- DPA controller (rtl/dpa; pymodel.dpa) -----------------------------------------------------
+  // ---- DPA controller (rtl/dpa; pymodel.golden.dpa) ----------------------------------------------
   localparam int DpaDHead = 128;                // head size of the KV layout
   localparam int DpaRowsPerBlock = 2;           // virtual rows per KV block (K row, V row)
   localparam int DpaBlockTokens = 128;          // tokens per KV block (one K row)
@@ -548,18 +548,18 @@ package pim_pkg;
   localparam int DpaIterWidth = 15;
   localparam int DpaArgWidth = 22;              // host argument: tokens or virtual row
   localparam int DpaHostOpWidth = 2;
-  localparam int DpaHostOpen = 0;               // pymodel.dpa.HostOp.OPEN
-  localparam int DpaHostGrow = 1;               // pymodel.dpa.HostOp.GROW
-  localparam int DpaHostClose = 2;              // pymodel.dpa.HostOp.CLOSE
-  localparam int DpaHostTranslate = 3;          // pymodel.dpa.HostOp.TRANSLATE
+  localparam int DpaHostOpen = 0;               // pymodel.golden.dpa.HostOp.OPEN
+  localparam int DpaHostGrow = 1;               // pymodel.golden.dpa.HostOp.GROW
+  localparam int DpaHostClose = 2;              // pymodel.golden.dpa.HostOp.CLOSE
+  localparam int DpaHostTranslate = 3;          // pymodel.golden.dpa.HostOp.TRANSLATE
   localparam int DpaStatusWidth = 3;
-  localparam int DpaStOk = 0;                   // pymodel.dpa.DpaStatus.OK
-  localparam int DpaStNoMemory = 1;             // pymodel.dpa.DpaStatus.NO_MEMORY
-  localparam int DpaStUnknownRequest = 2;       // pymodel.dpa.DpaStatus.UNKNOWN_REQUEST
-  localparam int DpaStAlreadyOpen = 3;          // pymodel.dpa.DpaStatus.ALREADY_OPEN
-  localparam int DpaStTooManyRequests = 4;      // pymodel.dpa.DpaStatus.TOO_MANY_REQUESTS
-  localparam int DpaStTooLong = 5;              // pymodel.dpa.DpaStatus.TOO_LONG
-  localparam int DpaStOutOfRange = 6;           // pymodel.dpa.DpaStatus.OUT_OF_RANGE
-  localparam int DpaStBadProgram = 7;           // pymodel.dpa.DpaStatus.BAD_PROGRAM
+  localparam int DpaStOk = 0;                   // pymodel.golden.dpa.DpaStatus.OK
+  localparam int DpaStNoMemory = 1;             // pymodel.golden.dpa.DpaStatus.NO_MEMORY
+  localparam int DpaStUnknownRequest = 2;       // pymodel.golden.dpa.DpaStatus.UNKNOWN_REQUEST
+  localparam int DpaStAlreadyOpen = 3;          // pymodel.golden.dpa.DpaStatus.ALREADY_OPEN
+  localparam int DpaStTooManyRequests = 4;      // pymodel.golden.dpa.DpaStatus.TOO_MANY_REQUESTS
+  localparam int DpaStTooLong = 5;              // pymodel.golden.dpa.DpaStatus.TOO_LONG
+  localparam int DpaStOutOfRange = 6;           // pymodel.golden.dpa.DpaStatus.OUT_OF_RANGE
+  localparam int DpaStBadProgram = 7;           // pymodel.golden.dpa.DpaStatus.BAD_PROGRAM
 
 endpackage : pim_pkg

@@ -1,5 +1,5 @@
 // pim_sched: the PIM command scheduler of one channel (STATIC / PINGPONG / DCS), cycle-exact to
-// pymodel.sched.Scheduler (the specification; see docs/sched.md).
+// pymodel.golden.sched.Scheduler (the specification; see docs/sched.md).
 //
 //            inst stream                                   +--------------+
 //   ------> sched_intake --push--> queue 0 (I/O)  --head--> sched_cmd_gen -+--> sched_dep_check
@@ -24,7 +24,7 @@
 //   * busy_o: an instruction is queued or read data is outstanding. err_o (sticky): a DYN_* or
 //     unknown instruction was offered, the return FIFO overflowed, or read data came unasked.
 // Timing: an instruction accepted in cycle a can issue its first command in cycle a + 1 (decision
-// cycle = pymodel.sched cycle); that command is on the bus in cycle a + 2. Bus cycle = model
+// cycle = pymodel.golden.sched cycle); that command is on the bus in cycle a + 2. Bus cycle = model
 // cycle + 1.
 //
 // PlantBug (tests only, default 0): 1 = the dependency check ignores GB entries; 2 = TMOD does

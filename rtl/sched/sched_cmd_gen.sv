@@ -1,4 +1,4 @@
-// sched_cmd_gen: the next channel command of one queue head (pymodel.sched._next_command).
+// sched_cmd_gen: the next channel command of one queue head (pymodel.golden.sched._next_command).
 //
 //   WR_INP n : WRGB gb+k                      (data GPR[gpr+k])
 //   MAC n    : PREA if another row is open, ACT16 row if closed, else MAC16 col+k gb+k out

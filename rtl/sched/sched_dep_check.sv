@@ -1,5 +1,5 @@
 // sched_dep_check: may a head's command issue, given the *older* instructions of the other queue?
-// (pymodel.sched.Scheduler._blocked; the DCS dependency table.)
+// (pymodel.golden.sched.Scheduler._blocked; the DCS dependency table.)
 //
 // A command touching GB entry g and/or OBuf entry o is blocked while an older instruction of the
 // other queue still has an unissued command touching g / o. Pending keys per queued instruction

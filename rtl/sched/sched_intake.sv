@@ -5,7 +5,7 @@
 // then and never waits for ready before raising valid. inst_ready_o depends on the opcode of the
 // offered word (it tells whether *its* queue has a free slot) and on registered state only.
 //
-// Routing (pymodel.sched): STATIC -> queue 0 only; PINGPONG/DCS -> WR_INP, RD_OUT, WR_BIAS,
+// Routing (pymodel.golden.sched): STATIC -> queue 0 only; PINGPONG/DCS -> WR_INP, RD_OUT, WR_BIAS,
 // RD_MAC to queue 0 (I/O), MAC, WR_BANK to queue 1 (compute). push_o[q] is the transfer into queue q; entry_o is
 // the decoded instruction.
 // DYN_LOOP / DYN_MODI (and unknown opcodes) must be expanded upstream: they are accepted,

@@ -1,6 +1,6 @@
 // sched_issue: per-cycle arbitration, issue bookkeeping and the registered command bus.
 //
-// Each cycle at most one command issues (pymodel.sched "Arbitration"):
+// Each cycle at most one command issues (pymodel.golden.sched "Arbitration"):
 //   * refresh due  -> the refresh candidate (PREA while a row is open, then REF) if legal, nothing
 //                     else;
 //   * otherwise    -> the queue heads whose command is dependency-free (blocked_i = 0) are the

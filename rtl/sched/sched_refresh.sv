@@ -1,4 +1,4 @@
-// sched_refresh: when the next all-bank REF is due (pymodel.channel.Channel.refresh_due).
+// sched_refresh: when the next all-bank REF is due (pymodel.golden.channel.Channel.refresh_due).
 //
 // REF number r (r = 1, 2, ...) is due from cycle r * NRefi on, counted from the first cycle after
 // reset: a signed countdown `until_q` = (refs issued + 1) * NRefi - cycle. due_o = until_q <= 0.

@@ -1,5 +1,5 @@
 // sched_timing: DRAM/PIM timing state of the channel and the legality of candidate commands
-// this cycle (pymodel.channel.Channel.probe(cmd, now) == now).
+// this cycle (pymodel.golden.channel.Channel.probe(cmd, now) == now).
 //
 // State ("cycles since" counters, rtl/common/since_counter, saturating at SchedSinceMax):
 //   * per opcode, last issue anywhere on the channel        (pim_pkg::SchedChanLat)
@@ -10,7 +10,7 @@
 //   SchedOutSinceMax: every check against that table decides as with SchedSinceMax)
 //   * the nFAW window: the last FawLimit activations (age + weight), trimmed like the model's deque
 // A candidate is legal when every counter is >= the latency of the rule from that prev op to the
-// candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen_sv). The
+// candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen.sv_pkg). The
 // one-command-per-cycle rule holds by construction. A TMOD issued in place of a candidate is
 // legal whenever the candidate is: its only rules (nRFC after REF, nMODCH after TMOD) bind every
 // command alike. Refresh pull-in limits never bind (REF is
@@ -133,7 +133,7 @@ module sched_timing #(
 
   // ---------------------------------------------------------------- nFAW window
   // Newest first. After an activation of weight w the window keeps the newest entries whose
-  // cumulative weight is <= FawLimit (pymodel.channel.Channel._record pops the oldest).
+  // cumulative weight is <= FawLimit (pymodel.golden.channel.Channel._record pops the oldest).
   lat_t [NFaw-1:0]              faw_age_q, faw_age_d;
   logic [NFaw-1:0][WWidth-1:0]  faw_w_q, faw_w_d;
   logic [NFaw-1:0]              faw_v_q, faw_v_d;

@@ -5,7 +5,7 @@
 // bus alone, "cycles since" the last issue of every opcode: anywhere, per bank, per GB entry and
 // per OBuf entry (saturating at SchedSinceMax = "long ago"). For the command on the bus it walks
 // the rules one by one (pim_pkg::RuleLat/RulePrev/RuleNext/RuleScope, generated from
-// pymodel.timing.RULES) with the channel model's scope resolution (pymodel.channel.Channel):
+// pymodel.timing.RULES) with the channel model's scope resolution (pymodel.golden.channel.Channel):
 //   channel scope, or a bank scope when the command is all-bank -> since the last prev anywhere;
 //   a bank scope when the command is single-bank -> every bank in that relation to its bank;
 //   GB / OBuf entry -> the command's entry (commands that have one).

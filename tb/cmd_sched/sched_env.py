@@ -1,15 +1,16 @@
 """The environment of the cocotb + pyuvm bench for ``rtl/sched/pim_sched.sv`` (lockstep with
-``pymodel.sched``).
+``pymodel.golden.sched``).
 
 Interfaces and their pyuvm agents (one BFM owns the pins, see :class:`SchedBfm`):
 * instruction stream - :class:`InstDriver` (random idle cycles) fed by :class:`ProgramSeq`, and an
   input monitor (what the DUT accepted, with the acceptance cycle);
 * command bus - a monitor feeding :class:`scoreboards.cmd_sched.BusChannel` (the golden
-  ``pymodel.channel.Channel`` as the memory: raises on any timing/state violation, computes data)
-  whose RDMAC data goes back to the DUT through ``rd_valid_i/rd_data_i`` (random in-order latency);
+  ``pymodel.golden.channel.Channel`` as the memory: raises on any timing/state violation, computes
+  data) whose RDMAC data goes back to the DUT through ``rd_valid_i/rd_data_i`` (random in-order
+  latency);
 * GPR - a Python GPR model answering the read port same-cycle and monitoring the write port.
 The scoreboard component wraps :class:`SchedCycleScoreboard` (same commands at the same cycles as
-``pymodel.sched.Scheduler.run(program, arrivals=<DUT acceptance cycles>)``; model cycle = bus
+``pymodel.golden.sched.Scheduler.run(program, arrivals=<DUT acceptance cycles>)``; model cycle = bus
 cycle - 1) and :class:`GprScoreboard` (bit-exact GPR results).
 
 Cycle numbering: cycle 0 is the first clock cycle after reset. Inputs are driven just after the
@@ -48,10 +49,10 @@ from pyuvm import (
     uvm_test,
 )
 
-from pymodel.bf16 import U16
 from pymodel.config import PimConfig, resolve
+from pymodel.golden.bf16 import U16
+from pymodel.golden.sched import Mode
 from pymodel.isa import InstOp, Instruction, decode_inst, encode_inst
-from pymodel.sched import Mode
 from scoreboards.cmd_sched import (
     BUS_OFFSET,
     MODE_CODE,

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from sched_env import Scenario
 
-from pymodel.bf16 import U16, random_bf16
 from pymodel.config import PimConfig
+from pymodel.golden.bf16 import U16, random_bf16
+from pymodel.golden.sched import Mode
 from pymodel.isa import InstOp, Instruction
-from pymodel.sched import Mode
 
 # ------------------------------------------------------------------------------------- scenarios
 

@@ -1,4 +1,5 @@
-"""Tests of the cocotb + pyuvm bench for ``rtl/sched/pim_sched.sv`` (lockstep, pymodel.sched).
+"""Tests of the cocotb + pyuvm bench for ``rtl/sched/pim_sched.sv`` (lockstep,
+pymodel.golden.sched).
 
 The environment (BFM, agents, scoreboard, the base test :class:`sched_env.SchedTest`) is
 ``sched_env.py``, the programs ``sched_stimulus.py``. cocotb tests (``run_*``, pyuvm): kernels per
@@ -29,9 +30,9 @@ from sched_stimulus import (
 )
 
 from pymodel.config import resolve
+from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel
+from pymodel.golden.sched import Mode
 from pymodel.isa import InstOp, Instruction, encode_inst
-from pymodel.kernels import GemvKernel, QkKernel, SvKernel
-from pymodel.sched import Mode
 from scoreboards.cmd_sched import MODE_CODE, SchedMismatch
 
 # ------------------------------------------------------------------------------------- tests
@@ -81,11 +82,11 @@ class run_kernels(SchedTest):  # noqa: N801 - cocotb test naming (run_*)
 
 @pyuvm.test()
 class run_bench(SchedTest):  # noqa: N801
-    """The `make bench` kernels the RTL runs (pymodel.kernel_study shapes, STATIC with one
+    """The `make bench` kernels the RTL runs (pymodel.studies.kernel_study shapes, STATIC with one
     accumulator), in lockstep; with SCHED_RESULTS the cycles are written for the bench table."""
 
     def scenarios(self) -> list[Scenario]:
-        from pymodel.kernel_study import RTL_BENCH, build_kernel
+        from pymodel.studies.kernel_study import RTL_BENCH, build_kernel
 
         out = []
         for op, shape in RTL_BENCH:

@@ -142,7 +142,7 @@ def config_package(name: str, toml: str | None) -> tuple[list[Path], str]:
     if toml is None:
         return pkg, name
     from pymodel.config import resolve
-    from pymodel.gen_sv import write
+    from pymodel.gen.sv_pkg import write
 
     gen_dir = BUILD_ROOT / "gen" / name
     gen_dir.mkdir(parents=True, exist_ok=True)

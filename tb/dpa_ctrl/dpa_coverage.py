@@ -1,8 +1,8 @@
 """Functional coverage of the DPA bench (cocotb-coverage), sampled per accepted host command.
 
-:class:`DpaCoverage` looks at the reference :class:`pymodel.dpa.DpaModel` just before a command
-(the DUT accepted it) and just after, and samples the coverpoints below. ``make coverage`` writes
-their bins to YAML (``PIMPHONY_COVERAGE=<path>``) and ``tools/coverage.py`` turns that into
+:class:`DpaCoverage` looks at the reference :class:`pymodel.golden.dpa.DpaModel` just before a
+command (the DUT accepted it) and just after, and samples the coverpoints below. ``make coverage``
+writes their bins to YAML (``PIMPHONY_COVERAGE=<path>``) and ``tools/coverage.py`` turns that into
 docs/coverage.md. Coverpoints (name ``dpa.<group>.<what>``):
 
 * ``cmd.op_status``: every (op, status) pair that the spec allows (cross of op and status);
@@ -21,7 +21,7 @@ from typing import Any
 
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 
-from pymodel.dpa import DpaModel, DpaStatus, HostOp, Response
+from pymodel.golden.dpa import DpaModel, DpaStatus, HostOp, Response
 
 OPS = [op.name for op in HostOp]
 STATUSES = [s.name for s in DpaStatus if s is not DpaStatus.BAD_PROGRAM]  # (instructions only)

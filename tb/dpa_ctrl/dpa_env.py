@@ -1,5 +1,5 @@
-"""The environment of the cocotb + pyuvm bench for ``rtl/dpa/dpa_ctrl.sv`` against ``pymodel.dpa``
-(``scoreboards.dpa``).
+"""The environment of the cocotb + pyuvm bench for ``rtl/dpa/dpa_ctrl.sv`` against
+``pymodel.golden.dpa`` (``scoreboards.dpa``).
 
 Interfaces and their pyuvm components (one BFM, :class:`DpaBfm`, owns the pins):
 * host agent (:class:`HostAgent`): :class:`HostSeq` -> sequencer -> :class:`HostDriver` (random
@@ -54,7 +54,7 @@ from pyuvm import (
 )
 
 from pymodel.config import PimConfig, resolve
-from pymodel.dpa import (
+from pymodel.golden.dpa import (
     DpaLayout,
 )
 from pymodel.isa import (

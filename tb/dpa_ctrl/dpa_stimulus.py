@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from pymodel.config import PimConfig
-from pymodel.dpa import (
+from pymodel.golden.dpa import (
     DpaLayout,
     HostOp,
     append_template,

@@ -37,7 +37,7 @@ from dpa_env import CLK_NS, TIMEOUT_MS, DpaTest
 from dpa_stimulus import HostCmd
 
 from pymodel.config import resolve
-from pymodel.dpa import (
+from pymodel.golden.dpa import (
     DpaLayout,
     HostOp,
     append_template,

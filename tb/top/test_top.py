@@ -1,6 +1,6 @@
 """Module co-simulation: real attention decode steps through ``rtl/top/pim_top.sv``.
 
-The orchestration is :class:`pymodel.decode.DecodeEngine` (the same code as the pure-pymodel
+The orchestration is :class:`pymodel.golden.decode.DecodeEngine` (the same code as the pure-pymodel
 ``DecodeModule``) on :class:`RtlBackend`:
 
 * host commands (OPEN/GROW/CLOSE/TRANSLATE) go through the DUT's host port (dpa_ctrl); every
@@ -9,12 +9,12 @@ The orchestration is :class:`pymodel.decode.DecodeEngine` (the same code as the 
   head and step) go into the DUT's instruction port, are expanded by the RTL dpa_ctrl (APPEND:
   the controller grows the request and forms the K/V WR_BANK words itself) and routed by
   ch_mask to the channel schedulers; per
-  channel the instructions each scheduler accepted must equal ``pymodel.dpa``'s expansion split by
-  ch_mask (:class:`TopMismatch` names the channel, the instruction and the cycle);
-* behind each scheduler a golden :class:`pymodel.channel.Channel` (``scoreboards.cmd_sched.
+  channel the instructions each scheduler accepted must equal ``pymodel.golden.dpa``'s expansion
+  split by ch_mask (:class:`TopMismatch` names the channel, the instruction and the cycle);
+* behind each scheduler a golden :class:`pymodel.golden.channel.Channel` (``scoreboards.cmd_sched.
   BusChannel``, raises on any timing or state violation) returns RDMAC data with random in-order
   latency; a Python GPR per channel answers the read port and takes the write port;
-* each scheduler is in lockstep with ``pymodel.sched`` (:class:`scoreboards.cmd_sched.
+* each scheduler is in lockstep with ``pymodel.golden.sched`` (:class:`scoreboards.cmd_sched.
   SchedLockstep`: same commands at the same cycles, program by program);
 * the softmax and the cross-channel SV reduction are the engine's (HUB/EPU, Python).
 
@@ -41,9 +41,9 @@ from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import Event, FallingEdge, RisingEdge
 
-from pymodel.bf16 import U16, from_bf16, random_bf16
 from pymodel.config import PimConfig, resolve
-from pymodel.decode import (
+from pymodel.golden.bf16 import U16, from_bf16, random_bf16
+from pymodel.golden.decode import (
     AttnShape,
     DecodeEngine,
     ReferenceBackend,
@@ -52,9 +52,9 @@ from pymodel.decode import (
     run_sync,
     split,
 )
-from pymodel.dpa import DpaModel, DpaStatus, HostOp, OutOfMemory, Response, expand
+from pymodel.golden.dpa import DpaModel, DpaStatus, HostOp, OutOfMemory, Response, expand
+from pymodel.golden.sched import Mode
 from pymodel.isa import Instruction, TraceEntry, decode_inst, encode_inst, write_trace
-from pymodel.sched import Mode
 from scoreboards.cmd_sched import (
     BUS_OFFSET,
     MODE_CODE,
@@ -263,7 +263,7 @@ class TopBfm:
 
 
 class RtlBackend:
-    """:class:`pymodel.decode.Backend` on the DUT (see the module docstring)."""
+    """:class:`pymodel.golden.decode.Backend` on the DUT (see the module docstring)."""
 
     def __init__(self, bfm: TopBfm, cfg: PimConfig, lockstep: bool = True) -> None:
         self.bfm, self.cfg, self.n = bfm, cfg, bfm.n
@@ -284,7 +284,7 @@ class RtlBackend:
         exp = self.model.host(op, req, arg)
         if res[0] != exp:
             raise TopMismatch(f"cycle {self.bfm.cycle}: host {op.name} req={req} arg={arg}: "
-                              f"DUT {res[0]}, pymodel.dpa {exp}")
+                              f"DUT {res[0]}, pymodel.golden.dpa {exp}")
         return res[0]
 
     def _raise_bfm(self) -> None:
@@ -501,9 +501,9 @@ async def run_decode(dut: Any) -> None:
     commands = sum(len(t) for t in bfm.trace)
     assert lock_cmds > 0 and commands >= lock_cmds and backend.programs > 0
     log.info("co-simulated %d decode steps: %d tokens attended, %d programs, %d scheduler "
-             "instructions, %d commands (%d in lockstep with pymodel.sched, %d idle refresh), "
-             "%d cycles; outputs bit-exact vs pymodel; worst error vs float32 = %.3g of the "
-             "bound", len(rtl), tokens, backend.programs, lock_insts, commands, lock_cmds,
+             "instructions, %d commands (%d in lockstep with pymodel.golden.sched, %d idle "
+             "refresh), %d cycles; outputs bit-exact vs pymodel; worst error vs float32 = %.3g of "
+             "the bound", len(rtl), tokens, backend.programs, lock_insts, commands, lock_cmds,
              sum(lk.idle_refresh for lk in bfm.lock), bfm.cycle, worst)
 
 
@@ -512,7 +512,7 @@ async def run_cli_decode(dut: Any) -> None:
     """``pimphony decode --backend rtl``: the parameters in env ``PIMPHONY_DECODE`` (JSON), the
     same steps on the pure-pymodel reference, outputs compared bit for bit and against float64
     numpy; the figures go to the JSON file ``result`` names."""
-    from pymodel.decode_cli import slice_shape
+    from pymodel.studies.decode_cli import slice_shape
 
     job = json.loads(os.environ["PIMPHONY_DECODE"])
     cfg, _, bfm = await _setup(dut)
@@ -544,7 +544,7 @@ async def run_cli_decode(dut: Any) -> None:
 
 
 def worst_vs_float64(eng: DecodeEngine, out: dict[int, U16]) -> float:
-    from pymodel.decode_cli import worst_error
+    from pymodel.studies.decode_cli import worst_error
 
     return worst_error(eng, out)
 
@@ -622,7 +622,7 @@ def _sources() -> tuple[list[Path], str]:
 @pytest.mark.parametrize("mode", ["static", "pingpong"])
 def test_top_sim_modes(mode: str, tmp_path: Path) -> None:
     """The short scenario (one request, one step) with every channel scheduler in ``mode``, in
-    lockstep with pymodel.sched (the full scenario runs in DCS: test_top_sim)."""
+    lockstep with pymodel.golden.sched (the full scenario runs in DCS: test_top_sim)."""
     import simlib
 
     if simlib.SIM != "verilator":

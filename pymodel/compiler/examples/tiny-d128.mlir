@@ -1,5 +1,5 @@
 // tiny-d128: tiny.mlir with d_head 128 (hidden 64, heads 4, kv_heads 2, ffn 128, cache 128 tokens);
-// the DPA KV layout (pymodel.dpa) needs d_head 128. Shapes edited by hand from tiny.mlir.
+// the DPA KV layout (pymodel.golden.dpa) needs d_head 128. Shapes edited by hand from tiny.mlir.
 "builtin.module"() <{sym_name = "jit_layer"}> ({
   "func.func"() <{arg_attrs = [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}], function_type = (tensor<1x64xbf16>, tensor<i32>, tensor<64xbf16>, tensor<64x512xbf16>, tensor<64x256xbf16>, tensor<64x256xbf16>, tensor<512x64xbf16>, tensor<64xbf16>, tensor<64x128xbf16>, tensor<64x128xbf16>, tensor<128x64xbf16>, tensor<128x2x128xbf16>, tensor<128x2x128xbf16>) -> (tensor<1x64xbf16>, tensor<128x2x128xbf16>, tensor<128x2x128xbf16>), res_attrs = [{jax.result_info = "result[0]"}, {jax.result_info = "result[1]"}, {jax.result_info = "result[2]"}], sym_name = "main", sym_visibility = "public"}> ({
   ^bb0(%arg4: tensor<1x64xbf16>, %arg5: tensor<i32>, %arg6: tensor<64xbf16>, %arg7: tensor<64x512xbf16>, %arg8: tensor<64x256xbf16>, %arg9: tensor<64x256xbf16>, %arg10: tensor<512x64xbf16>, %arg11: tensor<64xbf16>, %arg12: tensor<64x128xbf16>, %arg13: tensor<64x128xbf16>, %arg14: tensor<128x64xbf16>, %arg15: tensor<128x2x128xbf16>, %arg16: tensor<128x2x128xbf16>):

@@ -4,7 +4,7 @@ It asks the channel model (``probe``) for every cycle instead of re-deriving tim
 all-bank refresh as soon as one is due (closing the open rows first and reopening them after), so
 refresh is never postponed, and, like the AiM controller, a TMOD whenever the next command needs
 the other register-access mode, issued in the cycle that command would be ready. The reference
-schedulers of ``pymodel.sched`` build on the same idea.
+schedulers of ``pymodel.golden.sched`` build on the same idea.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from pymodel.bf16 import U16
-from pymodel.channel import Channel
 from pymodel.config import PimConfig
+from pymodel.golden.bf16 import U16
+from pymodel.golden.channel import Channel
 from pymodel.isa import Command, InstOp, Instruction, Op, TraceEntry
 
 
@@ -106,7 +106,8 @@ def run_sequential(
     channel: Channel | None = None,
 ) -> dict[int, U16]:
     """Sequential semantics of a HUB program: each instruction's commands strictly in order on
-    the in-order issuer. An oracle independent of ``pymodel.sched``; returns the final GPR."""
+    the in-order issuer. An oracle independent of ``pymodel.golden.sched``; returns the final
+    GPR."""
     ch = channel or Channel(cfg)
     for r, d in rows.items():
         ch.load_row(r, d)

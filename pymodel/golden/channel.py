@@ -8,7 +8,7 @@ Data semantics (what the RTL co-simulation and every scoreboard compare against)
   of those, ...), and the tree sum is added to the bank's float32 accumulator ``out``. Every float32
   addition rounds to nearest even.
 * ``RDMAC out`` returns each bank's accumulator rounded to bf16 (round to nearest even, see
-  :mod:`pymodel.bf16`): 16 banks x 2 B = 32 B. Reading does not clear; ``CLRMAC`` zeroes;
+  :mod:`pymodel.golden.bf16`): 16 banks x 2 B = 32 B. Reading does not clear; ``CLRMAC`` zeroes;
   ``WRBIAS out`` (AiM WRMAC16) sets bank ``b``'s accumulator ``out`` to lane ``b`` of its 32 B
   (bf16, exact in float32).
 * ``TMOD`` switches the register-access mode (``timing.mode_switch``, see
@@ -31,8 +31,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from pymodel.bf16 import U16, from_bf16, to_bf16
 from pymodel.config import PimConfig
+from pymodel.golden.bf16 import U16, from_bf16, to_bf16
 from pymodel.isa import Command, IsaError, Op, check_command
 from pymodel.timing import (
     CMD_BUS_RULE,

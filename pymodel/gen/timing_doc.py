@@ -80,11 +80,11 @@ def main() -> int:
     path, text = Path(args.out), timing_markdown()
     if args.check:
         if not path.exists() or path.read_text() != text:
-            print(f"docgen: {path} is stale; run `make gen`", file=sys.stderr)
+            print(f"timing_doc: {path} is stale; run `make gen`", file=sys.stderr)
             return 1
         return 0
     path.write_text(text)
-    print(f"docgen: wrote {path}")
+    print(f"timing_doc: wrote {path}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Generate the SystemVerilog package ``rtl/pkg/pim_pkg.sv`` from ``pymodel``.
 
-    python -m pymodel.gen_sv --out rtl/pkg [--preset NAME | --config FILE]    # write (make gen)
-    python -m pymodel.gen_sv --check rtl/pkg [--preset NAME | --config FILE]  # make check-gen
+    python -m pymodel.gen.sv_pkg --out rtl/pkg [--preset NAME | --config FILE]    # write (make gen)
+    python -m pymodel.gen.sv_pkg --check rtl/pkg [--preset NAME | --config FILE]  # make check-gen
 
 The package is the only way constants enter the RTL (STYLE.md): geometry, buffer sizes and timing
 from :mod:`pymodel.config`, the command-word layout, opcodes and HUB instruction layout from
@@ -180,13 +180,13 @@ def render_pkg(cfg: PimConfig) -> str:
     lay = CmdLayout.of(cfg)
     p = _Pkg()
     p.raw(
-        "// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen_sv) from",
-        f"// pymodel.config (config '{cfg.name}'), pymodel.isa and pymodel.timing;",
+        "// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen.sv_pkg)",
+        f"// from pymodel.config (config '{cfg.name}'), pymodel.isa and pymodel.timing;",
         "// `make check-gen` fails when it is stale. Change the Python sources and run `make gen`.",
         "//",
         "// Refer to every item with the package scope (pim_pkg::NRcdMac): Yosys rejects `import`.",
         "// Names: Python field names in UpperCamelCase (nRCD_MAC -> NRcdMac, nREFI -> NRefi,",
-        "// rows_per_bank -> NumRows ...); see pymodel/gen_sv.py for the exact mapping.",
+        "// rows_per_bank -> NumRows ...); see pymodel/gen/sv_pkg.py for the exact mapping.",
         "// Icarus 11 crashes on package-scoped struct types, casts to package enums and variables",
         "// of package enum types: RTL that must run on Icarus uses vectors of the *Width params.",
         "",
@@ -265,7 +265,7 @@ def render_pkg(cfg: PimConfig) -> str:
         "cmd_err_e",
         "CmdErrWidth",
         [("CmdErr" + sv_ident(e.name), int(e)) for e in CmdErr],
-        "Why a command word is illegal (pymodel.gen_sv.CmdErr; mirrors pymodel.isa.decode).",
+        "Why a command word is illegal (pymodel.gen.sv_pkg.CmdErr; mirrors pymodel.isa.decode).",
     )
 
     p.blank()
@@ -345,7 +345,7 @@ def render_pkg(cfg: PimConfig) -> str:
     for name in INST_FIELD_NAMES:
         p.int_param(f"Inst{sv_ident(name)}Width", iw[name])
     if iw["stride"] != STRIDE_BITS:
-        raise GenError("pymodel.isa stride width changed; update gen_sv")
+        raise GenError("pymodel.isa stride width changed; update pymodel.gen.sv_pkg")
     p.blank()
     p.enum(
         "inst_op_e",
@@ -380,7 +380,8 @@ def render_pkg(cfg: PimConfig) -> str:
 
 # ---------------------------------------------------------------------------- command scheduler
 
-#: Scheduling modes of the RTL scheduler's ``mode_i`` (values of ``pymodel.sched.Mode``, in order).
+#: Scheduling modes of the RTL scheduler's ``mode_i`` (values of ``pymodel.golden.sched.Mode``, in
+#: order).
 SCHED_MODES = ("static", "pingpong", "dcs")
 _SINGLE_BANK = frozenset({Op.ACT, Op.PRE, Op.WR, Op.RD})
 _ALL_BANK = frozenset({Op.ACT16, Op.PREA, Op.MAC16, Op.REF})
@@ -392,9 +393,9 @@ def sched_latency_tables(cfg: PimConfig) -> dict[str, list[int]]:
     """Pairwise latencies folded by what the RTL must remember (flat lists, index ``p*N + n``).
 
     ``chan``: rules resolved by the last issue of ``p`` anywhere on the channel (channel scope,
-    or a bank scope where either command is all-bank, as :class:`pymodel.channel.Channel` does);
-    ``bank``: single-bank ``p`` -> single-bank ``n``, index ``(p*N + n)*3 + class`` with class
-    0 same bank, 1 other bank same group, 2 other group; ``gb``/``out``: per buffer entry.
+    or a bank scope where either command is all-bank, as :class:`pymodel.golden.channel.Channel`
+    does); ``bank``: single-bank ``p`` -> single-bank ``n``, index ``(p*N + n)*3 + class`` with
+    class 0 same bank, 1 other bank same group, 2 other group; ``gb``/``out``: per buffer entry.
     Latencies <= 0 (no constraint) are 0. ``N = len(Op)``.
     """
     g, t = cfg.geometry, cfg.timing
@@ -447,13 +448,13 @@ def _packed(p: _Pkg, name: str, values: Sequence[int], width: int, note: str) ->
 
 
 def render_sched(p: _Pkg, cfg: PimConfig) -> None:
-    """Constants of the RTL command scheduler (rtl/sched, pymodel.sched)."""
+    """Constants of the RTL command scheduler (rtl/sched, pymodel.golden.sched)."""
     b, t = cfg.buffers, cfg.timing
-    p.section("command scheduler (rtl/sched; pymodel.sched, pymodel.timing)")
+    p.section("command scheduler (rtl/sched; pymodel.golden.sched, pymodel.timing)")
     p.int_param("QueueDepth", b.queue_depth, "buffers.queue_depth (instructions per queue)")
     p.int_param("SchedModeWidth", 2)
     for i, name in enumerate(SCHED_MODES):
-        p.int_param(f"SchedMode{sv_ident(name)}", i, f"pymodel.sched.Mode.{name.upper()}")
+        p.int_param(f"SchedMode{sv_ident(name)}", i, f"pymodel.golden.sched.Mode.{name.upper()}")
     p.int_param("SchedGbHalf", max(1, b.gb_entries // 2), "PINGPONG: GB key = entry / SchedGbHalf")
     p.int_param(
         "SchedObufHalf", max(1, b.obuf_entries // 2), "PINGPONG: OBuf key = entry / SchedObufHalf"
@@ -475,7 +476,7 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
     p.int_param("SchedNumBankClasses", len(BANK_CLASSES), "same bank, same group, other group")
     p.comment(
         "Latency tables, element [prev*NumOps + next] (SchedBankLat: *3 + class). Built from\n"
-        "pymodel.timing.RULES by pymodel.gen_sv.sched_latency_tables; 0 = no constraint."
+        "pymodel.timing.RULES by pymodel.gen.sv_pkg.sched_latency_tables; 0 = no constraint."
     )
     _packed(p, "SchedChanLat", tables["chan"], lat_w, "since last prev anywhere on the channel")
     _packed(p, "SchedBankLat", tables["bank"], lat_w, "single-bank prev -> single-bank next")
@@ -560,7 +561,7 @@ def render_rule_list(p: _Pkg, cfg: PimConfig, lat_w: int) -> None:
     """Every pairwise rule unfolded (prev/next op masks, scope, latency), for the RTL's timing
     checker (rtl/sched/sched_timing_check.sv): an implementation of the channel model's rule
     resolution independent of the folded SchedChanLat/SchedBankLat tables."""
-    from pymodel.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
+    from pymodel.golden.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
 
     t, n_ops = cfg.timing, len(Op)
     # a rule whose pairs a dual-ported OBuf partly lifts becomes several rectangles
@@ -631,14 +632,21 @@ def check(out_dir: str | Path, cfg: PimConfig) -> list[str]:
 
 
 def render_dpa(p: _Pkg, cfg: PimConfig) -> None:
-    """Constants of the DPA controller (rtl/dpa, pymodel.dpa)."""
-    from pymodel.dpa import D_HEAD, ROWS_PER_BLOCK, DpaConfigError, DpaLayout, DpaStatus, HostOp
+    """Constants of the DPA controller (rtl/dpa, pymodel.golden.dpa)."""
+    from pymodel.golden.dpa import (
+        D_HEAD,
+        ROWS_PER_BLOCK,
+        DpaConfigError,
+        DpaLayout,
+        DpaStatus,
+        HostOp,
+    )
 
     try:
         lay = DpaLayout.of(cfg)
     except DpaConfigError as exc:
         raise GenError(f"DPA layout: {exc}") from None
-    p.section("DPA controller (rtl/dpa; pymodel.dpa)")
+    p.section("DPA controller (rtl/dpa; pymodel.golden.dpa)")
     p.int_param("DpaDHead", D_HEAD, "head size of the KV layout")
     p.int_param("DpaRowsPerBlock", ROWS_PER_BLOCK, "virtual rows per KV block (K row, V row)")
     p.int_param("DpaBlockTokens", lay.block_tokens, "tokens per KV block (one K row)")
@@ -658,15 +666,16 @@ def render_dpa(p: _Pkg, cfg: PimConfig) -> None:
     p.int_param("DpaArgWidth", clog2(lay.max_tokens + 1), "host argument: tokens or virtual row")
     p.int_param("DpaHostOpWidth", 2)
     for op in HostOp:
-        p.int_param(f"DpaHost{sv_ident(op.name)}", int(op), f"pymodel.dpa.HostOp.{op.name}")
+        p.int_param(f"DpaHost{sv_ident(op.name)}", int(op), f"pymodel.golden.dpa.HostOp.{op.name}")
     p.int_param("DpaStatusWidth", 3)
     for stat in DpaStatus:
-        p.int_param(f"DpaSt{sv_ident(stat.name)}", int(stat), f"pymodel.dpa.DpaStatus.{stat.name}")
+        p.int_param(f"DpaSt{sv_ident(stat.name)}", int(stat),
+        f"pymodel.golden.dpa.DpaStatus.{stat.name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m pymodel.gen_sv", description="Generate rtl/pkg/pim_pkg.sv from pymodel."
+        prog="python -m pymodel.gen.sv_pkg", description="Generate rtl/pkg/pim_pkg.sv from pymodel."
     )
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--out", metavar="DIR", help="write the package(s) into DIR")
@@ -681,18 +690,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             changed = write(args.out, cfg)
             for name in render(cfg):
                 path = Path(args.out) / name
-                print(f"gen_sv: {'wrote' if path in changed else 'up to date:'} {path}")
+                print(f"sv_pkg: {'wrote' if path in changed else 'up to date:'} {path}")
             return 0
         problems = check(args.check, cfg)
     except (ConfigError, GenError) as exc:
-        print(f"gen_sv: error: {exc}", file=sys.stderr)
+        print(f"sv_pkg: error: {exc}", file=sys.stderr)
         return 2
     for msg in problems:
-        print(f"gen_sv: {msg}", file=sys.stderr)
+        print(f"sv_pkg: {msg}", file=sys.stderr)
     if problems:
-        print("gen_sv: run `make gen` to regenerate", file=sys.stderr)
+        print("sv_pkg: run `make gen` to regenerate", file=sys.stderr)
         return 1
-    print(f"gen_sv: {args.check} is up to date (config '{cfg.name}')")
+    print(f"sv_pkg: {args.check} is up to date (config '{cfg.name}')")
     return 0
 
 

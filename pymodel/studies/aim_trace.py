@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pymodel.channel import Channel
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.inorder import InOrderIssuer
+from pymodel.golden.channel import Channel
+from pymodel.golden.inorder import InOrderIssuer
 from pymodel.isa import Command, IsaError, Op
 
 MASK_BITS = 32  # aim_simulator: 32 channels, bit 31 = channel 0

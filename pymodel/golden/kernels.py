@@ -39,12 +39,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pymodel.bf16 import U16, from_bf16, random_bf16, to_bf16
-from pymodel.channel import adder_tree
 from pymodel.config import PimConfig
 from pymodel.errors import PimphonyError
+from pymodel.golden.bf16 import U16, from_bf16, random_bf16, to_bf16
+from pymodel.golden.channel import adder_tree
+from pymodel.golden.sched import Mode
 from pymodel.isa import InstOp, Instruction
-from pymodel.sched import Mode
 
 GPR_IN = 0  # kernels place inputs from GPR entry 0 and outputs after them
 ACC_INITS = ("bias", "clear")
@@ -542,7 +542,8 @@ def _check_obuf(cfg: PimConfig, entries: int) -> None:
 
 
 def _dot_reference(m: U16, x: U16, lanes: int) -> U16:
-    """bf16 rows of ``m`` dotted with ``x`` with the channel's arithmetic (see pymodel.channel)."""
+    """bf16 rows of ``m`` dotted with ``x`` with the channel's arithmetic (see
+    pymodel.golden.channel)."""
     mf, xf = from_bf16(m), from_bf16(x)
     acc = np.zeros(m.shape[0], dtype=np.float32)
     for start in range(0, m.shape[1], lanes):

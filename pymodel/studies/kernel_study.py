@@ -2,9 +2,9 @@
 
 The baseline (STATIC) uses one accumulator per bank, as the AiM controller does; PINGPONG and DCS
 use every OBuf entry of the config (``buffers.obuf_entries``), PINGPONG in two alternating halves
-of the GB and the OBuf (:func:`pymodel.kernels.buffer_args`). Accumulators are initialized the
-AiM way (``--acc-init bias``: WR_BIAS before, RD_MAC after) unless ``--acc-init clear`` asks for
-PIMphony's clear-on-read (RD_OUT), see :mod:`pymodel.kernels`.
+of the GB and the OBuf (:func:`pymodel.golden.kernels.buffer_args`). Accumulators are initialized
+the AiM way (``--acc-init bias``: WR_BIAS before, RD_MAC after) unless ``--acc-init clear`` asks for
+PIMphony's clear-on-read (RD_OUT), see :mod:`pymodel.golden.kernels`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.kernels import GemvKernel, KernelError, QkKernel, SvKernel, buffer_args
-from pymodel.sched import Mode, run_kernel
+from pymodel.golden.kernels import GemvKernel, KernelError, QkKernel, SvKernel, buffer_args
+from pymodel.golden.sched import Mode, run_kernel
 
 OPS = ("gemv", "qk", "sv")
 BENCH_GEMV = (128, 256, 512, 1024, 4096)
@@ -134,7 +134,7 @@ def bench_markdown(
         "# Kernel bench: one channel, reference schedulers and the RTL",
         "",
         f"Config `{cfg.name}`; written by `make bench` (`tools/bench_rtl.py`, then "
-        "`python -m pymodel.kernel_study`). "
+        "`python -m pymodel.studies.kernel_study`). "
         "STATIC uses one accumulator per bank (AiM baseline); PINGPONG and DCS use "
         f"{cfg.buffers.obuf_entries} OBuf entries, PINGPONG in two alternating halves of the GB "
         "and the OBuf (the prior-work scheme). Cycles are command-clock cycles "
@@ -149,7 +149,7 @@ def bench_markdown(
         "`timing.mode_switch = aim-register`: every change between register commands (WRGB, "
         "WRBIAS, RDMAC) and the rest costs a TMOD and nMODCH (the *mode* column; TMODs counted "
         "in *tmod*). Cycle causes: what each issue slot and each idle gap before a command "
-        "waited for (`pymodel.sched`).",
+        "waited for (`pymodel.golden.sched`).",
         "",
         "| kernel | size | schedule | cycles | RTL cycles | MAC util. | vs static | tmod | mac | "
         "act/pre | ref | gb write | bias write | out read | mode | stall |",

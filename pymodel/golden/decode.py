@@ -4,16 +4,17 @@ This is the golden pipeline the RTL co-simulation (``tb/top``) must equal bit fo
 step, for every open request and KV head (one DPA request id per (request, KV head)):
 
 1. **KV append** (DPA path): one ``APPEND(id, gpr)`` instruction per (request, KV head)
-   (``pymodel.dpa``'s APPEND: the controller grows the id by one token -- a chunk when the length
-   crosses a chunk boundary -- and emits the WR_BANK words of its K row and V columns). The HUB
-   first stages the token's K and the V columns it rewrites (each holds 16 tokens; the HUB keeps
+   (``pymodel.golden.dpa``'s APPEND: the controller grows the id by one token -- a chunk when the
+   length crosses a chunk boundary -- and emits the WR_BANK words of its K row and V columns). The
+   HUB first stages the token's K and the V columns it rewrites (each holds 16 tokens; the HUB keeps
    the open ones) in the GPR of the token's channel (known without a TRANSLATE: virtual chunk
    ``v`` of id ``r`` is on channel ``(r + v) % channels``). Every append of a step goes in one
    program, so the channels write the KV of different heads concurrently.
 2. **Segments**: a request's KV blocks are processed in windows of ``segment_blocks`` blocks
    (:func:`segment_blocks`: as many as the GPR holds scores for; ``DYN_LOOP``'s ``first`` /
    ``count``). Per query head of the KV group and per segment:
-3. **QK^T**: ``pymodel.dpa.qk_template`` over the segment, expanded by the DPA dispatcher; every
+3. **QK^T**: ``pymodel.golden.dpa.qk_template`` over the segment, expanded by the DPA dispatcher;
+every
    channel runs the instructions whose ``ch_mask`` names it (TCP: the request's chunks are spread
    over the channels). Scores of the segment's block ``b`` land at ``GPR_SCORES + b * slots`` of
    the block's channel.
@@ -21,7 +22,8 @@ step, for every open request and KV head (one DPA request id per (request, KV he
    ``1/sqrt(d_head)``; a running max ``m`` and sum ``l`` per query head; the segment's weights
    ``exp(s - m)`` (``m`` updated first) rounded to bf16 are written over its scores (tokens past
    the length get 0); the accumulated output and ``l`` are rescaled by ``exp(m_old - m)``.
-5. **SV**: ``pymodel.dpa.sv_template`` over the segment; every channel reads out its partial sums,
+5. **SV**: ``pymodel.golden.dpa.sv_template`` over the segment; every channel reads out its partial
+sums,
    the EPU adds them in float32 in channel order into the accumulator. After the last segment the
    output is ``acc / l``, rounded once to bf16 (:func:`attention_error_bound` states the bound).
 
@@ -31,7 +33,7 @@ concurrently: each keeps its own cycle count; a step ends when the slowest chann
 
 Backends. The orchestration above (:class:`DecodeEngine`) talks to the DPA and the channels only
 through a :class:`Backend`: host commands (OPEN/GROW/CLOSE/TRANSLATE, answered with a
-:class:`pymodel.dpa.Response`), instruction programs (DYN_LOOP templates expanded by the
+:class:`pymodel.golden.dpa.Response`), instruction programs (DYN_LOOP templates expanded by the
 backend's DPA, each physical instruction run by the channels its ``ch_mask`` names), backdoor row
 loads and per-channel GPRs. :class:`ReferenceBackend` is pure pymodel (``DpaModel`` +
 ``Dispatcher`` + ``Scheduler`` + ``Channel``); the RTL co-simulation (``tb/top``) supplies one
@@ -43,7 +45,7 @@ grow sits the step out; the HUB still issues the GROW that must fail (a head who
 channel has no free chunk), so the device itself reports NO_MEMORY and is seen to change nothing.
 
 Out-of-memory is still reported on the host port (the failing GROW above); an APPEND that cannot
-grow (the engine never issues one) is an instruction-path error of the DPA (``pymodel.dpa``).
+grow (the engine never issues one) is an instruction-path error of the DPA (``pymodel.golden.dpa``).
 """
 
 from __future__ import annotations
@@ -54,10 +56,10 @@ from typing import Any, Coroutine, Protocol, Sequence, TypeVar, cast
 
 import numpy as np
 
-from pymodel.bf16 import U16, from_bf16, random_bf16, to_bf16
-from pymodel.channel import Channel
 from pymodel.config import PimConfig
-from pymodel.dpa import (
+from pymodel.golden.bf16 import U16, from_bf16, random_bf16, to_bf16
+from pymodel.golden.channel import Channel
+from pymodel.golden.dpa import (
     D_HEAD,
     ROWS_PER_BLOCK,
     AlreadyOpen,
@@ -80,8 +82,8 @@ from pymodel.dpa import (
     segment_count,
     sv_template,
 )
+from pymodel.golden.sched import Mode, Scheduler
 from pymodel.isa import Instruction
-from pymodel.sched import Mode, Scheduler
 
 # GPR map of every channel (entries of 32 B): the query at 0 (qk_template's WR_INP), the
 # segment's scores at d_head/lanes.. (then its bf16 weights, in place: sv_template's score_gpr),
@@ -554,7 +556,7 @@ class EpuSoftmax:
 
 def k_row(block: U16, banks: int, lanes: int) -> U16:
     """K of one block (block_tokens x d_head) as an all-bank row: token t in bank t % banks,
-    slot t // banks at columns slot * d_head/lanes (pymodel.dpa's layout)."""
+    slot t // banks at columns slot * d_head/lanes (pymodel.golden.dpa's layout)."""
     bt, d = block.shape
     head_cols = d // lanes
     row = block.reshape(bt // banks, banks, head_cols, lanes).transpose(1, 0, 2, 3)

@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from pymodel.bf16 import U16, from_bf16
-from pymodel.channel import Channel
-from pymodel.cliargs import seed
 from pymodel.config import add_config_argument, resolve
-from pymodel.inorder import TraceRecorder
+from pymodel.golden.bf16 import U16, from_bf16
+from pymodel.golden.channel import Channel
+from pymodel.golden.inorder import TraceRecorder
+from pymodel.golden.kernels import GemvKernel, buffer_args
+from pymodel.golden.sched import Mode, Scheduler, gpr_equal
 from pymodel.isa import Command, InstOp, Op, format_trace
-from pymodel.kernels import GemvKernel, buffer_args
-from pymodel.outputs import check_output_file, write_text
-from pymodel.progress import Progress
-from pymodel.sched import Mode, Scheduler, gpr_equal
+from pymodel.ui.args import seed
+from pymodel.ui.outputs import check_output_file, write_text
+from pymodel.ui.progress import Progress
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from pymodel.config import PimConfig, add_config_argument, resolve
 from pymodel.errors import check_text_file
 from pymodel.isa import Op, TraceEntry, read_trace
-from pymodel.outputs import check_output_file, write_with
+from pymodel.ui.outputs import check_output_file, write_with
 
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 

@@ -59,9 +59,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from pymodel.bf16 import U16
-from pymodel.channel import Channel
 from pymodel.config import PimConfig
+from pymodel.golden.bf16 import U16
+from pymodel.golden.channel import Channel
 from pymodel.isa import SCHEDULED_INSTS, Command, InstOp, Instruction, Op, TraceEntry
 from pymodel.timing import COMPLETION
 

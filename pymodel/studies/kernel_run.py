@@ -1,7 +1,7 @@
 """``pimphony kernel`` with input checks, a run-time estimate and progress.
 
-The command itself (arguments, the run, the report) is :mod:`pymodel.kernel_study`'s; this wraps
-it: shapes the kernel builders cannot take are refused with one error line, the command-level
+The command itself (arguments, the run, the report) is :mod:`pymodel.studies.kernel_study`'s; this
+wraps it: shapes the kernel builders cannot take are refused with one error line, the command-level
 work is estimated from the instruction stream before anything runs (refused above
 ``--max-minutes``), and a run longer than a few seconds shows its elapsed time against the
 estimate.
@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pymodel import kernel_study
 from pymodel.config import resolve
 from pymodel.errors import LimitError, PimphonyError
-from pymodel.progress import activity, fmt_seconds
-from pymodel.sched import Mode
+from pymodel.golden.sched import Mode
+from pymodel.studies import kernel_study
+from pymodel.ui.progress import activity, fmt_seconds
 
 # Program units (MAC16 / WRGB / RDMAC commands the instructions ask for) the reference
 # schedulers simulate per second on this project's 2-core machine (17-31 k measured for QK^T,

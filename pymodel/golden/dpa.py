@@ -6,7 +6,7 @@ compares the two). Sizes come from ``cfg.dpa`` and the geometry; ``D_HEAD`` fixe
 Memory model
 ------------
 * **KV block**: ``block_tokens`` consecutive tokens of one request, the tokens whose K fill one
-  all-bank row in the token-major layout of :mod:`pymodel.kernels`:
+  all-bank row in the token-major layout of :mod:`pymodel.golden.kernels`:
   ``block_tokens = banks * floor(columns_per_row / (D_HEAD / lanes))`` (128 on aim-gddr6, d_head
   128; a head size that does not divide the row, e.g. 80 or 96, leaves the last columns unused).
   A KV block takes ``ROWS_PER_BLOCK = 2`` *virtual rows* of its request: row ``2b`` holds the K
@@ -57,7 +57,7 @@ Instruction path (:class:`Dispatcher`, one instruction word at a time)
   ``iters = max(0, min(B, first + count) - first)`` times (:func:`window`; ``len`` as when the
   DYN_LOOP is accepted; the controller takes no host command until the loop is done, so the table
   cannot change meanwhile). A window is how a request longer than the GPR holds scores for is
-  processed in segments (``pymodel.decode``). Iteration ``k = 0 .. iters-1`` (block
+  processed in segments (``pymodel.golden.decode``). Iteration ``k = 0 .. iters-1`` (block
   ``first + k``) walks the body in order:
   - ``DYN_MODI f s`` emits nothing; for the rest of this iteration's walk, every instruction that
     has operand ``f`` (ROW, COL, GB, OUT, GPR) gets ``f + s * k`` (s two's complement). A later
@@ -96,7 +96,7 @@ APPEND (the KV append of one decode step: one instruction per request id and ste
   any non-plain word). STATIC mode: the length grows inside the reservation.
 
 Templates (:func:`qk_template`, :func:`sv_template`, :func:`kv_write_template`) are the kernels
-of :mod:`pymodel.kernels` rewritten as one DYN_LOOP over the request's blocks;
+of :mod:`pymodel.golden.kernels` rewritten as one DYN_LOOP over the request's blocks;
 ``qk_template`` expands to exactly ``QkKernel(tokens, acc_init="clear").program()`` (one
 channel, rows mapped ``2b -> b``) when ``tokens`` is a multiple of ``block_tokens``; for a
 partial last block the loop processes the whole block (scores past the length are don't-care).

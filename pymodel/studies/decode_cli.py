@@ -2,11 +2,11 @@
 
 A GQA layer slice of ``--model`` (``--kv-heads`` KV heads with the model's query group, d_head
 128) runs ``--steps`` decode steps over requests of the ``--requests`` lengths on one module of
-``--config``: pure pymodel (:class:`pymodel.decode.DecodeModule`, ``--backend reference``) or the
-RTL module ``rtl/top/pim_top.sv`` in a Verilator co-simulation (``--backend rtl``, the
+``--config``: pure pymodel (:class:`pymodel.golden.decode.DecodeModule`, ``--backend reference``) or
+the RTL module ``rtl/top/pim_top.sv`` in a Verilator co-simulation (``--backend rtl``, the
 ``tb/top`` bench: needs a repository checkout and ``make setup``), which is also run on the
 reference and compared bit for bit. Every output is compared with float64 numpy attention of the
-same bf16 inputs against the stated bound (:func:`pymodel.decode.attention_error_bound`).
+same bf16 inputs against the stated bound (:func:`pymodel.golden.decode.attention_error_bound`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from pymodel.bf16 import from_bf16
-from pymodel.cliargs import positive, seed
 from pymodel.config import PimConfig, add_config_argument, resolve
-from pymodel.decode import AttnShape, DecodeEngine, DecodeModule, reference_attention
-from pymodel.dpa import DpaError, DpaLayout
 from pymodel.errors import LimitError, PimphonyError
-from pymodel.progress import Progress
-from pymodel.sched import Mode
+from pymodel.golden.bf16 import from_bf16
+from pymodel.golden.decode import AttnShape, DecodeEngine, DecodeModule, reference_attention
+from pymodel.golden.dpa import DpaError, DpaLayout
+from pymodel.golden.sched import Mode
 from pymodel.system.models import resolve_model
+from pymodel.ui.args import positive, seed
+from pymodel.ui.progress import Progress
 
 #: Commands the pure-pymodel channels execute per second on this kind of machine (measured:
 #: about 2,500 per second and channel); runs estimated beyond --max-minutes are refused.

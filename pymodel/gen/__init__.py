@@ -1,0 +1,1 @@
+"""Generators: the SystemVerilog package (``rtl/pkg``) and docs/timing.md from config/isa/timing."""

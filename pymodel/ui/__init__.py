@@ -1,0 +1,1 @@
+"""Command-line plumbing every command shares: argument types, checked output files, progress."""
