@@ -171,6 +171,19 @@ def decode(word: int, cfg: PimConfig, data: Sequence[int] | None = None) -> Comm
     return cmd
 
 
+class CmdErr(IntEnum):
+    """Error class the RTL command decoder reports (``pim_pkg::cmd_err_e``).
+
+    Mirrors the checks of :func:`decode` in its order: the opcode first, then each
+    field of ``CMD_FIELDS`` in order (the first failing field is reported).
+    """
+
+    NONE = 0
+    OPCODE = 1  # opcode is not an ``Op``
+    UNUSED = 2  # a field the opcode does not use is nonzero
+    RANGE = 3  # a used field is >= its limit (only possible when the limit is not a power of 2)
+
+
 # ---------------------------------------------------------------------------- HUB instructions
 
 

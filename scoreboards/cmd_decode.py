@@ -23,11 +23,11 @@ from collections import deque
 from dataclasses import dataclass, fields, replace
 
 from pymodel.config import PimConfig
-from pymodel.gen.sv_pkg import CmdErr
 from pymodel.isa import (
     CMD_FIELDS,
     DATA_OPS,
     OP_FIELDS,
+    CmdErr,
     CmdLayout,
     Command,
     IsaError,
@@ -48,7 +48,7 @@ class CmdDecodeMismatch(AssertionError):
 class DecodeResult:
     """One decoder output: the command fields plus the error report (``cmd_o`` etc.).
 
-    ``err`` is a :class:`pymodel.gen.sv_pkg.CmdErr` value; ``err_field`` the index of the failing
+    ``err`` is a :class:`pymodel.isa.CmdErr` value; ``err_field`` the index of the failing
     field in ``CMD_FIELDS`` (0 when not applicable).
     """
 

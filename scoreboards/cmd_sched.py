@@ -32,15 +32,11 @@ from typing import Sequence
 import numpy as np
 
 from pymodel.config import PimConfig
-from pymodel.gen.sv_pkg import SCHED_MODES
 from pymodel.golden.bf16 import U16
 from pymodel.golden.channel import Channel
 from pymodel.golden.sched import Mode, SchedResult, Scheduler
 from pymodel.isa import Command, Instruction, Op, TraceEntry, decode
 from pymodel.timing import CMD_BUS_RULE
-
-#: The DUT's ``mode_i`` code of each mode (``pim_pkg::SchedMode*``, generated from SCHED_MODES).
-MODE_CODE = {Mode(name): code for code, name in enumerate(SCHED_MODES)}
 
 #: The RTL registers its command output: bus cycle = model (decision) cycle + BUS_OFFSET.
 BUS_OFFSET = 1

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymodel.config import PimConfig, preset
-from pymodel.gen.sv_pkg import CmdErr
-from pymodel.isa import CMD_FIELDS, CmdLayout, Command, IsaError, Op, decode, encode
+from pymodel.isa import CMD_FIELDS, CmdErr, CmdLayout, Command, IsaError, Op, decode, encode
 from scoreboards.cmd_decode import (
     RESULT_FIELDS,
     CmdDecodeMismatch,

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pymodel.compiler.models import MODELS, model_name
 from pymodel.errors import LimitError, PimphonyError, read_text
+from pymodel.system.models import EXAMPLES, TABLE_I, ModelError, model_named
 from pymodel.ui.args import positive
 from pymodel.ui.outputs import check_output_dir, write_bytes, write_or_print, write_text
 from pymodel.ui.progress import activity, fmt_seconds
@@ -91,12 +91,20 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_name(text: str) -> str:
+    """argparse ``type``: the lower-case name of a Table-I or example model (any case)."""
+    try:
+        return model_named(text, examples=True).name.lower()
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("compile", help="compile a decoder layer (MLIR) to PIM programs",
                        description=cmd_compile.__doc__)
     p.add_argument("layer", metavar="LAYER.mlir")
     p.add_argument("--model", default="tiny", type=model_name, metavar="MODEL",
-                   help=f"any case of: {', '.join(MODELS)} (default tiny)")
+                   help=f"any case of: {', '.join([*EXAMPLES, *TABLE_I])} (default tiny)")
     p.add_argument("--modules", type=positive, default=1, help="PIM modules (tp x pp)")
     p.add_argument("--pp", type=positive, default=1, help="pipeline stages (default 1: all TP)")
     p.add_argument("--layer-index", type=int, default=0, help="which layer this is (for PP)")

@@ -11,10 +11,10 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from pymodel.compiler.frontend import CompileError, context, parse_layer
-from pymodel.compiler.models import MODELS
 from pymodel.compiler.passes import EmitPass, LowerPass, MatchPass, PartitionPass
 from pymodel.config import PimConfig, resolve
 from pymodel.isa import Instruction
+from pymodel.system.models import ModelError, model_named
 
 
 @dataclass
@@ -44,8 +44,10 @@ def compile_layer(
     layer: int = 0,
     batch: int = 1,
 ) -> Compiled:
-    if model not in MODELS:
-        raise CompileError(f"unknown model '{model}' (one of {', '.join(MODELS)})")
+    try:
+        layers = model_named(model, examples=True).layers
+    except ModelError as exc:
+        raise CompileError(str(exc)) from None
     if modules < 1 or pp < 1 or modules % pp:
         raise CompileError(f"--modules {modules} must be a positive multiple of --pp {pp}")
     if partition not in ("hfp", "tcp") or memory not in ("static", "dpa"):
@@ -59,7 +61,7 @@ def compile_layer(
     try:
         MatchPass().apply(ctx, module)
         PartitionPass(tp=modules // pp, pp=pp, layer=layer,
-                      layers=MODELS[model]["layers"]).apply(ctx, module)
+                      layers=layers).apply(ctx, module)
         lower.apply(ctx, module)
         emit.apply(ctx, module)
     except VerifyException as exc:

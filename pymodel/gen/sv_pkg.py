@@ -27,11 +27,13 @@ import argparse
 import difflib
 import sys
 from dataclasses import fields
-from enum import IntEnum
 from pathlib import Path
 from typing import Sequence
 
 from pymodel.config import ConfigError, PimConfig, clog2, resolve
+from pymodel.golden.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
+from pymodel.golden.dpa import D_HEAD, ROWS_PER_BLOCK, DpaConfigError, DpaLayout, DpaStatus, HostOp
+from pymodel.golden.sched import MODE_CODE
 from pymodel.isa import (
     CMD_FIELDS,
     INST_FIELD_NAMES,
@@ -39,6 +41,7 @@ from pymodel.isa import (
     INST_OPCODE_BITS,
     OP_FIELDS,
     STRIDE_BITS,
+    CmdErr,
     CmdLayout,
     InstOp,
     ModiField,
@@ -65,19 +68,6 @@ INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
 class GenError(ValueError):
     """The config cannot be expressed in the package (value too large, name clash)."""
-
-
-class CmdErr(IntEnum):
-    """Error class the RTL command decoder reports (``pim_pkg::cmd_err_e``).
-
-    Mirrors the checks of :func:`pymodel.isa.decode` in its order: the opcode first, then each
-    field of ``CMD_FIELDS`` in order (the first failing field is reported).
-    """
-
-    NONE = 0
-    OPCODE = 1  # opcode is not an ``Op``
-    UNUSED = 2  # a field the opcode does not use is nonzero
-    RANGE = 3  # a used field is >= its limit (only possible when the limit is not a power of 2)
 
 
 def sv_ident(name: str) -> str:
@@ -265,7 +255,7 @@ def render_pkg(cfg: PimConfig) -> str:
         "cmd_err_e",
         "CmdErrWidth",
         [("CmdErr" + sv_ident(e.name), int(e)) for e in CmdErr],
-        "Why a command word is illegal (pymodel.gen.sv_pkg.CmdErr; mirrors pymodel.isa.decode).",
+        "Why a command word is illegal (pymodel.isa.CmdErr; mirrors pymodel.isa.decode).",
     )
 
     p.blank()
@@ -380,11 +370,6 @@ def render_pkg(cfg: PimConfig) -> str:
 
 # ---------------------------------------------------------------------------- command scheduler
 
-#: Scheduling modes of the RTL scheduler's ``mode_i`` (values of ``pymodel.golden.sched.Mode``, in
-#: order).
-SCHED_MODES = ("static", "pingpong", "dcs")
-_SINGLE_BANK = frozenset({Op.ACT, Op.PRE, Op.WR, Op.RD})
-_ALL_BANK = frozenset({Op.ACT16, Op.PREA, Op.MAC16, Op.REF})
 #: Per-bank scope classes of ``SchedBankLat`` (index 0..2).
 BANK_CLASSES = (Scope.BANK, Scope.BANK_GROUP, Scope.OTHER_GROUP)
 
@@ -420,9 +405,9 @@ def sched_latency_tables(cfg: PimConfig) -> dict[str, list[int]]:
                     gb[i] = max(gb[i], lat)
                 elif rule.scope is Scope.OUT_ENTRY:
                     out[i] = max(out[i], lat)
-                elif n in _ALL_BANK:
+                elif n in ALL_BANK_OPS:
                     chan[i] = max(chan[i], lat)
-                elif p in _ALL_BANK:  # every bank has p's cycle: exists unless the class is empty
+                elif p in ALL_BANK_OPS:  # every bank has p's cycle: exists unless class empty
                     exists = {
                         Scope.BANK: True,
                         Scope.BANK_GROUP: g.banks_per_group > 1,
@@ -453,8 +438,8 @@ def render_sched(p: _Pkg, cfg: PimConfig) -> None:
     p.section("command scheduler (rtl/sched; pymodel.golden.sched, pymodel.timing)")
     p.int_param("QueueDepth", b.queue_depth, "buffers.queue_depth (instructions per queue)")
     p.int_param("SchedModeWidth", 2)
-    for i, name in enumerate(SCHED_MODES):
-        p.int_param(f"SchedMode{sv_ident(name)}", i, f"pymodel.golden.sched.Mode.{name.upper()}")
+    for mode, code in MODE_CODE.items():
+        p.int_param(f"SchedMode{sv_ident(mode.value)}", code, f"pymodel.golden.sched.{mode}")
     p.int_param("SchedGbHalf", max(1, b.gb_entries // 2), "PINGPONG: GB key = entry / SchedGbHalf")
     p.int_param(
         "SchedObufHalf", max(1, b.obuf_entries // 2), "PINGPONG: OBuf key = entry / SchedObufHalf"
@@ -561,8 +546,6 @@ def render_rule_list(p: _Pkg, cfg: PimConfig, lat_w: int) -> None:
     """Every pairwise rule unfolded (prev/next op masks, scope, latency), for the RTL's timing
     checker (rtl/sched/sched_timing_check.sv): an implementation of the channel model's rule
     resolution independent of the folded SchedChanLat/SchedBankLat tables."""
-    from pymodel.golden.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
-
     t, n_ops = cfg.timing, len(Op)
     # a rule whose pairs a dual-ported OBuf partly lifts becomes several rectangles
     parts = [
@@ -633,15 +616,6 @@ def check(out_dir: str | Path, cfg: PimConfig) -> list[str]:
 
 def render_dpa(p: _Pkg, cfg: PimConfig) -> None:
     """Constants of the DPA controller (rtl/dpa, pymodel.golden.dpa)."""
-    from pymodel.golden.dpa import (
-        D_HEAD,
-        ROWS_PER_BLOCK,
-        DpaConfigError,
-        DpaLayout,
-        DpaStatus,
-        HostOp,
-    )
-
     try:
         lay = DpaLayout.of(cfg)
     except DpaConfigError as exc:

@@ -72,6 +72,10 @@ class Mode(Enum):
     DCS = "dcs"
 
 
+#: The RTL scheduler's ``mode_i`` code of each mode (``pim_pkg::SchedMode*``): declaration order.
+MODE_CODE: dict[Mode, int] = {m: i for i, m in enumerate(Mode)}
+
+
 IO, COMPUTE = 0, 1
 CAUSES = (
     "mac",

@@ -192,13 +192,29 @@ TABLE_I: dict[str, ModelSpec] = {
 }
 
 
+# The two-layer test model of pymodel/compiler/examples/tiny.mlir (shape from gen_layers.py), for
+# the compiler only: not a Table-I model. The example has no LM head, so vocab is ours (any positive
+# size; no compiler output depends on it).
+EXAMPLES: dict[str, ModelSpec] = {
+    "tiny": ModelSpec("tiny", 64, 2, 4, 2, 16, 128, 256, 128, family="example"),
+}
+
+
+def model_named(text: str, *, examples: bool = False) -> ModelSpec:
+    """The Table-I model named ``text`` in any case (with ``examples``: also an example model)."""
+    table = TABLE_I | EXAMPLES if examples else TABLE_I
+    for name, m in table.items():
+        if text.lower() == name.lower():
+            return m
+    raise ModelError(f"unknown model '{text}' (available: {', '.join(table)})")
+
+
 def resolve_model(spec: str) -> ModelSpec:
     """A Table-I name (case-insensitive) or a path to a local ``config.json``."""
     from pymodel.system.hf_config import from_hf_config
 
-    for name, m in TABLE_I.items():
-        if spec.lower() == name.lower():
-            return m
+    if spec.lower() in map(str.lower, TABLE_I):
+        return model_named(spec)
     if spec.endswith(".json") or Path(spec).exists():
         return from_hf_config(spec)
     raise ModelError(

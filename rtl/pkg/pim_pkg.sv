@@ -124,7 +124,7 @@ package pim_pkg;
   } cmd_field_e;
 
   localparam int CmdErrWidth = 2;
-  // Why a command word is illegal (pymodel.gen.sv_pkg.CmdErr; mirrors pymodel.isa.decode).
+  // Why a command word is illegal (pymodel.isa.CmdErr; mirrors pymodel.isa.decode).
   typedef enum logic [CmdErrWidth-1:0] {
     CmdErrNone = 0,
     CmdErrOpcode = 1,
