@@ -51,11 +51,10 @@ from pyuvm import (
 
 from pymodel.config import PimConfig, resolve
 from pymodel.golden.bf16 import U16
-from pymodel.golden.sched import Mode
+from pymodel.golden.sched import MODE_CODE, Mode
 from pymodel.isa import InstOp, Instruction, decode_inst, encode_inst
 from scoreboards.cmd_sched import (
     BUS_OFFSET,
-    MODE_CODE,
     BusChannel,
     GprScoreboard,
     SchedCycleScoreboard,

@@ -31,9 +31,9 @@ from sched_stimulus import (
 
 from pymodel.config import resolve
 from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel
-from pymodel.golden.sched import Mode
+from pymodel.golden.sched import MODE_CODE, Mode
 from pymodel.isa import InstOp, Instruction, encode_inst
-from scoreboards.cmd_sched import MODE_CODE, SchedMismatch
+from scoreboards.cmd_sched import SchedMismatch
 
 # ------------------------------------------------------------------------------------- tests
 

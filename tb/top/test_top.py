@@ -53,11 +53,10 @@ from pymodel.golden.decode import (
     split,
 )
 from pymodel.golden.dpa import DpaModel, DpaStatus, HostOp, OutOfMemory, Response, expand
-from pymodel.golden.sched import Mode
+from pymodel.golden.sched import MODE_CODE, Mode
 from pymodel.isa import Instruction, TraceEntry, decode_inst, encode_inst, write_trace
 from scoreboards.cmd_sched import (
     BUS_OFFSET,
-    MODE_CODE,
     BusChannel,
     SchedLockstep,
     int_to_lanes,
