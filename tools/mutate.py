@@ -68,10 +68,12 @@ class Pattern:
     old: str
     new: str
     reason: str = ""
+    col: int = 0  # the span's column, when the same change fits several places of the line
 
     def matches(self, m: Mutant) -> bool:
         return (m.file == self.file and self.line in m.line_text
-                and " ".join(m.old.split()) == " ".join(self.old.split()) and m.new == self.new)
+                and " ".join(m.old.split()) == " ".join(self.old.split()) and m.new == self.new
+                and self.col in (0, m.col))
 
 
 @dataclass
@@ -498,25 +500,33 @@ def write_reports(run: Run, out: Path, doc: Path | None) -> None:
         mdblock.put_block(doc, "mutation-results", summary_md(run))
 
 
+def _key(m: Mutant | Result) -> tuple[str, int, str, str, str]:
+    return m.file, m.line, m.op, m.old, m.new
+
+
 def rerun(cfg: Config, root: Path, out: Path, old: Run, **kw: Any) -> Run:
     """Run the survivors and timeouts of ``old`` again (after new tests) and merge: each keeps
     its first outcome in ``first``, the score is that of the merged run."""
     again = [r for r in old.results if r.outcome in ("survived", "timeout")]
-    pool = {f: mutants((root / f).read_text(), f) for f in {r.file for r in again}}
+    pinned, rest = select(cfg, root, (), old.seed)
+    order = pinned + rest  # the first run's order (same seed, same files): its indices
     todo: list[Mutant] = []
     for r in again:
-        hits = [m for m in pool[r.file] if (m.line_text, m.op, m.old, m.new)
-                == (r.line_text, r.op, r.old, r.new)]
+        key = (r.file, r.line, r.op, r.old, r.new)
+        if r.index < len(order) and _key(order[r.index]) == key:
+            todo.append(order[r.index])
+            continue
+        hits = [m for m in order if _key(m) == key]
         if len(hits) != 1:
             raise ConfigError(f"--rerun: {r.id}: {len(hits)} matches in the current source")
         todo.append(hits[0])
     new = mutate(cfg, root, out, sample=0, seed=old.seed, budget_s=kw.pop("budget_s"),
                  exactly=todo, **kw)
-    by_key = {(r.file, r.line_text, r.op, r.old, r.new): r for r in new.results}
+    by_key = {_key(r): r for r in new.results}
     merged = Run(old.seed, old.sample, baseline_s=old.baseline_s, candidates=old.candidates,
                  stopped=old.stopped or new.stopped, seconds=old.seconds + new.seconds)
     for r in old.results:
-        n = by_key.get((r.file, r.line_text, r.op, r.old, r.new))
+        n = by_key.get(_key(r))
         if n is not None:
             n.index, n.pinned, n.first = r.index, r.pinned, r.first or r.outcome
             r = n

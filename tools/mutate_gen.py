@@ -72,10 +72,12 @@ class Mutant:
     new: str
     line: int  # 1-based line of ``start``
     line_text: str  # that source line, stripped
+    col: int = 0  # 1-based column of ``start``
 
     @property
     def id(self) -> str:
-        return f"{self.file}:{self.line}:{self.op}:{' '.join(self.old.split())}->{self.new}"
+        return (f"{self.file}:{self.line}:{self.col}:{self.op}:"
+                f"{' '.join(self.old.split())}->{self.new}")
 
     def apply(self, text: str) -> str:
         assert text[self.start:self.end] == self.old, f"{self.id}: source changed"
@@ -285,7 +287,8 @@ def mutants(text: str, file: str) -> list[Mutant]:
         ln = line_of(start)
         end_line = text.find("\n", start)
         line_text = text[line_starts[ln - 1] : end_line if end_line >= 0 else len(text)]
-        out.append(Mutant(file, op, start, end, text[start:end], new, ln, line_text.strip()))
+        out.append(Mutant(file, op, start, end, text[start:end], new, ln, line_text.strip(),
+                          start - line_starts[ln - 1] + 1))
 
     def in_reset(i: int) -> bool:
         return any(a <= i <= b for a, b in resets)
@@ -328,4 +331,5 @@ def _tidy(text: str, m: Mutant) -> Mutant:
     start, end = m.start, m.end
     while end < len(text) and text[end] == " " and start > 0 and text[start - 1] in " (":
         end += 1
-    return Mutant(m.file, m.op, start, end, text[start:end], m.new, m.line, m.line_text)
+    return Mutant(m.file, m.op, start, end, text[start:end], m.new, m.line, m.line_text,
+                  m.col - (m.start - start))

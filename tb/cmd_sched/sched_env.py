@@ -149,6 +149,11 @@ class SchedBfm:
             await FallingEdge(d.clk_i)
             # ---- sample
             try:
+                # read data still owed to the DUT (its return FIFO holds the RDMACs): busy_o
+                assert not self.returns or int(d.busy_o.value), (
+                    f"cycle {self.cycle}: busy_o low with {len(self.returns)} RDMAC read(s) "
+                    "outstanding"
+                )
                 if valid:
                     assert cur is not None
                     if int(d.inst_ready_o.value):
