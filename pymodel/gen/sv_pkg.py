@@ -3,9 +3,9 @@
     python -m pymodel.gen.sv_pkg --out rtl/pkg [--preset NAME | --config FILE]    # write (make gen)
     python -m pymodel.gen.sv_pkg --check rtl/pkg [--preset NAME | --config FILE]  # make check-gen
 
-The package is the only way constants enter the RTL (STYLE.md): geometry, buffer sizes and timing
-from :mod:`pymodel.config`, the command-word layout, opcodes and HUB instruction layout from
-:mod:`pymodel.isa`, and every pairwise timing rule's latency from :mod:`pymodel.timing`.
+The package is the only way constants enter the RTL (docs/conventions.md): geometry, buffer sizes
+and timing from :mod:`pymodel.config`, the command-word layout, opcodes and HUB instruction layout
+from :mod:`pymodel.isa`, and every pairwise timing rule's latency from :mod:`pymodel.timing`.
 
 Naming (deterministic, see :func:`sv_ident`): a Python name is split on ``_``; a part written as a
 lower-case letter followed by capitals (a DRAM timing symbol such as ``nRCD``) becomes that letter
@@ -15,7 +15,7 @@ Capitalized (``MAC`` -> ``Mac``, ``max`` -> ``Max``, ``ACT16`` -> ``Act16``). So
 ``MaxPostponedRefs``. Opcodes get a prefix (``Op.ACT16`` -> ``OpAct16``, ``InstOp.WR_INP`` ->
 ``InstWrInp``, ``ModiField.ROW`` -> ``ModiRow``); rule latencies use ``Rule.sv_name``.
 
-The output stays in the subset Verilator, Icarus 11 and Yosys all accept (TOOLCHAIN.md §0/§5):
+The output stays in the subset Verilator, Icarus 11 and Yosys all accept (docs/toolchain.md):
 ``localparam int`` (never ``int unsigned``), ``typedef enum logic``, ``typedef struct packed``,
 functions that assign to their name (no ``return``). Modules refer to it as ``pim_pkg::Name``.
 The output depends only on the config: no dates or paths, fixed iteration order.

@@ -120,7 +120,7 @@ from pymodel.isa import (
     inst_widths,
 )
 
-D_HEAD = 128  # head size the KV layout assumes (all models of PAPER_NOTES Table I)
+D_HEAD = 128  # head size the KV layout assumes (every model of the paper's Table I)
 ROWS_PER_BLOCK = 2  # virtual rows per KV block: K row, V row
 MODI_NAMES = {ModiField.ROW: "row", ModiField.COL: "col", ModiField.GB: "gb",
               ModiField.OUT: "out", ModiField.GPR: "gpr"}

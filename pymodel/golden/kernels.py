@@ -1,4 +1,4 @@
-"""Kernels as HUB instruction streams for one channel: GEMV, QK^T and SV (DESIGN.md §2 layouts).
+"""Kernels as HUB instruction streams for one channel: GEMV, QK^T and SV (layouts below).
 
 A kernel has a *program* (``list[Instruction]``, what a scheduler consumes) and, on demand, *data*:
 the DRAM rows to preload, the GPR inputs, and a bit-exact reference of the results the program

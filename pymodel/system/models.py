@@ -180,7 +180,7 @@ class ModelSpec:
         return d
 
 
-# Paper Table I with FFN/vocab sizes of the reference models' public configs (PAPER_NOTES.md).
+# Paper Table I with FFN/vocab sizes of the reference models' public configs (docs/system.md).
 TABLE_I: dict[str, ModelSpec] = {
     m.name: m
     for m in (

@@ -1,5 +1,5 @@
 """Hardware systems: PIM-only (CENT-like) and xPU+PIM (NeuPIMs-like) modules built from the
-channel config, and the A100 reference GPU (PAPER_NOTES.md "Systems").
+channel config, and the A100 reference GPU (docs/system.md).
 
 Numbers that are assumptions of this model, not of the paper, are named constants here and listed
 in docs/system.md.

