@@ -48,8 +48,10 @@ from mutate_gen import Mutant, mutants  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tools" / "mutate.toml"
-#: What the private copy needs to run the benches (pymodel/scoreboards come from the venv).
-COPY = ("rtl", "tb", "conftest.py", "pyproject.toml")
+#: What the private copy needs to run the benches: the Python packages too, so that a commit
+#: pulled into the checkout during a long run cannot change the benches under it (the copy goes
+#: first on PYTHONPATH, ahead of the editable install).
+COPY = ("rtl", "tb", "pymodel", "scoreboards", "conftest.py", "pyproject.toml")
 PYTEST = (sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist")
 OUTCOMES = ("killed", "survived", "timeout", "equivalent", "lint")
 
@@ -194,7 +196,9 @@ def run_tests(cmd: Sequence[str], tree: Path, env: dict[str, str], timeout: floa
         _ACTIVE.add(proc)
     try:
         out, _ = proc.communicate(timeout=timeout)
-        status = "pass" if proc.returncode == 0 else "fail"
+        # pytest: 0 all passed, 1 some failed; anything else (collection or usage error, no test
+        # collected) is the harness, not the mutant
+        status = {0: "pass", 1: "fail"}.get(proc.returncode, "error")
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
@@ -299,6 +303,9 @@ class Mutator:
                 status, _, out = run_tests(self.command(m.file), self.tree, self.env,
                                            self.timeout_for(m.file),
                                            self.out / "logs" / f"{n:03d}.log")
+                if status == "error":
+                    raise RuntimeError(f"{m.id}: the tests did not run (pytest exit code not 0/1); "
+                                       f"see {self.out / 'logs' / f'{n:03d}.log'}\n{out[-2000:]}")
                 res.outcome = {"pass": "survived", "fail": "killed", "timeout": "timeout"}[status]
                 if status == "fail":
                     res.by = killer(out)
@@ -392,10 +399,12 @@ def mutate(cfg: Config, root: Path, out: Path, *, sample: int, seed: int, budget
     try:
         muts = []
         for w in range(jobs):
+            tree = make_tree(root, tmp / f"tree{w}")
+            pypath = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH")) if p)
             envs = {"SIM_BUILD_ROOT": str(tmp / f"sim_build{w}"), "SEED": str(seed),
-                    "MAKEFLAGS": makeflags, **(env or {})}
-            muts.append(Mutator(cfg, make_tree(root, tmp / f"tree{w}"), out, timeout=timeout,
-                                progress=progress, env=envs, lint=lint))
+                    "MAKEFLAGS": makeflags, "PYTHONPATH": pypath, **(env or {})}
+            muts.append(Mutator(cfg, tree, out, timeout=timeout, progress=progress, env=envs,
+                                lint=lint))
         threads = [threading.Thread(target=work, args=(m,), daemon=True) for m in muts]
         for t in threads:
             t.start()
