@@ -140,3 +140,16 @@ def test_rerun_after_a_new_test(tmp_path: Path) -> None:
     # (the reset polarity inverted still survives: the toy bench never resets)
     assert len(merged.results) == len(first.results)
     assert "First pass" in mutate.summary_md(merged)
+
+
+def test_harness_error_is_not_a_kill(tmp_path: Path) -> None:
+    """A bench that does not run (pytest exit code 4/5: usage error, nothing collected) stops
+    the run with an error instead of counting the mutant as killed."""
+    root = _toy_root(tmp_path)
+    (root / "tb" / "check.py").write_text(
+        'import pathlib, sys\n'
+        'sys.exit(0 if "a && b" in pathlib.Path("rtl/toy.sv").read_text() else 4)\n')
+    m = next(m for m in mutants(TOY, "rtl/toy.sv") if m.old.strip() == "&& b")
+    with pytest.raises(RuntimeError, match="did not run"):
+        mutate.mutate(_config([]), root, tmp_path / "out", sample=0, seed=1, budget_s=60,
+                      timeout=3.0, exactly=[m], progress=lambda s: None)
