@@ -7,8 +7,10 @@ cocotb tests (``run_*``):
 - ``run_planted_bug``: the scoreboard's expected values are corrupted (one field flipped, env
   ``CMD_DECODER_CORRUPT``, default ``row``); the test passes only if the scoreboard reports it.
 
-An input monitor feeds the scoreboard with what the DUT accepted (valid && ready), an output monitor
-compares every delivered result in order and checks that valid/payload hold until accepted.
+A stream driver (``tb/common/stream.py``) offers the words (random bits on ``word_i`` while idle);
+what the DUT accepted (valid && ready) goes to the scoreboard, and a stream monitor on the output
+compares every delivered result in order; both check that valid and the payload hold until
+accepted.
 Signals are driven just after the rising edge and sampled at the falling edge (same behaviour on
 Verilator and Icarus). Seed: cocotb's RANDOM_SEED, or env ``SEED``; it is logged.
 Config: env ``PIMPHONY_CONFIG`` (preset name or TOML/JSON file; default aim-gddr6) must be the one
@@ -32,6 +34,7 @@ from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
+from stream import StreamDriver, StreamMonitor, StreamPort
 
 from pymodel.config import PimConfig, resolve
 from pymodel.isa import CmdLayout
@@ -70,7 +73,13 @@ class TB:
         self.sb = CmdDecodeScoreboard(self.cfg, corrupt=corrupt)
         self.expect_mismatch = expect_mismatch
         self.mismatch: CmdDecodeMismatch | None = None
-        self.stalls = 0  # cycles with word_valid_i && !word_ready_o
+        self.words = StreamDriver(
+            StreamPort("word", dut.word_valid_i, dut.word_i, dut.word_ready_o),
+            idle_fill=lambda: self.rng.getrandbits(width),  # garbage while idle
+        )
+        self.results = StreamMonitor(StreamPort(
+            "cmd", dut.cmd_valid_o, [dut.cmd_o, dut.illegal_o, dut.err_o, dut.err_field_o],
+            dut.cmd_ready_i))
         Clock(dut.clk_i, CLK_NS, unit="ns").start()
 
     def cycle(self) -> int:
@@ -90,75 +99,51 @@ class TB:
         assert d.cmd_valid_o.value == 0, "cmd_valid_o must be low after reset"
 
     def start(self, ready_prob: float) -> None:
-        cocotb.start_soon(self._backpressure(ready_prob))
-        cocotb.start_soon(self._in_monitor())
-        cocotb.start_soon(self._out_monitor())
+        cocotb.start_soon(self._run(ready_prob))
 
     async def drive(self, words: list[int], idle_prob: float) -> None:
-        d = self.dut
-        await RisingEdge(d.clk_i)
+        """Queue ``words`` (each after a random number of idle cycles) and wait until the DUT
+        has accepted the last one."""
         for word in words:
+            idle = 0
             while self.rng.random() < idle_prob:
-                d.word_valid_i.value = 0
-                d.word_i.value = self.rng.getrandbits(len(d.word_i))  # garbage while idle
-                await RisingEdge(d.clk_i)
-            d.word_valid_i.value = 1
-            d.word_i.value = word
-            while True:
-                await FallingEdge(d.clk_i)
-                accepted = bool(d.word_ready_o.value)
-                await RisingEdge(d.clk_i)
-                if accepted:
-                    break
-        d.word_valid_i.value = 0
-
-    async def _backpressure(self, ready_prob: float) -> None:
-        while True:
-            self.dut.cmd_ready_i.value = int(self.rng.random() < ready_prob)
+                idle += 1
+            self.words.send(word, idle)
+        while self.words.busy:
             await RisingEdge(self.dut.clk_i)
 
-    async def _in_monitor(self) -> None:
+    async def _run(self, ready_prob: float) -> None:
+        """One cycle per iteration: drive the input word and the output ready after the rising
+        edge; at the falling edge, the accepted word goes to the scoreboard, the delivered
+        result is compared."""
         d = self.dut
+        await RisingEdge(d.clk_i)  # drive just after a rising edge
         while True:
+            self.words.drive()
+            d.cmd_ready_i.value = int(self.rng.random() < ready_prob)
             await FallingEdge(d.clk_i)
-            if d.word_valid_i.value:
-                if d.word_ready_o.value:
-                    self.sb.expect(d.word_i.value.to_unsigned())
-                else:
-                    self.stalls += 1
+            word = self.words.sample(self.cycle())
+            if word is not None:
+                self.sb.expect(word)
+            payload = self.results.sample(self.cycle())
+            if payload is not None:
+                self._observe(payload)
+            await RisingEdge(d.clk_i)
 
-    async def _out_monitor(self) -> None:
-        d = self.dut
-        held: tuple[int, int, int, int] | None = None  # payload offered but not yet accepted
-        while True:
-            await FallingEdge(d.clk_i)
-            valid = bool(d.cmd_valid_o.value)
-            if held is not None:
-                assert valid, f"cycle {self.cycle()}: cmd_valid_o dropped before acceptance"
-            if not valid:
-                continue
-            payload = (
-                d.cmd_o.value.to_unsigned(),
-                int(d.illegal_o.value),
-                d.err_o.value.to_unsigned(),
-                d.err_field_o.value.to_unsigned(),
-            )
-            if held is not None:
-                assert payload == held, (
-                    f"cycle {self.cycle()}: payload changed while stalled: {held} -> {payload}"
-                )
-            if not d.cmd_ready_i.value:
-                held = payload
-                continue
-            held = None
-            got = DecodeResult.from_bits(*payload, cfg=self.cfg)
-            try:
-                self.sb.observe(got, cycle=self.cycle())
-            except CmdDecodeMismatch as exc:
-                if not self.expect_mismatch:
-                    raise
-                if self.mismatch is None:
-                    self.mismatch = exc
+    @property
+    def stalls(self) -> int:
+        """Cycles with word_valid_i && !word_ready_o."""
+        return self.words.monitor.stalls
+
+    def _observe(self, payload: tuple[int, int, int, int]) -> None:
+        got = DecodeResult.from_bits(*payload, cfg=self.cfg)
+        try:
+            self.sb.observe(got, cycle=self.cycle())
+        except CmdDecodeMismatch as exc:
+            if not self.expect_mismatch:
+                raise
+            if self.mismatch is None:
+                self.mismatch = exc
 
     async def wait_drained(self, max_cycles: int = 1000) -> None:
         for _ in range(max_cycles):

@@ -40,7 +40,6 @@ from pyuvm import (
     ConfigDB,
     uvm_analysis_port,
     uvm_component,
-    uvm_driver,
     uvm_env,
     uvm_sequence,
     uvm_sequence_item,
@@ -48,6 +47,7 @@ from pyuvm import (
     uvm_subscriber,
     uvm_test,
 )
+from stream import StreamDriver, StreamMonitor, StreamPort, StreamSeqDriver
 
 from pymodel.config import PimConfig, resolve
 from pymodel.golden.bf16 import U16
@@ -94,7 +94,10 @@ class SchedBfm:
         self.dut, self.cfg = dut, cfg
         self.lanes = cfg.geometry.lanes
         self.cycle = 0
-        self.inst_q: deque[tuple[int, int]] = deque()  # (word, idle cycles before it)
+        self.inst = StreamDriver(StreamPort("inst", dut.inst_valid_i, dut.inst_i, dut.inst_ready_o))
+        # the command bus: no backpressure, quiet while idle (no word, no data without valid)
+        self.bus = StreamMonitor(StreamPort("cmd", dut.cmd_valid_o, [dut.cmd_o, dut.cmd_data_o]),
+                                 quiet=True)
         self.on_accept: Callable[[int, int], None] = lambda c, w: None
         self.on_cmd: Callable[[int, int, int], Any] = lambda c, w, d: None
         self.gpr_read: Callable[[int], int] = lambda a: 0
@@ -102,9 +105,13 @@ class SchedBfm:
         self.returns: deque[tuple[int, int]] = deque()  # (cycle, data)
         self.rng = random.Random(0)
         self.ret_lat = (0, 3)
-        self.stalls = 0
         self.error: BaseException | None = None
         self._task: Any = None
+
+    @property
+    def stalls(self) -> int:
+        """Cycles an offered instruction waited (queue full) since the last reset."""
+        return self.inst.monitor.stalls
 
     async def reset(self) -> None:
         d = self.dut
@@ -120,8 +127,10 @@ class SchedBfm:
         for _ in range(3):
             await RisingEdge(d.clk_i)
         d.rst_ni.value = 1
-        self.cycle, self.stalls, self.error = 0, 0, None
-        self.inst_q.clear()
+        self.cycle, self.error = 0, None
+        self.inst.flush()
+        self.bus.reset()
+        self.inst.monitor.stalls = 0
         self.returns.clear()
         self._task = cocotb.start_soon(self._run())
 
@@ -132,45 +141,21 @@ class SchedBfm:
 
     async def _run(self) -> None:
         d = self.dut
-        cur: tuple[int, int] | None = None
-        idle = 0
         while True:
-            # ---- drive (start of cycle self.cycle)
-            if cur is None and self.inst_q:
-                cur = self.inst_q.popleft()
-                idle = cur[1]
-            valid = cur is not None and idle == 0
-            if cur is not None and idle > 0:
-                idle -= 1
-            d.inst_valid_i.value = int(valid)
-            if valid:
-                assert cur is not None
-                d.inst_i.value = cur[0]
+            self.inst.drive()  # ---- drive (start of cycle self.cycle)
             await FallingEdge(d.clk_i)
-            # ---- sample
-            try:
+            try:  # ---- sample
                 # read data still owed to the DUT (its return FIFO holds the RDMACs): busy_o
                 assert not self.returns or int(d.busy_o.value), (
                     f"cycle {self.cycle}: busy_o low with {len(self.returns)} RDMAC read(s) "
                     "outstanding"
                 )
-                if valid:
-                    assert cur is not None
-                    if int(d.inst_ready_o.value):
-                        self.on_accept(self.cycle, cur[0])
-                        cur = None
-                    else:
-                        self.stalls += 1
-                if not int(d.cmd_valid_o.value):  # the bus is quiet between commands
-                    quiet = (int(d.cmd_o.value), int(d.cmd_data_o.value))
-                    assert quiet == (0, 0), (
-                        f"cycle {self.cycle}: quiet rule broken: idle bus carries cmd "
-                        f"{quiet[0]:#x} data {quiet[1]:#x} (cmd_valid_o = 0)"
-                    )
-                else:
-                    word = int(d.cmd_o.value)
-                    data = int(d.cmd_data_o.value)
-                    rd = self.on_cmd(self.cycle - BUS_OFFSET, word, data)
+                word = self.inst.sample(self.cycle)
+                if word is not None:
+                    self.on_accept(self.cycle, word)
+                cmd = self.bus.sample(self.cycle)
+                if cmd is not None:
+                    rd = self.on_cmd(self.cycle - BUS_OFFSET, *cmd)
                     if rd is not None:
                         at = self.cycle + self.rng.randint(*self.ret_lat)
                         if self.returns:
@@ -194,7 +179,7 @@ class SchedBfm:
 
     @property
     def idle(self) -> bool:
-        return not self.inst_q and not self.returns
+        return not self.inst.busy and not self.returns
 
 
 # ------------------------------------------------------------------------------------- pyuvm
@@ -223,17 +208,15 @@ class ProgramSeq(uvm_sequence):
             await self.finish_item(item)
 
 
-class InstDriver(uvm_driver):
-    def start_of_simulation_phase(self) -> None:
-        self.bfm: SchedBfm = ConfigDB().get(self, "", "BFM")
+class InstDriver(StreamSeqDriver):
+    """Each program instruction, encoded, to the BFM's instruction stream."""
 
-    async def run_phase(self) -> None:
-        while True:
-            item = await self.seq_item_port.get_next_item()
-            while len(self.bfm.inst_q) >= 2:  # keep a short lookahead only
-                await RisingEdge(self.bfm.dut.clk_i)
-            self.bfm.inst_q.append((encode_inst(item.inst, self.bfm.cfg), item.idle))
-            self.seq_item_port.item_done()
+    def start_of_simulation_phase(self) -> None:
+        super().start_of_simulation_phase()
+        self.cfg: PimConfig = ConfigDB().get(self, "", "BFM").cfg
+
+    def payload(self, item: Any) -> int:
+        return encode_inst(item.inst, self.cfg)
 
 
 class InstMonitor(uvm_component):
@@ -359,6 +342,8 @@ class SchedTest(uvm_test):
         self.seed = bench_seed()
         self.bfm = SchedBfm(self.dut, self.cfg)
         ConfigDB().set(None, "*", "BFM", self.bfm)
+        ConfigDB().set(None, "*", "STREAM", self.bfm.inst)
+        ConfigDB().set(None, "*", "CLK", self.dut.clk_i)
         self.env = SchedEnv("env", self)
         self.results: list[Scenario] = []
 

@@ -55,7 +55,7 @@ class StreamPort:
         self.payload: list[Any] = list(payload) if self.multi else [payload]
 
     def read(self) -> Payload:
-        vals = tuple(s.value.to_unsigned() for s in self.payload)
+        vals = tuple(int(s.value) for s in self.payload)  # (int(): 1-bit signals too)
         return vals if self.multi else vals[0]
 
     def write(self, value: Payload) -> None:
@@ -227,6 +227,7 @@ class StreamDriver:
     ) -> None:
         """Stand-alone: drive after every rising edge, sample at the falling edge."""
         cycle = 0
+        await RisingEdge(clk)
         while True:
             self.drive()
             await FallingEdge(clk)

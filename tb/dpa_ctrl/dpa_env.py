@@ -7,8 +7,8 @@ Interfaces and their pyuvm components (one BFM, :class:`DpaBfm`, owns the pins):
   (input), every response delivered (output) and the free-chunk count whenever the DUT is idle;
 * instruction agent (:class:`InstAgent`): :class:`InstSeq` -> sequencer -> :class:`InstDriver`;
   :class:`InstMonitor` publishes every word accepted (and whether a host command was waiting);
-* output monitor (:class:`OutMonitor`): every physical word delivered (checking that a stalled word
-  stays valid and stable) and every instruction-path error pulse;
+* output monitor (:class:`OutMonitor`): every physical word delivered and every instruction-path
+  error pulse (the stream rules of every port are checked by ``tb/common/stream.py``);
 * :class:`DpaSbComponent` (a ``uvm_scoreboard``) wraps :class:`scoreboards.dpa.DpaScoreboard`:
   the reference executes what the input monitors saw (its invariants are checked after every host
   command), the outputs are compared per transaction in order, the DUT's free-chunk count while
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections import deque
 from typing import Any, Callable
 
 import cocotb
@@ -42,7 +41,6 @@ from pyuvm import (
     ConfigDB,
     uvm_agent,
     uvm_analysis_port,
-    uvm_driver,
     uvm_env,
     uvm_monitor,
     uvm_scoreboard,
@@ -52,6 +50,7 @@ from pyuvm import (
     uvm_subscriber,
     uvm_test,
 )
+from stream import StreamDriver, StreamMonitor, StreamPort, StreamSeqDriver
 
 from pymodel.config import PimConfig, resolve
 from pymodel.golden.dpa import (
@@ -76,19 +75,24 @@ class DpaBfm:
     """Owns the DUT pins; one coroutine per cycle: drive the current host command and instruction
     (after their idle cycles) and the output readies, then at the falling edge report what
     transferred, in this order: free chunks (idle), host command, instruction, response, output
-    word, error (inputs before outputs of the same cycle)."""
+    word, error (inputs before outputs of the same cycle). The four streams go through
+    ``tb/common/stream.py`` (valid held and payload stable until the transfer, both ways)."""
 
     def __init__(self, dut: Any, seed: int) -> None:
-        self.dut = dut
+        d = self.dut = dut
         self.rng = random.Random(seed ^ 0x5EED)
         self.cycle = 0
-        self.host_q: deque[tuple[HostCmd, int]] = deque()  # (command, idle cycles before it)
-        self.inst_q: deque[tuple[int, int]] = deque()  # (word, idle cycles before it)
+        self.host = StreamDriver(StreamPort("host", d.host_valid_i,
+                                            [d.host_op_i, d.host_req_i, d.host_arg_i],
+                                            d.host_ready_o))
+        self.inst = StreamDriver(StreamPort("inst", d.inst_valid_i, d.inst_i, d.inst_ready_o))
+        self.resp = StreamMonitor(StreamPort("resp", d.resp_valid_o,
+                                             [d.resp_status_o, d.resp_chan_o, d.resp_row_o],
+                                             d.resp_ready_i))
+        self.out = StreamMonitor(StreamPort("out", d.out_valid_o, d.out_o, d.out_ready_i))
         self.out_ready_prob = 1.0
         self.resp_ready_prob = 1.0
         self.in_reset = False
-        self.out_stalls = 0
-        self.resp_stalls = 0
         self.error: BaseException | None = None
         # monitor hooks (set by the monitors)
         self.on_free: Callable[[int, int], None] = lambda c, n: None
@@ -97,9 +101,15 @@ class DpaBfm:
         self.on_resp: Callable[[int, int, int, int], None] = lambda c, s, ch, r: None
         self.on_out: Callable[[int, int], None] = lambda c, w: None
         self.on_err: Callable[[int, int], None] = lambda c, code: None
-        self._cur_h: tuple[HostCmd, int] | None = None
-        self._cur_i: tuple[int, int] | None = None
         self._task: Any = None
+
+    @property
+    def out_stalls(self) -> int:
+        return self.out.stalls
+
+    @property
+    def resp_stalls(self) -> int:
+        return self.resp.stalls
 
     def start(self) -> None:
         d = self.dut
@@ -115,14 +125,15 @@ class DpaBfm:
             self._task = None
 
     def flush(self) -> None:
-        """Drop every queued and current input (reset)."""
-        self.host_q.clear()
-        self.inst_q.clear()
-        self._cur_h = self._cur_i = None
+        """Drop every queued and current input and forget pending outputs (reset)."""
+        self.host.flush()
+        self.inst.flush()
+        self.resp.reset()
+        self.out.reset()
 
     @property
     def busy(self) -> bool:
-        return bool(self.host_q or self.inst_q or self._cur_h or self._cur_i)
+        return self.host.busy or self.inst.busy
 
     async def reset(self, cycles: int = 3) -> None:
         d = self.dut
@@ -135,102 +146,45 @@ class DpaBfm:
 
     async def _run(self) -> None:
         d, rng = self.dut, self.rng
-        held_out: int | None = None
-        held_resp: tuple[int, int, int] | None = None
         while True:
             # ---- drive (start of the cycle)
             if self.in_reset:
                 self.flush()
-                held_out = held_resp = None
-            if self._cur_h is None and self.host_q:
-                self._cur_h = self.host_q.popleft()
-            if self._cur_i is None and self.inst_q:
-                self._cur_i = self.inst_q.popleft()
-            h_valid = self._cur_h is not None and self._cur_h[1] == 0
-            i_valid = self._cur_i is not None and self._cur_i[1] == 0
-            if self._cur_h is not None and not h_valid:
-                self._cur_h = (self._cur_h[0], self._cur_h[1] - 1)
-            if self._cur_i is not None and not i_valid:
-                self._cur_i = (self._cur_i[0], self._cur_i[1] - 1)
-            d.host_valid_i.value = int(h_valid)
-            if h_valid:
-                assert self._cur_h is not None
-                op, req, arg = self._cur_h[0]
-                d.host_op_i.value, d.host_req_i.value, d.host_arg_i.value = op, req, arg
-            d.inst_valid_i.value = int(i_valid)
-            if i_valid:
-                assert self._cur_i is not None
-                d.inst_i.value = self._cur_i[0]
+            h_valid = self.host.drive()
+            self.inst.drive()
             d.out_ready_i.value = int(rng.random() < self.out_ready_prob)
             d.resp_ready_i.value = int(rng.random() < self.resp_ready_prob)
             await FallingEdge(d.clk_i)
             # ---- sample
             try:
                 if not self.in_reset and d.rst_ni.value:
-                    held_out, held_resp = self._sample(h_valid, i_valid, held_out, held_resp)
+                    self._sample(h_valid)
             except BaseException as exc:  # noqa: B036 - recorded, re-raised by the test
                 self.error = exc
                 return
             await RisingEdge(d.clk_i)
             self.cycle += 1
 
-    def _sample(
-        self,
-        h_valid: bool,
-        i_valid: bool,
-        held_out: int | None,
-        held_resp: tuple[int, int, int] | None,
-    ) -> tuple[int | None, tuple[int, int, int] | None]:
+    def _sample(self, h_valid: bool) -> None:
         d, c = self.dut, self.cycle
-        h_ready = bool(d.host_ready_o.value)
-        if h_ready:
+        if d.host_ready_o.value:
             self.on_free(c, d.free_chunks_o.value.to_unsigned())
-        h_take = h_valid and h_ready
-        i_take = i_valid and bool(d.inst_ready_o.value)
-        if h_take and i_take:
+        cmd = self.host.sample(c)
+        word = self.inst.sample(c)
+        if cmd is not None and word is not None:
             raise DpaMismatch(f"cycle {c}: host command and instruction accepted together")
-        if h_take:
-            cmd = (
-                d.host_op_i.value.to_unsigned(),
-                d.host_req_i.value.to_unsigned(),
-                d.host_arg_i.value.to_unsigned(),
-            )
+        if cmd is not None:
             self.on_host(c, cmd)
-            self._cur_h = None
-        if i_take:
-            self.on_inst(c, d.inst_i.value.to_unsigned(), h_valid)
-            self._cur_i = None
-        if d.resp_valid_o.value:
-            resp = (
-                d.resp_status_o.value.to_unsigned(),
-                d.resp_chan_o.value.to_unsigned(),
-                d.resp_row_o.value.to_unsigned(),
-            )
-            if held_resp is not None and held_resp != resp:
-                raise DpaMismatch(f"cycle {c}: response changed while stalled")
-            if d.resp_ready_i.value:
-                held_resp = None
-                self.on_resp(c, *resp)
-            else:
-                held_resp = resp
-                self.resp_stalls += 1
-        elif held_resp is not None:
-            raise DpaMismatch(f"cycle {c}: resp_valid_o dropped before acceptance")
-        if d.out_valid_o.value:
-            word = d.out_o.value.to_unsigned()
-            if held_out is not None and held_out != word:
-                raise DpaMismatch(f"cycle {c}: out_o changed while stalled")
-            if d.out_ready_i.value:
-                held_out = None
-                self.on_out(c, word)
-            else:
-                held_out = word
-                self.out_stalls += 1
-        elif held_out is not None:
-            raise DpaMismatch(f"cycle {c}: out_valid_o dropped before acceptance")
+        if word is not None:
+            self.on_inst(c, word, h_valid)
+        resp = self.resp.sample(c)
+        if resp is not None:
+            self.on_resp(c, *resp)
+        out = self.out.sample(c)
+        if out is not None:
+            self.on_out(c, out)
         if d.err_valid_o.value:
             self.on_err(c, d.err_code_o.value.to_unsigned())
-        return held_out, held_resp
 
 
 # ------------------------------------------------------------------------------------- agents
@@ -282,39 +236,15 @@ class InstSeq(_ListSeq):
     item_cls = InstItem
 
 
-class _BfmDriver(uvm_driver):
-    """Hands items to the BFM, keeping a lookahead of at most two."""
-
-    def start_of_simulation_phase(self) -> None:
-        self.bfm: DpaBfm = ConfigDB().get(self, "", "BFM")
-
-    def queue(self) -> deque[Any]:
-        raise NotImplementedError
-
-    def payload(self, item: Any) -> Any:
-        raise NotImplementedError
-
-    async def run_phase(self) -> None:
-        while True:
-            item = await self.seq_item_port.get_next_item()
-            q = self.queue()
-            while len(q) >= 2:
-                await RisingEdge(self.bfm.dut.clk_i)
-            q.append((self.payload(item), item.idle))
-            self.seq_item_port.item_done()
-
-
-class HostDriver(_BfmDriver):
-    def queue(self) -> deque[Any]:
-        return self.bfm.host_q
+class HostDriver(StreamSeqDriver):
+    driver_key = "HOST_STREAM"
 
     def payload(self, item: Any) -> Any:
         return item.cmd
 
 
-class InstDriver(_BfmDriver):
-    def queue(self) -> deque[Any]:
-        return self.bfm.inst_q
+class InstDriver(StreamSeqDriver):
+    driver_key = "INST_STREAM"
 
     def payload(self, item: Any) -> Any:
         return item.word
@@ -473,6 +403,9 @@ class DpaTest(uvm_test):
         self.rng = random.Random(self.seed)
         self.bfm = DpaBfm(self.dut, self.seed)
         ConfigDB().set(None, "*", "BFM", self.bfm)
+        ConfigDB().set(None, "*", "HOST_STREAM", self.bfm.host)
+        ConfigDB().set(None, "*", "INST_STREAM", self.bfm.inst)
+        ConfigDB().set(None, "*", "CLK", self.dut.clk_i)
         ConfigDB().set(None, "*", "CFG", self.cfg)
         self.env = DpaEnv("env", self)
         self.stim = Stimulus(self.cfg, self.rng, len(self.dut.host_req_i))

@@ -15,6 +15,8 @@ cocotb tests (pyuvm tests, ``run_*``):
   middle of a stream, and a loop / stray word right after one.
 - ``run_planted_bug`` (only on the ``PlantBug=1`` build): the churn of ``run_churn`` must fail
   with a :class:`DpaMismatch` (``expect_error``), so the pass means "the bug was caught".
+- ``run_planted_stream_bug`` (only on the ``PlantBug=4`` build, without RTL assertions): the churn
+  must fail with the output stream monitor's ``hold`` rule (a stalled word dropped).
 - ``run_protocol_violation`` (env ``DPA_VIOLATE``): a driver breaking the input stream rule; the
   RTL assertions must stop it (``test_dpa_ctrl_input_assertion_fires``).
 
@@ -35,6 +37,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from dpa_env import CLK_NS, TIMEOUT_MS, DpaTest
 from dpa_stimulus import HostCmd
+from stream import StreamProtocolError
 
 from pymodel.config import resolve
 from pymodel.golden.dpa import (
@@ -224,6 +227,20 @@ class run_planted_bug(ChurnTest):  # noqa: N801
     """PlantBug=1 (a popped chunk stays on its free stack): run_churn must raise DpaMismatch."""
 
 
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
+             skip=os.environ.get("DPA_PLANT_BUG", "0") != "4", expect_error=StreamProtocolError)
+class run_planted_stream_bug(ChurnTest):  # noqa: N801
+    """PlantBug=4 (a stalled output word dropped) built without the RTL assertions: the output
+    stream monitor must report the broken hold rule on ``out``."""
+
+    async def body(self) -> None:
+        try:
+            await super().body()
+        except StreamProtocolError as exc:
+            assert (exc.port, exc.rule) == ("out", "hold"), f"not the planted bug: {exc}"
+            raise
+
+
 @cocotb.test(timeout_time=1, timeout_unit="ms", skip=not os.environ.get("DPA_VIOLATE"))
 async def run_protocol_violation(dut: Any) -> None:
     """A driver that breaks the input stream rule (env DPA_VIOLATE = ``host``: host_valid_i
@@ -271,10 +288,11 @@ TESTS = ["run_directed_errors", "run_churn", "run_reset_mid_traffic", "run_passt
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("plant", [0, 1])
+@pytest.mark.parametrize("plant", [0, 1, 4])
 def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
     """Small sizes (6 requests x 8 chunks, 3 channels x 8 chunks): all tests; PlantBug=1: the
-    churn must fail with a DpaMismatch (run_planted_bug expects it)."""
+    churn must fail with a DpaMismatch (run_planted_bug expects it); PlantBug=4: with a
+    StreamProtocolError from the output monitor (run_planted_stream_bug)."""
     import simlib
 
     sources, cfg = _small_sources()
@@ -284,7 +302,7 @@ def test_dpa_ctrl_sim(plant: int, tmp_path: Path) -> None:
         test_file=__file__,
         test_dir=tmp_path,
         params={"PlantBug": plant},
-        testcase="run_planted_bug" if plant else TESTS,
+        testcase={0: TESTS, 1: "run_planted_bug", 4: "run_planted_stream_bug"}[plant],
         extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": str(plant)},
         assertions=not plant,  # the planted bug is for the scoreboard to catch, not an assertion
     )
