@@ -45,32 +45,32 @@ module pim_sched_fv #(
   logic [pim_pkg::InstOpcodeWidth-1:0] op;
   assign op = inst_i[pim_pkg::InstOpcodeWidth-1:0];
 
-  // op_size 1 and nothing above the opcode's own fields
-  function automatic logic legal_word(input logic [pim_pkg::InstWidth-1:0] w,
-                                      input logic [pim_pkg::InstOpcodeWidth-1:0] o);
-    legal_word = 1'b0;
+  // Where each scheduler opcode keeps its op_size field and how many bits its fields use
+  // ({offset, bits}, from the generated package); bits 0: not a scheduler instruction.
+  function automatic logic [15:0] sched_layout(input logic [pim_pkg::InstOpcodeWidth-1:0] o);
     case (o)
-      pim_pkg::InstWrInp: legal_word = w[pim_pkg::InstWrInpOpSizeOffset +: pim_pkg::InstOpSizeWidth] == '0
-                                       && (w >> pim_pkg::InstWrInpBits) == '0;
-      pim_pkg::InstMac:   legal_word = w[pim_pkg::InstMacOpSizeOffset +: pim_pkg::InstOpSizeWidth] == '0
-                                       && (w >> pim_pkg::InstMacBits) == '0;
-      pim_pkg::InstRdOut: legal_word = w[pim_pkg::InstRdOutOpSizeOffset +: pim_pkg::InstOpSizeWidth] == '0
-                                       && (w >> pim_pkg::InstRdOutBits) == '0;
-      pim_pkg::InstWrBank: legal_word = w[pim_pkg::InstWrBankOpSizeOffset +: pim_pkg::InstOpSizeWidth] == '0
-                                        && (w >> pim_pkg::InstWrBankBits) == '0;
-      pim_pkg::InstWrBias: legal_word = w[pim_pkg::InstWrBiasOpSizeOffset +: pim_pkg::InstOpSizeWidth] == '0
-                                        && (w >> pim_pkg::InstWrBiasBits) == '0;
-      pim_pkg::InstRdMac: legal_word = w[pim_pkg::InstRdMacOpSizeOffset +: pim_pkg::InstOpSizeWidth] == '0
-                                       && (w >> pim_pkg::InstRdMacBits) == '0;
-      default: legal_word = 1'b0;
+      pim_pkg::InstWrInp:  sched_layout = {8'(pim_pkg::InstWrInpOpSizeOffset),  8'(pim_pkg::InstWrInpBits)};
+      pim_pkg::InstMac:    sched_layout = {8'(pim_pkg::InstMacOpSizeOffset),    8'(pim_pkg::InstMacBits)};
+      pim_pkg::InstRdOut:  sched_layout = {8'(pim_pkg::InstRdOutOpSizeOffset),  8'(pim_pkg::InstRdOutBits)};
+      pim_pkg::InstWrBank: sched_layout = {8'(pim_pkg::InstWrBankOpSizeOffset), 8'(pim_pkg::InstWrBankBits)};
+      pim_pkg::InstWrBias: sched_layout = {8'(pim_pkg::InstWrBiasOpSizeOffset), 8'(pim_pkg::InstWrBiasBits)};
+      pim_pkg::InstRdMac:  sched_layout = {8'(pim_pkg::InstRdMacOpSizeOffset),  8'(pim_pkg::InstRdMacBits)};
+      default:             sched_layout = '0;
     endcase
   endfunction
+
+  logic [7:0] size_at, used_bits;
+  logic       legal_word;  // a scheduler opcode, op_size 1, nothing above its own fields
+  assign {size_at, used_bits} = sched_layout(op);
+  assign legal_word = used_bits != 0
+                      && inst_i[size_at +: pim_pkg::InstOpSizeWidth] == '0
+                      && (inst_i >> used_bits) == '0;
 
   always_comb begin
     if (init_q) assume (!rst_ni);
     else assume (rst_ni);
     assume (32'(mode_i) <= pim_pkg::SchedModeDcs);
-    if (inst_valid_i) assume (legal_word(inst_i, op));
+    if (inst_valid_i) assume (legal_word);
   end
 
   always_ff @(posedge clk_i) begin

@@ -2,12 +2,16 @@
 
     python tools/formal.py [--only NAME ...] [--ci] [--no-planted] [--out docs/formal.md]
 
-Per proof: generate the small config's package (pymodel.gen.sv_pkg) into ``build/formal/pkg-<cfg>``,
+Per proof: generate the small config's package (pymodel.gen.sv_pkg) and the ISA reference of the
+cmd_decoder proof (tools/cmd_spec.py) into ``build/formal/pkg-<cfg>``,
 write ``build/formal/<name>.sby`` (read the RTL with ``-DPIM_ASSERT``, set the harness
 parameters, keep only the proof's assertions), run it, and then run it again with the planted bug
-(``PlantBug = plant``), which must FAIL. Prints one line per run as it finishes; writes a markdown
-table of results and times when ``--out`` is given (and ``--only``/``--ci`` are not). Exit 1 if a
-proof does not pass or a planted bug goes unnoticed; 2 on a bad proofs table.
+(``PlantBug = plant``), which must FAIL. Prints one line per run as it finishes. Every outcome is
+recorded under ``build/formal/results`` with a key of the exact inputs (the .sby and every file
+it reads), and ``--out`` rewrites the markdown table of results and times from the recorded
+outcomes of all proofs, so ``--only`` runs add up (a proof whose inputs changed since it last ran
+shows "not run"). Exit 1 if a proof does not pass or a planted bug goes unnoticed; 2 on a bad
+proofs table.
 
 SBY calls ``yosys``, ``yosys-smtbmc``, ``yosys-witness`` and ``boolector`` by name: a folder of
 shims (``build/formal/shim``) maps them to the yowasp tools, and each yowasp tool is run once
@@ -18,6 +22,8 @@ answer (docs/toolchain.md).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
+import cmd_spec  # noqa: E402
 import mdblock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +155,13 @@ def _package(config: str, toml: str) -> Path:
     cfg = out / "config.toml"
     if not cfg.is_file() or cfg.read_text() != toml:
         cfg.write_text(toml)
-    write(out, resolve(cfg))
+    resolved = resolve(cfg)
+    write(out, resolved)
+    # the ISA reference of the cmd_decoder proof (read by every proof; only that one uses it)
+    spec = out / cmd_spec.FILE
+    text = cmd_spec.render(resolved)
+    if not spec.is_file() or spec.read_text() != text:
+        spec.write_text(text)
     return out
 
 
@@ -158,14 +171,19 @@ def sby_text(p: Proof, pkg_dir: Path, planted: bool) -> str:
     mode, depth = ("bmc", p.planted_depth) if planted else (p.mode, p.depth)
     files = sorted(pkg_dir.glob("*.sv")) + [RTL / s for s in p.sources] + [FORMAL / f"{p.top}.sv"]
     params = dict(p.parameters) | {"PlantBug": plant}
-    keep = " ".join(f"c:*.{a}" for a in p.asserts)
+    # a label names a cell `a` in the harness itself, `<instance>.a` inside the DUT (flattened)
+    cells = {a: f"c:{a} c:*.{a}" for a in p.asserts}
+    keep = " ".join(cells.values())
     script = [
         "read_verilog -sv -formal -DPIM_ASSERT " + " ".join(f.name for f in files),
         *(f"chparam -set {k} {v} {p.top}" for k, v in params.items()),
         f"prep -top {p.top}",
         "flatten",
+        # case-statement functions (pim_pkg::op_fields ...) become ROMs; k-induction leaves a
+        # memory's contents free in its first step, so map ROMs to logic (constants)
+        "memory_map -rom-only",
         # keep exactly this proof's assertions (every one of them must exist)
-        *(f"select -assert-min 1 c:*.{a}" for a in p.asserts),
+        *(f"select -assert-min 1 {c}" for c in cells.values()),
         f"select -set keep {keep}",
         "chformal -assert -remove t:$check @keep %d",
         "chformal -assert -remove t:$assert @keep %d",
@@ -190,12 +208,39 @@ def _detail(log: str) -> str:
     return " ".join(bits)
 
 
+def _key(sby: str) -> str:
+    """Identity of a run: its .sby text and the content of every file it reads."""
+    h = hashlib.sha256(sby.encode())
+    files = sby.split("[files]\n", 1)[1].split()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _result_file(tag: str, key: str) -> Path:
+    return WORK / "results" / f"{tag}-{key}.json"
+
+
+def cached(p: Proof, configs: dict[str, str], planted: bool) -> Outcome | None:
+    """The recorded outcome of exactly this run (same table entry, RTL, package), if any."""
+    pkg = _package(p.config, configs[p.config])
+    f = _result_file(f"{p.name}{'-planted' if planted else ''}", _key(sby_text(p, pkg, planted)))
+    if not f.is_file():
+        return None
+    d = json.loads(f.read_text())
+    return Outcome(p, planted, d["status"], d["seconds"], d["detail"])
+
+
 def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome:
+    """Run one proof (or its planted-bug BMC); the outcome is also recorded for the doc table
+    (``build/formal/results``), so runs of single proofs add up to the whole table."""
     shim = _tools_ready()
     pkg = _package(p.config, configs[p.config])
     tag = f"{p.name}{'-planted' if planted else ''}"
     sby = WORK / f"{tag}.sby"
-    sby.write_text(sby_text(p, pkg, planted))
+    text = sby_text(p, pkg, planted)
+    sby.write_text(text)
+    key = _key(text)
     env = dict(os.environ, PATH=f"{shim}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
     t0 = time.time()
     proc = subprocess.run([str(BIN / "yowasp-sby"), "-f", sby.name], cwd=WORK, env=env,
@@ -209,32 +254,30 @@ def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome
         err = [ln for ln in log.splitlines() if "ERROR" in ln or "rror:" in ln]
         detail = (err[-1] if err else log.strip()[-300:]).strip()
     (WORK / f"{tag}.log").write_text(log)
+    out = _result_file(tag, key)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"status": status, "seconds": secs, "detail": detail}))
     return Outcome(p, planted, status, secs, detail)
 
 
-def write_md(path: Path, outcomes: list[Outcome]) -> None:
+def write_md(path: Path, proofs: list[Proof], configs: dict[str, str]) -> None:
+    """The results table from the recorded outcome of every proof's current runs; a run not
+    recorded for the current RTL and table entry shows as "not run"."""
     lines = [
         "| proof | assertions kept | mode, depth (CI depth) | result | time s | planted bug "
         "| result | time s |",
         "|---|---|---|---|---:|---|---|---:|",
     ]
-    by_name: dict[str, dict[bool, Outcome]] = {}
-    for o in outcomes:
-        by_name.setdefault(o.proof.name, {})[o.planted] = o
-    for name, runs in by_name.items():
-        p = next(iter(runs.values())).proof
-        good, bad = runs.get(False), runs.get(True)
+    for p in proofs:
+        good, bad = cached(p, configs, False), cached(p, configs, True)
         mode = "k-induction" if p.mode == "prove" else "BMC"
-        ci = ("CI: " + ("no" if not p.ci else str(p.ci_depth)))
-        cells = [f"`{name}`", ", ".join(f"`{a}`" for a in p.asserts),
+        ci = "CI: " + (str(p.ci_depth) if p.ci else "no")
+        cells = [f"`{p.name}`", ", ".join(f"`{a}`" for a in p.asserts),
                  f"{mode}, {p.depth} ({ci})"]
-        cells += [good.status, f"{good.seconds:.1f}"] if good else ["-", "-"]
-        if bad:
-            cells += [f"PlantBug={p.plant} (BMC {p.planted_depth})",
-                      f"{bad.status} {bad.detail}".strip(),
-                      f"{bad.seconds:.1f}"]
-        else:
-            cells += ["-", "-", "-"]
+        cells += [good.status, f"{good.seconds:.1f}"] if good else ["not run", "-"]
+        cells += [f"PlantBug={p.plant} (BMC {p.planted_depth})"]
+        cells += [f"{bad.status} {bad.detail}".strip(), f"{bad.seconds:.1f}"] if bad else \
+            ["not run", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     mdblock.put_block(path, "formal-results", "\n".join(lines))
 
@@ -268,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "ok" if o.ok else "UNEXPECTED"
             print(f"formal: {label:<40} {o.status:<7} {o.seconds:6.1f} s  {verdict} {o.detail}",
                   flush=True)
-    if args.out and not args.only and not args.ci:
-        write_md(Path(args.out), outcomes)
+    if args.out:
+        write_md(Path(args.out), proofs, configs)
         print(f"formal: wrote {args.out}")
     bad = [o for o in outcomes if not o.ok]
     print(f"formal: {len(outcomes) - len(bad)}/{len(outcomes)} runs as expected "

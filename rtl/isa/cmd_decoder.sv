@@ -17,6 +17,9 @@
 // accepted. The output is a one-entry register: word_ready_o = !cmd_valid_o || cmd_ready_i, so a
 // word is accepted every cycle while the consumer is ready (full throughput, one cycle latency).
 //
+// PlantBug (formal proof and tests only, default 0): 1 = a used field equal to its limit passes
+// the range check; 2 = a nonzero unused `out` field is not flagged.
+//
 // Icarus 11 crashes on package-scoped struct types, on casts to package enums and on variables of
 // package enum types (docs/toolchain.md), and Yosys rejects `import`. So the logic below uses
 // plain vectors sized by the package, and only the output port types differ: pim_pkg::cmd_t /
@@ -25,7 +28,9 @@
 
 `default_nettype none
 
-module cmd_decoder (
+module cmd_decoder #(
+  parameter int unsigned PlantBug = 0
+) (
   input  logic                                 clk_i,
   input  logic                                 rst_ni,
   // raw command words
@@ -80,13 +85,18 @@ module cmd_decoder (
   assign nonzero[pim_pkg::FieldOut]  = |out;
 
   // Only compared where the limit is below 2**width (<Field>RangeCheck); constant 0 elsewhere.
-  assign too_big[pim_pkg::FieldBank] = pim_pkg::BankRangeCheck && (32'(bank) >= pim_pkg::BankLimit);
-  assign too_big[pim_pkg::FieldRow]  = pim_pkg::RowRangeCheck  && (32'(row)  >= pim_pkg::RowLimit);
-  assign too_big[pim_pkg::FieldCol]  = pim_pkg::ColRangeCheck  && (32'(col)  >= pim_pkg::ColLimit);
-  assign too_big[pim_pkg::FieldGb]   = pim_pkg::GbRangeCheck   && (32'(gb)   >= pim_pkg::GbLimit);
-  assign too_big[pim_pkg::FieldOut]  = pim_pkg::OutRangeCheck  && (32'(out)  >= pim_pkg::OutLimit);
+  function automatic logic beyond(input logic check, input int value, input int limit);
+    beyond = check && (PlantBug == 1 ? value > limit : value >= limit);
+  endfunction
+  assign too_big[pim_pkg::FieldBank] = beyond(pim_pkg::BankRangeCheck, 32'(bank), pim_pkg::BankLimit);
+  assign too_big[pim_pkg::FieldRow]  = beyond(pim_pkg::RowRangeCheck,  32'(row),  pim_pkg::RowLimit);
+  assign too_big[pim_pkg::FieldCol]  = beyond(pim_pkg::ColRangeCheck,  32'(col),  pim_pkg::ColLimit);
+  assign too_big[pim_pkg::FieldGb]   = beyond(pim_pkg::GbRangeCheck,   32'(gb),   pim_pkg::GbLimit);
+  assign too_big[pim_pkg::FieldOut]  = beyond(pim_pkg::OutRangeCheck,  32'(out),  pim_pkg::OutLimit);
 
-  assign bad = (used & too_big) | (~used & nonzero);
+  logic [pim_pkg::NumCmdFields-1:0] unflagged;  // PlantBug 2: unused fields let through
+  assign unflagged = (PlantBug == 2) ? pim_pkg::NumCmdFields'(1) << pim_pkg::FieldOut : '0;
+  assign bad = (used & too_big) | (~used & nonzero & ~unflagged);
 
   // The first failing check wins, in the order of pymodel.isa.check_command.
   always_comb begin

@@ -492,6 +492,12 @@ package pim_pkg;
   // 0 same bank, 1 other bank, same bank group, 2 other bank group, 3 channel, 4 same GB entry, 5 same OBuf entry.
   localparam int NumRules = 43;
   localparam int RuleScopeWidth = 3;
+  localparam int ScopeBank = 0;                 // RuleScope code: same bank
+  localparam int ScopeBankGroup = 1;            // RuleScope code: other bank, same bank group
+  localparam int ScopeOtherGroup = 2;           // RuleScope code: other bank group
+  localparam int ScopeChannel = 3;              // RuleScope code: channel
+  localparam int ScopeGbEntry = 4;              // RuleScope code: same GB entry
+  localparam int ScopeOutEntry = 5;             // RuleScope code: same OBuf entry
   // latency per rule
   localparam logic [344-1:0] RuleLat = 344'he0e0c0c1311050500373732030202010320d2020202020202020202021313290c050659592020361c2438;
   // prev op mask per rule

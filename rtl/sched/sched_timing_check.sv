@@ -34,8 +34,6 @@ module sched_timing_check (
   localparam int RW = $clog2(pim_pkg::NumRules);
   localparam int SW = pim_pkg::RuleScopeWidth;
   localparam logic [W-1:0] Long = W'(pim_pkg::SchedSinceMax);
-  // pymodel.timing.Scope order
-  localparam int ScopeBank = 0, ScopeGroup = 1, ScopeOther = 2, ScopeChan = 3, ScopeGb = 4;
 
   logic [pim_pkg::OpcodeWidth-1:0] op;
   logic [pim_pkg::BankWidth-1:0]   bank;
@@ -101,30 +99,38 @@ module sched_timing_check (
   logic [W-1:0]  lat;
   logic [SW-1:0] scope;
   logic          bad;
+  int            sc;        // scope as a pim_pkg::Scope* code
+  logic          bank_rel;  // a bank relation (same bank / same group / other group)
   always_comb begin
     violation_o = 1'b0;
     rule_o      = '0;
     lat         = '0;
     scope       = '0;
+    sc          = 0;
+    bank_rel    = 1'b0;
     bad         = 1'b0;
     for (int r = NR - 1; r >= 0; r--) begin
-      lat   = pim_pkg::RuleLat[r * W +: W];
-      scope = pim_pkg::RuleScope[r * SW +: SW];
-      bad   = 1'b0;
+      lat      = pim_pkg::RuleLat[r * W +: W];
+      scope    = pim_pkg::RuleScope[r * SW +: SW];
+      sc       = 32'(scope);
+      bank_rel = sc == pim_pkg::ScopeBank || sc == pim_pkg::ScopeBankGroup
+                 || sc == pim_pkg::ScopeOtherGroup;
+      bad      = 1'b0;
       if (valid_i && lat != '0 && pim_pkg::RuleNext[r * NO + 32'(op)]) begin
         for (int p = 0; p < NO; p++) begin
           if (pim_pkg::RulePrev[r * NO + p]) begin
-            if (32'(scope) == ScopeChan || (all_bank && 32'(scope) <= ScopeOther)) begin
+            if (sc == pim_pkg::ScopeChannel || (all_bank && bank_rel)) begin
               bad |= any_q[p] < lat;
-            end else if (32'(scope) == ScopeGb) begin
+            end else if (sc == pim_pkg::ScopeGbEntry) begin
               bad |= has_gb && gb_q[p][gb] < lat;
-            end else if (32'(scope) > ScopeGb) begin
+            end else if (sc == pim_pkg::ScopeOutEntry) begin
               bad |= has_out && out_q[p][out] < lat;
             end else if (one_bank) begin
               for (int b = 0; b < NB; b++) begin
-                if ((32'(scope) == ScopeBank && b == 32'(bank))
-                    || (32'(scope) == ScopeGroup && b != 32'(bank) && same_group(b, 32'(bank)))
-                    || (32'(scope) == ScopeOther && !same_group(b, 32'(bank)))) begin
+                if ((sc == pim_pkg::ScopeBank && b == 32'(bank))
+                    || (sc == pim_pkg::ScopeBankGroup && b != 32'(bank)
+                        && same_group(b, 32'(bank)))
+                    || (sc == pim_pkg::ScopeOtherGroup && !same_group(b, 32'(bank)))) begin
                   bad |= bank_q[p][b] < lat;
                 end
               end
