@@ -7,11 +7,11 @@ cmd_decoder proof (tools/cmd_spec.py) into ``build/formal/pkg-<cfg>``,
 write ``build/formal/<name>.sby`` (read the RTL with ``-DPIM_ASSERT``, set the harness
 parameters, keep only the proof's assertions), run it, and then run it again with the planted bug
 (``PlantBug = plant``), which must FAIL. Prints one line per run as it finishes. Every outcome is
-recorded under ``build/formal/results`` with a key of the exact inputs (the .sby and every file
-it reads), and ``--out`` rewrites the markdown table of results and times from the recorded
-outcomes of all proofs, so ``--only`` runs add up (a proof whose inputs changed since it last ran
-shows "not run"). Exit 1 if a proof does not pass or a planted bug goes unnoticed; 2 on a bad
-proofs table.
+recorded under ``build/formal/results`` with a key of its inputs (the .sby and the logic of every
+file it reads, comments aside), and ``--out`` rewrites the markdown table of results and times
+from the recorded outcomes of all proofs, so ``--only`` runs add up (a proof whose inputs changed
+since it last ran shows "not run"). Exit 1 if a proof does not pass or a planted bug goes
+unnoticed; 2 on a bad proofs table.
 
 SBY calls ``yosys``, ``yosys-smtbmc``, ``yosys-witness`` and ``boolector`` by name: a folder of
 shims (``build/formal/shim``) maps them to the yowasp tools, and each yowasp tool is run once
@@ -208,12 +208,19 @@ def _detail(log: str) -> str:
     return " ".join(bits)
 
 
+def _logic(text: str) -> str:
+    """An SV file without its `//` comments and blank lines (what the proof depends on)."""
+    lines = (re.sub(r"//.*", "", ln).rstrip() for ln in text.splitlines())
+    return "\n".join(ln for ln in lines if ln)
+
+
 def _key(sby: str) -> str:
-    """Identity of a run: its .sby text and the content of every file it reads."""
+    """Identity of a run: its .sby text and the logic of every file it reads (a comment edit
+    keeps a recorded outcome)."""
     h = hashlib.sha256(sby.encode())
     files = sby.split("[files]\n", 1)[1].split()
     for f in files:
-        h.update(Path(f).read_bytes())
+        h.update(_logic(Path(f).read_text()).encode())
     return h.hexdigest()[:16]
 
 
