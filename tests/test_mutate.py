@@ -153,3 +153,15 @@ def test_harness_error_is_not_a_kill(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="did not run"):
         mutate.mutate(_config([]), root, tmp_path / "out", sample=0, seed=1, budget_s=60,
                       timeout=3.0, exactly=[m], progress=lambda s: None)
+
+
+def test_equivalents_applied_to_a_saved_run(tmp_path: Path) -> None:
+    """--from-json: a survivor the reviewed list now names becomes equivalent (first: survived)."""
+    root = _toy_root(tmp_path)
+    n = len(mutants(TOY, "rtl/toy.sv"))
+    run = mutate.mutate(_config([]), root, tmp_path / "out", sample=n, seed=1, budget_s=300,
+                        timeout=3.0, progress=lambda s: None)
+    target = next(r for r in run.results if r.outcome == "survived")
+    eq = mutate.Pattern(target.file, target.line_text, target.old, target.new, reason="toy")
+    mutate.apply_equivalents(run, _config([eq]))
+    assert (target.outcome, target.first, target.reason) == ("equivalent", "survived", "toy")

@@ -485,7 +485,8 @@ def first_pass(run: Run) -> str:
     c = Counter(r.first or r.outcome for r in run.results)
     n = c["killed"] + c["survived"] + c["timeout"]
     return (f"First pass: {c['killed']} killed of {n} ({_pct(c['killed'] / n if n else None)}); "
-            f"the survivors were then re-run against the new tests (`--rerun`).")
+            f"its survivors were then re-run against new tests (`--rerun`) or reviewed as "
+            f"equivalent.")
 
 
 def report_md(run: Run) -> str:
@@ -543,6 +544,19 @@ def rerun(cfg: Config, root: Path, out: Path, old: Run, **kw: Any) -> Run:
     return merged
 
 
+def apply_equivalents(run: Run, cfg: Config) -> None:
+    """Survivors of a saved run that the (since reviewed) equivalence list names: equivalent."""
+    for r in run.results:
+        if r.outcome != "survived":
+            continue
+        col = int(r.id.split(":")[2]) if r.id.count(":") >= 4 else 0
+        m = Mutant(r.file, r.op, 0, 0, r.old, r.new, r.line, r.line_text, col)
+        eq = next((p for p in cfg.equivalent if p.matches(m)), None)
+        if eq is not None:
+            r.first = r.first or "survived"
+            r.outcome, r.reason = "equivalent", eq.reason
+
+
 def load_report(path: Path) -> Run:
     try:
         data = json.loads(path.read_text())
@@ -574,7 +588,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--rerun", type=Path, default=None, metavar="REPORT",
                     help="run the survivors and timeouts of a report.json again and merge")
     ap.add_argument("--from-json", type=Path, default=None, metavar="REPORT",
-                    help="re-write the reports (and --doc) from a report.json, run nothing")
+                    help="re-write the reports (and --doc) from a report.json, run nothing; "
+                    "survivors now listed as equivalent become equivalent")
     return ap
 
 
@@ -594,6 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError(f"{args.config}: files.{f}: no such file")
         if args.from_json is not None:
             run = load_report(args.from_json)
+            apply_equivalents(run, cfg)
             write_reports(run, args.out, args.doc)
             print(summary_md(run))
             return 0
