@@ -32,12 +32,15 @@
 //
 // PlantBug (verification only, default 0): 1 = the router clears its "already taken" bits only
 // after a broadcast word, so after a one-hot word the channel it named counts as done and misses
-// the next word (the bench must notice; docs/debugging.md walks through finding it).
+// the next word (the bench must notice; docs/debugging.md walks through finding it); 2 = the last
+// channel's valid drops for one cycle after that channel stalled (the word is offered again, so
+// nothing is lost: only a_sched_hold can notice).
 //
 // Assertions (`ifdef PIM_ASSERT, never synthesized): each scheduler's instruction stream holds
-// valid and payload until taken; the taken bits stay inside the word's mask and are clear when a
-// new word arrives (PlantBug=1 fires a_done_clear); a channel takes each word once; route_err_o
-// is sticky; every command bus is quiet (cmd_data_o = 0) while cmd_valid_o is low.
+// valid and payload until taken (PlantBug=2 fires a_sched_hold); the taken bits stay inside the
+// word's mask and are clear when a new word arrives (PlantBug=1 fires a_done_clear); a channel
+// takes each word once; route_err_o is sticky; every command bus is quiet (cmd_data_o = 0) while
+// cmd_valid_o is low.
 
 `default_nettype none
 
@@ -113,7 +116,19 @@ module pim_top #(
     assign stray = 1'b0;
   end
 
-  assign sched_valid = {NumCh{dpa_valid}} & mask & ~done_q;
+  logic [NumCh-1:0] plant_hide;  // PlantBug 2: the channels whose valid drops this cycle
+  if (PlantBug == 2) begin : g_plant_hide
+    logic last_stalled_q;
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) last_stalled_q <= 1'b0;
+      else last_stalled_q <= sched_valid[NumCh-1] && !sched_ready[NumCh-1];
+    end
+    assign plant_hide = {last_stalled_q, {(NumCh-1){1'b0}}};
+  end else begin : g_no_plant_hide
+    assign plant_hide = '0;
+  end
+
+  assign sched_valid = {NumCh{dpa_valid}} & mask & ~done_q & ~plant_hide;
   assign taken       = sched_valid & sched_ready;
 
   assign dpa_ready = dpa_valid && ((mask & ~(done_q | taken)) == '0);
@@ -154,11 +169,20 @@ module pim_top #(
     if (!rst_ni) past_ok_q <= 1'b0;
     else past_ok_q <= 1'b1;
   end
+  // The previous cycle's per-channel stalls, sampled as a whole vector: Verilator evaluates a
+  // $past(...) inside a procedural loop with the loop variable at its first value, so
+  // $past(sched_valid[c] && !sched_ready[c]) there was channel 0's stall for every c, and the
+  // check fired on a word for channel 0 alone whenever channel 0 stalled (tb/top run_stall_burst).
+  logic [NumCh-1:0] stalled_q;
+  logic [pim_pkg::InstWidth-1:0] out_prev_q;
+  always_ff @(posedge clk_i) begin
+    stalled_q  <= sched_valid & ~sched_ready;
+    out_prev_q <= dpa_out;
+  end
   always_ff @(posedge clk_i) begin
     if (past_ok_q) begin
       for (int c = 0; c < NumCh; c++) begin
-        if ($past(sched_valid[c] && !sched_ready[c]))
-          a_sched_hold: assert (sched_valid[c] && dpa_out == $past(dpa_out));
+        if (stalled_q[c]) a_sched_hold: assert (sched_valid[c] && dpa_out == out_prev_q);
         if (!cmd_valid_o[c]) a_cmd_quiet: assert (cmd_data_o[c] == '0);
       end
       if (dpa_valid) a_done_in_mask: assert ((done_q & ~mask) == '0);
