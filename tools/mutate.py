@@ -53,6 +53,7 @@ CONFIG = ROOT / "tools" / "mutate.toml"
 #: first on PYTHONPATH, ahead of the editable install).
 COPY = ("rtl", "tb", "pymodel", "scoreboards", "conftest.py", "pyproject.toml")
 PYTEST = (sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist")
+MIN_TIMEOUT_S = 600.0
 OUTCOMES = ("killed", "survived", "timeout", "equivalent", "lint")
 
 
@@ -270,7 +271,9 @@ class Mutator:
     def timeout_for(self, file: str) -> float:
         if self.fixed_timeout is not None:
             return self.fixed_timeout
-        return 3.0 * self.baseline[file] + 60.0  # rebuild + a slower, loaded machine
+        # the unmutated run may have found its build warm, a mutant always rebuilds: on a
+        # loaded 2-core machine that alone can take minutes, so never less than 10 min
+        return max(3.0 * self.baseline[file] + 60.0, MIN_TIMEOUT_S)
 
     def run_baseline(self, files: Sequence[str]) -> None:
         """The unmutated tree must pass each file's tests (else every mutant would be 'killed');
@@ -576,7 +579,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget-min", type=float, default=120.0, help="stop after this many minutes")
     ap.add_argument("--timeout", type=float, default=None,
-                    help="per-mutant timeout in s (default: 3 x the unmutated run + 60 s)")
+                    help="per-mutant timeout in s (default: 3 x the unmutated run + 60 s, "
+                    "at least 600 s)")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at once (private trees)")
     ap.add_argument("--only", nargs="*", default=[], metavar="FILE", help="only these rtl files")
     ap.add_argument("--config", type=Path, default=CONFIG)
