@@ -118,6 +118,15 @@ class CmdLayout:
         return CmdLayout(widths, offsets, limits, pos)
 
 
+def operand_limits(cfg: PimConfig) -> dict[Op, tuple[int, ...]]:
+    """Per opcode, the exclusive upper bound of each of ``CMD_FIELDS``: the field's range for an
+    operand the opcode uses, 1 for one it ignores (which must be 0). A command whose fields are all
+    in ``[0, bound)`` passes :func:`check_command`'s operand checks (its data aside): the channel's
+    one-comparison-per-field fast test."""
+    limits = field_limits(cfg)
+    return {op: tuple(limits[f] if f in OP_FIELDS[op] else 1 for f in CMD_FIELDS) for op in Op}
+
+
 def check_command(cmd: Command, cfg: PimConfig) -> None:
     """Raise IsaError if an operand is out of range or a field the opcode ignores is nonzero."""
     limits = field_limits(cfg)

@@ -21,19 +21,28 @@ Timing: :meth:`Channel.probe` returns the earliest legal cycle for a command (no
 :meth:`Channel.issue` applies it or raises :class:`TimingViolation` naming the rule of
 :mod:`pymodel.timing`, the command and the cycle. State errors (MAC with a closed row, ACT to an
 open bank, REF with open banks, ...) raise :class:`IllegalCommand` whatever the cycle.
+
+Speed: the rule table is compiled per next opcode into flat (previous opcode, latency) terms and a
+probe's result is remembered until the next issue, so a command probed and then issued is checked
+once (operands, state, every rule). ``Channel(cfg, checked=True)`` is the reference path kept for
+the equivalence tests and the benchmark: every probe and every issue re-derives legality rule by
+rule (:meth:`Channel._bounds`, :meth:`Channel.check_state`) and each MAC16 is applied as it issues.
+``data=False`` models timing only (no rows, GB or accumulators; RD/RDMAC return None).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from operator import add, itemgetter
+from typing import Callable, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from pymodel.config import PimConfig
-from pymodel.golden.bf16 import U16, from_bf16, to_bf16
-from pymodel.isa import Command, IsaError, Op, check_command
+from pymodel.golden.bf16 import U16
+from pymodel.golden.channel_data import ChannelData
+from pymodel.isa import CMD_FIELDS, DATA_OPS, Command, IsaError, Op, check_command, operand_limits
 from pymodel.timing import (
     CMD_BUS_RULE,
     FAW_LIMIT,
@@ -48,9 +57,25 @@ from pymodel.timing import (
     mode_of,
 )
 
+__all__ = ["TMOD", "Channel", "ChannelError", "IllegalCommand", "TimingViolation"]
+
 NEVER = -(1 << 60)
+NO_REFRESH = 1 << 62  # refresh deadline / due cycle with timing.refresh = false
 ALL_BANK_OPS = frozenset({Op.ACT16, Op.PREA, Op.MAC16, Op.REF})
 SINGLE_BANK_OPS = frozenset({Op.ACT, Op.PRE, Op.WR, Op.RD})
+TMOD = Command(Op.TMOD)
+_NOP, _MAC16, _REF = Op.NOP, Op.MAC16, Op.REF  # module constants: faster than Op.X in hot code
+assert CMD_FIELDS == ("bank", "row", "col", "gb", "out"), "Channel._fast_bound reads them so"
+# Bank-state precondition of each opcode (the fast path's form of check_state's row checks).
+_ST_NONE, _ST_BANK_CLOSED, _ST_ALL_CLOSED, _ST_ALL_SAME_ROW, _ST_BANK_ROW, _ST_NEVER = range(6)
+_STATE_KIND = {
+    Op.ACT: _ST_BANK_CLOSED,
+    Op.ACT16: _ST_ALL_CLOSED,
+    Op.REF: _ST_ALL_CLOSED,
+    Op.MAC16: _ST_ALL_SAME_ROW,
+    Op.WR: _ST_BANK_ROW,
+    Op.RD: _ST_BANK_ROW,
+}
 
 
 class ChannelError(Exception):
@@ -78,6 +103,7 @@ class Observer(Protocol):
     def __call__(self, cycle: int, cmd: Command, result: U16 | None) -> None: ...
 
 
+
 def _banks_of(cmd: Command, n_banks: int) -> range | tuple[int, ...]:
     if cmd.op in ALL_BANK_OPS:
         return range(n_banks)
@@ -86,11 +112,17 @@ def _banks_of(cmd: Command, n_banks: int) -> range | tuple[int, ...]:
     return ()
 
 
-class Channel:
-    """One PIM channel. Attach observers (trace, statistics) with :meth:`observe`."""
+Terms = tuple[tuple[int, int], ...]  # (previous opcode, latency)
 
-    def __init__(self, cfg: PimConfig) -> None:
-        self.cfg = cfg
+
+class Channel:
+    """One PIM channel. Attach observers (trace, statistics) with :meth:`observe`.
+
+    ``checked=True``: the reference path (see the module docstring); ``data=False``: timing only.
+    """
+
+    def __init__(self, cfg: PimConfig, checked: bool = False, data: bool = True) -> None:
+        self.cfg, self.checked = cfg, checked
         g, t = cfg.geometry, cfg.timing
         self.n_banks = g.banks
         self._group = [g.bank_group(b) for b in range(g.banks)]
@@ -107,64 +139,114 @@ class Channel:
             ]
             for op in Op
         }
+        self._compile()
         # Last issue cycle of each op: anywhere, per bank, per GB entry, per OBuf entry.
-        self._last_any = {op: NEVER for op in Op}
-        self._last_bank = {op: [NEVER] * g.banks for op in Op}
-        self._last_gb = {op: [NEVER] * cfg.buffers.gb_entries for op in Op}
-        self._last_out = {op: [NEVER] * cfg.buffers.obuf_entries for op in Op}
+        self._last_any = [NEVER] * len(Op)
+        self._last_bank = [[NEVER] * g.banks for _ in Op]
+        self._last_gb = [[NEVER] * cfg.buffers.gb_entries for _ in Op]
+        self._last_out = [[NEVER] * cfg.buffers.obuf_entries for _ in Op]
         self._acts: deque[tuple[int, int]] = deque()  # (cycle, FAW weight), newest last
         self.last_cycle = NEVER
         self.refs_issued = 0
+        self.next_refresh_due = self.refresh_deadline = NO_REFRESH
+        self._count_ref(0)
         self.mode = MODE_NORMAL
-        self._mode_of = {op: mode_of(op, t.mode_switch, dual) for op in Op}
-        self.open_row: list[int | None] = [None] * g.banks
-        # Data.
-        self._rows: dict[int, U16] = {}
-        self.gb = np.zeros((cfg.buffers.gb_entries, g.lanes), dtype=np.uint16)
-        self.acc = np.zeros((g.banks, cfg.buffers.obuf_entries), dtype=np.float32)
+        self._mode_of = [mode_of(op, t.mode_switch, dual) for op in Op]
+        self.open_row: list[int | None] = [None] * g.banks  # read-only outside the channel
+        # The last probe's command, its earliest cycle by the rules alone and whether the mode
+        # was checked (or needs no switch); cleared by every issue (fast path only).
+        self._memo: tuple[Command, int, bool] | None = None
+        self.data = ChannelData(cfg, deferred=not checked) if data else None
         self._observers: list[Observer] = []
+
+    def _compile(self) -> None:
+        """The fast path's tables, per opcode (indexed by its value): see :meth:`_fast_bound`."""
+        # On the last cycle anywhere: the previous ops' last cycles (a getter) and latencies.
+        self._any_last: list[Callable[[list[int]], tuple[int, ...]]] = []
+        self._any_latency: list[tuple[int, ...]] = []
+        self._gb_terms: list[Terms] = []  # on the same GB entry
+        self._out_terms: list[Terms] = []  # on the same OBuf entry
+        self._bank_terms: list[tuple[tuple[Op, Scope, int], ...]] = []  # single-bank commands
+        for op in Op:
+            by_table: dict[str, dict[int, int]] = {"any": {}, "gb": {}, "out": {}}
+            bank: list[tuple[Op, Scope, int]] = []
+            for _, latency, prevs, scope in self._plan[op]:
+                if scope is Scope.CHANNEL or (op in ALL_BANK_OPS and scope in _BANK_SCOPES):
+                    table = by_table["any"]
+                elif scope is Scope.GB_ENTRY:
+                    table = by_table["gb"]
+                elif scope is Scope.OUT_ENTRY:
+                    table = by_table["out"]
+                else:  # a bank scope: binds only commands that touch a bank
+                    if op in SINGLE_BANK_OPS:
+                        bank += [(p, scope, latency) for p in prevs]
+                    continue
+                for p in prevs:  # one term per previous opcode: its longest latency
+                    table[p] = max(table.get(p, 0), latency)
+            prevs, latencies = list(by_table["any"]), list(by_table["any"].values())
+            while len(prevs) < 2:  # so that itemgetter returns a tuple; NOP never issues
+                prevs.append(Op.NOP)
+                latencies.append(0)
+            self._any_last.append(itemgetter(*prevs))
+            self._any_latency.append(tuple(latencies))
+            self._gb_terms.append(tuple(by_table["gb"].items()))
+            self._out_terms.append(tuple(by_table["out"].items()))
+            self._bank_terms.append(tuple(bank))
+        self._faw_weight = [FAW_WEIGHT.get(op, 0) for op in Op]
+        limits = operand_limits(self.cfg)
+        self._limits = [limits[op] for op in Op]
+        self._carries_data = [op in DATA_OPS for op in Op]
+        never = {Op.WRBIAS} if self.n_banks != self.cfg.geometry.lanes else set()
+        if self.cfg.timing.mode_switch == "none":
+            never.add(Op.TMOD)
+        self._state_kind = [
+            _ST_NEVER if op in never else _STATE_KIND.get(op, _ST_NONE) for op in Op
+        ]
+        # What an issue records: touched banks (0 none, 1 all, 2 its own), GB entry, OBuf entry.
+        self._records = [
+            (
+                1 if op in ALL_BANK_OPS else 2 if op in SINGLE_BANK_OPS else 0,
+                op in (Op.WRGB, Op.MAC16),
+                op in (Op.MAC16, Op.RDMAC, Op.CLRMAC, Op.WRBIAS),
+            )
+            for op in Op
+        ]
 
     # ------------------------------------------------------------------ observers and backdoor
 
     def observe(self, observer: Observer) -> None:
         self._observers.append(observer)
 
+    def _data(self) -> ChannelData:
+        if self.data is None:
+            raise ValueError("this channel models timing only (data=False)")
+        return self.data
+
     def row_data(self, row: int) -> U16:
         """All banks' data of ``row`` (banks x columns x lanes), allocated on first touch."""
-        data = self._rows.get(row)
-        if data is None:
-            g = self.cfg.geometry
-            if not 0 <= row < g.rows_per_bank:
-                raise IsaError(f"row = {row} out of range [0, {g.rows_per_bank - 1}]")
-            data = np.zeros((g.banks, g.columns_per_row, g.lanes), dtype=np.uint16)
-            self._rows[row] = data
-        return data
+        return self._data().row_data(row)
 
     def load_row(self, row: int, data: npt.ArrayLike) -> None:
         """Backdoor write of a whole all-bank row (no timing), for preloading weights/KV."""
-        g = self.cfg.geometry
-        arr = np.asarray(data, dtype=np.uint16)
-        if arr.shape != (g.banks, g.columns_per_row, g.lanes):
-            raise ValueError(
-                f"row data must have shape {(g.banks, g.columns_per_row, g.lanes)}, got {arr.shape}"
-            )
-        self.row_data(row)[...] = arr
+        self._data().load_row(row, data)
+
+    @property
+    def gb(self) -> U16:
+        return self._data().gb
+
+    @property
+    def acc(self) -> npt.NDArray[np.float32]:
+        return self._data().acc
 
     # ------------------------------------------------------------------ timing
 
-    @property
-    def refresh_deadline(self) -> int:
-        """Last cycle at which the next owed REF may still be issued (never: refresh off)."""
+    def _count_ref(self, issued: int) -> None:
         t = self.cfg.timing
-        if not t.refresh:
-            return 1 << 62
-        return (self.refs_issued + 1 + t.max_postponed_refs) * t.nREFI
-
-    @property
-    def next_refresh_due(self) -> int:
-        """Cycle at which the next REF is due, before any postponement (never: refresh off)."""
-        t = self.cfg.timing
-        return (self.refs_issued + 1) * t.nREFI if t.refresh else 1 << 62
+        self.refs_issued += issued
+        if t.refresh:
+            self.next_refresh_due = (self.refs_issued + 1) * t.nREFI  # before any postponement
+            # last cycle at which the next owed REF may still be issued
+            self.refresh_deadline = (self.refs_issued + 1 + t.max_postponed_refs) * t.nREFI
 
     def refresh_due(self, cycle: int) -> bool:
         """True once the next REF is due at ``cycle`` (before any postponement)."""
@@ -175,8 +257,17 @@ class Channel:
         need = self._mode_of[op]
         return need is not None and need != self.mode
 
+    def tmod_cycle(self, cmd: Command, cycle: int) -> int | None:
+        """None when ``cmd`` needs no mode switch; else the cycle (>= ``cycle``) for the TMOD that
+        must precede it: the cycle ``cmd`` would be legal ignoring the mode, where the AiM
+        controller issues the TMOD."""
+        if not self.needs_switch(cmd.op):
+            return None
+        return self.probe(TMOD, self.probe(cmd, cycle, check_mode=False))
+
     def _bounds(self, cmd: Command) -> list[tuple[str, int]]:
-        """(rule, earliest cycle) for every constraint that applies to ``cmd``."""
+        """(rule, earliest cycle) for every constraint that applies to ``cmd``: the reference,
+        rule by rule (error messages, :meth:`binding_rule`, ``checked=True``, scoreboards)."""
         out: list[tuple[str, int]] = [(CMD_BUS_RULE, self.last_cycle + 1)]
         op = cmd.op
         all_banks = op in ALL_BANK_OPS
@@ -205,11 +296,16 @@ class Channel:
             if faw is not None:
                 out.append((FAW_RULE, faw))
         if op is Op.REF:
-            t = self.cfg.timing
-            ahead = self.refs_issued - t.max_postponed_refs + 1
-            if ahead > 0 and t.refresh:
-                out.append((REFRESH_RULE, ahead * t.nREFI))
+            pull_in = self._pull_in_bound()
+            if pull_in is not None:
+                out.append((REFRESH_RULE, pull_in))
         return out
+
+    def _pull_in_bound(self) -> int | None:
+        """Earliest cycle of the next REF: at most max_postponed_refs pulled in early."""
+        t = self.cfg.timing
+        ahead = self.refs_issued - t.max_postponed_refs + 1
+        return ahead * t.nREFI if ahead > 0 and t.refresh else None
 
     def _scoped_bank_last(self, prev: Op, scope: Scope, banks: range | tuple[int, ...]) -> int:
         lasts = self._last_bank[prev]
@@ -270,6 +366,83 @@ class Channel:
             have = "closed" if rows[cmd.bank] is None else f"row {rows[cmd.bank]} open"
             raise IllegalCommand(cmd, cycle, f"bank {cmd.bank} has {have}, needs row {cmd.row}")
 
+    def _legal(self, cmd: Command, check_mode: bool) -> bool:
+        """The fast form of :meth:`check_state`: True when it would not raise."""
+        op = cmd.op
+        lim = self._limits[op]
+        if not (
+            0 <= cmd.bank < lim[0]
+            and 0 <= cmd.row < lim[1]
+            and 0 <= cmd.col < lim[2]
+            and 0 <= cmd.gb < lim[3]
+            and 0 <= cmd.out < lim[4]
+        ):
+            return False
+        data = cmd.data
+        if self._carries_data[op]:
+            lanes = self.cfg.geometry.lanes
+            if data is None or len(data) != lanes or min(data) < 0 or max(data) > 0xFFFF:
+                return False
+        elif data is not None:
+            return False
+        if check_mode and self.needs_switch(op):
+            return False
+        kind, rows = self._state_kind[op], self.open_row
+        if kind == _ST_NONE:
+            return True
+        if kind == _ST_ALL_SAME_ROW:
+            return rows[0] is not None and rows.count(rows[0]) == self.n_banks
+        if kind == _ST_ALL_CLOSED:
+            return rows.count(None) == self.n_banks
+        if kind == _ST_BANK_CLOSED:
+            return rows[cmd.bank] is None
+        if kind == _ST_BANK_ROW:
+            return rows[cmd.bank] == cmd.row
+        return False  # _ST_NEVER
+
+    def _fast_bound(self, cmd: Command) -> int:
+        """max over :meth:`_bounds`, from the compiled tables (the fast path's one timing
+        computation per command)."""
+        op = cmd.op
+        bound = max(map(add, self._any_last[op](self._last_any), self._any_latency[op]))
+        if bound <= self.last_cycle:
+            bound = self.last_cycle + 1
+        if self._gb_terms[op]:
+            gb, last = cmd.gb, self._last_gb
+            for prev, latency in self._gb_terms[op]:
+                if last[prev][gb] + latency > bound:
+                    bound = last[prev][gb] + latency
+        if self._out_terms[op]:
+            out, last = cmd.out, self._last_out
+            for prev, latency in self._out_terms[op]:
+                if last[prev][out] + latency > bound:
+                    bound = last[prev][out] + latency
+        for bprev, scope, latency in self._bank_terms[op]:
+            bound = max(bound, self._scoped_bank_last(bprev, scope, (cmd.bank,)) + latency)
+        if self._faw_weight[op]:
+            faw = self._faw_bound(self._faw_weight[op])
+            if faw is not None and faw > bound:
+                bound = faw
+        if op is _REF:
+            pull_in = self._pull_in_bound()
+            if pull_in is not None and pull_in > bound:
+                bound = pull_in
+        return bound
+
+    def _legal_bound(self, cmd: Command, cycle: int, check_mode: bool) -> int:
+        """Earliest legal cycle of ``cmd`` by the timing rules alone, after its state checks
+        (IllegalCommand). The fast path remembers it until the next issue."""
+        if self.checked:
+            self.check_state(cmd, cycle, check_mode)
+            return max(c for _, c in self._bounds(cmd))
+        if not self._legal(cmd, check_mode):
+            self.check_state(cmd, cycle, check_mode)  # raises, with the reference's reason
+            raise AssertionError(f"fast state check rejects {cmd}, check_state accepts it")
+        bound = self._fast_bound(cmd)
+        need = self._mode_of[cmd.op]
+        self._memo = (cmd, bound, check_mode or need is None or need == self.mode)
+        return bound
+
     def binding_rule(self, cmd: Command) -> tuple[str, int]:
         """The constraint that sets ``cmd``'s earliest cycle now: (rule name, that cycle)."""
         earliest, name = max((c, n) for n, c in self._bounds(cmd))
@@ -283,23 +456,27 @@ class Channel:
         ``check_mode=False`` a command of the other mode is timed as if the mode were right:
         the AiM controller issues the TMOD in the cycle its command would be ready.
         """
-        if cmd.op is Op.NOP:
+        if cmd.op is _NOP:
             return max(cycle, self.last_cycle + 1)
-        self.check_state(cmd, cycle, check_mode)
-        earliest = max([cycle] + [c for _, c in self._bounds(cmd)])
+        memo = self._memo
+        if memo is not None and memo[0] is cmd and (memo[2] or not check_mode):
+            bound = memo[1]
+        else:
+            bound = self._legal_bound(cmd, cycle, check_mode)
+        earliest = bound if bound > cycle else cycle
         if earliest > self.refresh_deadline:
             raise TimingViolation(cmd, earliest, REFRESH_RULE, None)
         return earliest
 
     def issue(self, cmd: Command, cycle: int) -> U16 | None:
         """Issue ``cmd`` at ``cycle``; returns the 32 B read data for RDMAC/RD, else None."""
-        if cmd.op is Op.NOP:
+        if cmd.op is _NOP:
             return None
-        self.check_state(cmd, cycle)
-        violated = [(c, name) for name, c in self._bounds(cmd) if c > cycle]
-        if violated:
-            earliest, name = max(violated)
-            raise TimingViolation(cmd, cycle, name, earliest)
+        memo = self._memo  # a probe of this very command since the last issue proved it legal
+        if memo is None or memo[0] is not cmd or not memo[2] or memo[1] > cycle:
+            if self._legal_bound(cmd, cycle, True) > cycle:
+                earliest, name = max((c, n) for n, c in self._bounds(cmd) if c > cycle)
+                raise TimingViolation(cmd, cycle, name, earliest)
         if cycle > self.refresh_deadline:
             raise TimingViolation(cmd, cycle, REFRESH_RULE, None)
         self._record(cmd, cycle)
@@ -310,67 +487,43 @@ class Channel:
 
     def _record(self, cmd: Command, cycle: int) -> None:
         op = cmd.op
+        self._memo = None
         self.last_cycle = cycle
         self._last_any[op] = cycle
-        lasts = self._last_bank[op]
-        for b in _banks_of(cmd, self.n_banks):
-            lasts[b] = cycle
-        if op in (Op.WRGB, Op.MAC16):
+        banks, gb, out = self._records[op]
+        if banks == 1:
+            self._last_bank[op] = [cycle] * self.n_banks
+        elif banks == 2:
+            self._last_bank[op][cmd.bank] = cycle
+        if gb:
             self._last_gb[op][cmd.gb] = cycle
-        if op in (Op.MAC16, Op.RDMAC, Op.CLRMAC, Op.WRBIAS):
+        if out:
             self._last_out[op][cmd.out] = cycle
-        if op in FAW_WEIGHT:
-            self._acts.append((cycle, FAW_WEIGHT[op]))
+        if self._faw_weight[op]:
+            self._acts.append((cycle, self._faw_weight[op]))
             while sum(w for _, w in self._acts) > FAW_LIMIT:
                 self._acts.popleft()
-        if op is Op.REF:
-            self.refs_issued += 1
-
-    # ------------------------------------------------------------------ data
+        if op is _REF:
+            self._count_ref(1)
 
     def _execute(self, cmd: Command) -> U16 | None:
         op = cmd.op
-        if op is Op.ACT16:
+        if op is _MAC16:  # the common case first
+            if self.data is not None:
+                self.data.execute(cmd, self.open_row[0])
+        elif op is Op.ACT16:
             self.open_row = [cmd.row] * self.n_banks
-        elif op is Op.ACT:
-            self.open_row[cmd.bank] = cmd.row
         elif op is Op.PREA:
             self.open_row = [None] * self.n_banks
+        elif op is Op.ACT:
+            self.open_row[cmd.bank] = cmd.row
         elif op is Op.PRE:
             self.open_row[cmd.bank] = None
-        elif op is Op.MAC16:
-            row = self.open_row[0]
-            assert row is not None
-            weights = from_bf16(self.row_data(row)[:, cmd.col, :])  # banks x lanes
-            inputs = from_bf16(self.gb[cmd.gb])
-            self.acc[:, cmd.out] += adder_tree(weights * inputs)
-        elif op is Op.WRGB:
-            assert cmd.data is not None
-            self.gb[cmd.gb] = cmd.data
-        elif op is Op.RDMAC:
-            return to_bf16(self.acc[:, cmd.out])
-        elif op is Op.CLRMAC:
-            self.acc[:, cmd.out] = 0.0
-        elif op is Op.WRBIAS:
-            assert cmd.data is not None
-            self.acc[:, cmd.out] = from_bf16(np.asarray(cmd.data, dtype=np.uint16))
         elif op is Op.TMOD:
             self.mode = MODE_REGISTER if self.mode == MODE_NORMAL else MODE_NORMAL
-        elif op is Op.WR:
-            assert cmd.data is not None
-            self.row_data(cmd.row)[cmd.bank, cmd.col] = cmd.data
-        elif op is Op.RD:
-            read: U16 = self.row_data(cmd.row)[cmd.bank, cmd.col].copy()
-            return read
+        elif op is not _REF and self.data is not None:
+            return self.data.execute(cmd, self.open_row[0])
         return None
 
 
 _BANK_SCOPES = frozenset({Scope.BANK, Scope.BANK_GROUP, Scope.OTHER_GROUP})
-
-
-def adder_tree(products: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Pairwise float32 sum over the last axis (length a power of two), lanes 0+1 first."""
-    p = products.astype(np.float32, copy=False)
-    while p.shape[-1] > 1:
-        p = p[..., 0::2] + p[..., 1::2]
-    return p[..., 0]

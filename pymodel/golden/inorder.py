@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from pymodel.config import PimConfig
 from pymodel.golden.bf16 import U16
-from pymodel.golden.channel import Channel
+from pymodel.golden.channel import TMOD, Channel
 from pymodel.isa import Command, InstOp, Instruction, Op, TraceEntry
 
 
@@ -56,14 +56,13 @@ class InOrderIssuer:
         self.cycle = start_cycle  # no command may issue before this cycle
 
     def _issue_now(self, cmd: Command) -> U16 | None:
-        if self.ch.needs_switch(cmd.op):
-            tmod = Command(Op.TMOD)
-            ready = self.ch.probe(cmd, self.cycle, check_mode=False)
-            at = self.ch.probe(tmod, ready)
-            self.ch.issue(tmod, at)
-            self.cycle = at + 1
-        at = self.ch.probe(cmd, self.cycle)
-        result = self.ch.issue(cmd, at)
+        ch = self.ch
+        tmod = ch.tmod_cycle(cmd, self.cycle)
+        if tmod is not None:
+            ch.issue(TMOD, tmod)
+            self.cycle = tmod + 1
+        at = ch.probe(cmd, self.cycle)  # after issue()'s probe of cmd: the channel's memo
+        result = ch.issue(cmd, at)
         self.cycle = at + 1
         return result
 
@@ -81,11 +80,16 @@ class InOrderIssuer:
                     self._issue_now(Command(Op.ACT, bank=bank, row=row))
 
     def issue(self, cmd: Command) -> U16 | None:
+        ch = self.ch
         if cmd.op is Op.REF:
             return self._issue_now(cmd)
-        at = self.ch.probe(cmd, self.cycle, check_mode=False)
-        if self.ch.refresh_due(at):
+        at = ch.probe(cmd, self.cycle, check_mode=False)
+        if ch.refresh_due(at):
             self.refresh()
+        elif not ch.needs_switch(cmd.op):  # the common case: cmd issues where probed
+            result = ch.issue(cmd, at)
+            self.cycle = at + 1
+            return result
         return self._issue_now(cmd)
 
     def run(self, cmds: Iterable[Command]) -> list[U16]:

@@ -42,7 +42,7 @@ import numpy as np
 from pymodel.config import PimConfig
 from pymodel.errors import PimphonyError
 from pymodel.golden.bf16 import U16, from_bf16, random_bf16, to_bf16
-from pymodel.golden.channel import adder_tree
+from pymodel.golden.channel_data import adder_tree
 from pymodel.golden.sched import Mode
 from pymodel.isa import InstOp, Instruction
 

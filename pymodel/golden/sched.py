@@ -61,7 +61,7 @@ import numpy as np
 
 from pymodel.config import PimConfig
 from pymodel.golden.bf16 import U16
-from pymodel.golden.channel import Channel
+from pymodel.golden.channel import TMOD, Channel
 from pymodel.isa import SCHEDULED_INSTS, Command, InstOp, Instruction, Op, TraceEntry
 from pymodel.timing import COMPLETION
 
@@ -377,10 +377,10 @@ class Scheduler:
     ) -> None:
         if any(r is not None for r in self.ch.open_row):
             pre = Command(Op.PREA)
-            if self.ch.needs_switch(Op.PREA):
-                at = self.ch.probe(pre, at, check_mode=False)
-                self._issue(Command(Op.TMOD), at, trace, stats, last_issue, blocked_by_dep=False)
-                last_issue, at = at, at + 1
+            tmod = self.ch.tmod_cycle(pre, at)
+            if tmod is not None:
+                self._issue(TMOD, tmod, trace, stats, last_issue, blocked_by_dep=False)
+                last_issue, at = tmod, tmod + 1
             at = self.ch.probe(pre, at)
             self._issue(pre, at, trace, stats, last_issue, blocked_by_dep=False)
             last_issue, at = at, at + 1
