@@ -34,7 +34,7 @@ SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 help:
 	@echo "make demo        end-to-end demo: LLM-7B-128K-GQA decode, baseline -> +TCP -> +DCS -> pimphony"
 	@echo "make repro       full-system experiment set -> build/repro (JSON, CSV, PNG)"
-	@echo "make bench       kernel bench table (GEMV, QK^T, SV x static/pingpong/dcs) -> docs/bench.md"
+	@echo "make bench       kernel bench table -> docs/bench.md; golden-channel speed -> build/channel-bench.json"
 	@echo "make bench-sweep sweep points/s with 1 and 2 Dask workers -> build/sweep-bench.json"
 	@echo "make bench-serve serving simulator: 10,000 requests, baseline + pimphony -> build/serve-bench.json"
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
@@ -141,6 +141,12 @@ bench: $(STAMP) sysdeps
 	@mkdir -p build
 	$(PY) tools/bench_rtl.py build/bench_rtl.json
 	$(PY) -m pymodel.studies.kernel_study --rtl-results build/bench_rtl.json --out docs/bench.md
+	$(PY) tools/bench_channel.py --previous $(CHANNEL_BASELINE) --out build/channel-bench.json \
+		$(if $(AIM_SIM),--aim-sim $(AIM_SIM) --aim-config $(AIM_SIM_CONFIG))
+
+# Golden-channel bench (docs/performance.md): the commit before the fast path, run beside it;
+# AIM_SIM=<aim_simulator's ramulator2> AIM_SIM_CONFIG=<its yaml> adds the C++ peer.
+CHANNEL_BASELINE ?= a05cbb2
 
 # Sweep throughput, 1 vs 2 Dask workers (docs/sweep.md quotes it)
 bench-sweep: $(RUNSTAMP)

@@ -78,9 +78,9 @@ def random_command(rng: random.Random, cfg: PimConfig, open_row: list[int | None
     return Command(op, **fields)
 
 
-def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+def _outcome(method: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     try:
-        value = call()
+        value = method(*args)
     except ChannelError as exc:
         return type(exc).__name__, str(exc)
     if isinstance(value, np.ndarray):
@@ -121,24 +121,24 @@ def compare_paths(cfg: PimConfig, seed: int, steps: int, fast: Channel | None = 
         base = max(0, ref.last_cycle + 1)
         cycle = base + (rng.randrange(60) if rng.random() < 0.97 else rng.randrange(20000))
         check_mode = rng.random() < 0.7
-        calls: list[tuple[str, Callable[[Channel], Any]]] = []
+        calls: list[tuple[str, tuple[Any, ...]]] = []  # (Channel method, arguments)
         action = rng.random()
         if action < 0.6:  # probe, then issue where probed (or off by a little)
-            calls.append(("probe", lambda ch: ch.probe(cmd, cycle, check_mode)))
-            probed = _outcome(lambda: ref.probe(cmd, cycle, check_mode))
+            calls.append(("probe", (cmd, cycle, check_mode)))
+            probed = _outcome(ref.probe, cmd, cycle, check_mode)
             at = probed[1] if probed[0] == "ok" else cycle
-            at += rng.choice([0, 0, 0, 0, -1, -3, 2])
-            calls.append(("issue", lambda ch: ch.issue(cmd, at)))
+            calls.append(("issue", (cmd, at + rng.choice([0, 0, 0, 0, -1, -3, 2]))))
         elif action < 0.7:
-            calls.append(("tmod_cycle", lambda ch: ch.tmod_cycle(cmd, cycle)))
+            calls.append(("tmod_cycle", (cmd, cycle)))
         else:  # issue with no probe first
-            calls.append(("issue", lambda ch: ch.issue(cmd, cycle)))
-        for name, call in calls:
-            got, want = _outcome(lambda: call(fast)), _outcome(lambda: call(ref))
+            calls.append(("issue", (cmd, cycle)))
+        for name, args in calls:
+            got = _outcome(getattr(fast, name), *args)
+            want = _outcome(getattr(ref, name), *args)
             if not with_data and want[0] == "read":
                 want = ("ok", None)
             if got != want:
-                diffs.append(f"step {step}: {name}({cmd}): fast {got}, reference {want}")
+                diffs.append(f"step {step}: {name}{args}: fast {got}, reference {want}")
         if step % 97 == 0 or step == steps - 1:
             last = with_data and step == steps - 1
             if _state(fast, last) != _state(ref, last):

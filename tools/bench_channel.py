@@ -3,15 +3,19 @@
 The stream is the one ``pimphony trace replay`` runs for aim_trace's ``mac-stream-4096`` example:
 per row ``ACT16``, 64 ``MAC16`` (columns 0..63, GB entry = column, accumulator 0) and ``PREA``
 before the next row, one final ``RDMAC``; the in-order issuer (AiM controller policy) adds the
-REFs. It runs four ways in one process: the fast path (``Channel(cfg)``) and the reference path
-(``Channel(cfg, checked=True)``: every check re-run rule by rule at probe and at issue, each MAC16
-applied as it issues), each timing-only (``data=False``) and with bf16 data (random rows and
-GB). Both paths must end at the same cycle with the same REFs and read the same data, or the bench
-fails (``tests/test_channel_fast.py`` compares them command by command). Rates are stream commands per CPU second of this process (the REFs and their
-PREA/ACT16 are issued but not counted); wall seconds are listed too.
+REFs. With bf16 data, 64 ``WRGB`` come first and every row holds random bf16 values.
 
-``--aim-sim BINARY`` also runs the C++ AiM simulator (arkhadem/aim_simulator, Ramulator 2) on the
-same stream as an ISR trace and reports its rate over the same command count (its CPU time).
+In one process: the fast path (``Channel(cfg)``) and the reference path (``Channel(cfg,
+checked=True)``: every check re-run rule by rule at probe and at issue, each MAC16 applied as it
+issues), each timing-only (``data=False``) and with bf16 data. Both paths must end at the same
+cycle with the same REFs and read the same data, or the bench fails (``tests/test_channel_fast.py``
+compares them command by command). ``--previous REV`` also runs the same streams on the channel of
+commit REV (the code before the fast path, which always models data), in a child process.
+Rates are stream commands per CPU second (the REFs and the PREA/ACT16 around them are issued but
+not counted); wall seconds are listed too (the machine may be shared).
+
+``--aim-sim BINARY --aim-config YAML`` also runs the C++ AiM simulator (arkhadem/aim_simulator,
+on Ramulator 2) on the same stream as an ISR trace, rated over the same command count.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("BENCH_PYMODEL_ROOT", str(ROOT)))  # --child: another tree
 
 from pymodel.config import PimConfig, resolve  # noqa: E402
 from pymodel.isa import Command, Op  # noqa: E402
@@ -62,12 +66,10 @@ def gb_writes(cfg: PimConfig, rng: np.random.Generator, cols: int) -> list[Comma
     return [Command(Op.WRGB, gb=c, data=tuple(int(v) for v in lanes[c])) for c in range(cols)]
 
 
-def run(cfg: PimConfig, cmds: list[Command], checked: bool, data: dict[int, Any] | None) -> dict:
-    ch = Channel(cfg, checked=checked, data=data is not None)
-    for row, values in (data or {}).items():
-        ch.load_row(row, values)
+def timed(ch: Any, cmds: list[Command]) -> dict[str, Any]:
+    """Run ``cmds`` in order on ``ch`` (no observer: the channel and the issuer alone)."""
     cpu, wall = time.process_time(), time.perf_counter()
-    reads = InOrderIssuer(ch).run(cmds)  # no observer: the channel and the issuer alone
+    reads = InOrderIssuer(ch).run(cmds)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return {
         "commands": len(cmds),
@@ -76,8 +78,51 @@ def run(cfg: PimConfig, cmds: list[Command], checked: bool, data: dict[int, Any]
         "cpu_s": round(cpu, 3),
         "wall_s": round(wall, 3),
         "commands_per_s": round(len(cmds) / cpu),
-        "_reads": [r.tolist() for r in reads],
+        "reads": [r.tolist() for r in reads if r is not None],
     }
+
+
+def workload(cfg: PimConfig, rows: int, seed: int) -> tuple[list[Command], list[Command], dict]:
+    """The timing stream, the stream with GB writes, and the rows' bf16 data."""
+    rng = np.random.default_rng(seed)
+    g = cfg.geometry
+    base = stream(rows, g.columns_per_row)
+    data = {r: random_bf16(rng, (g.banks, g.columns_per_row, g.lanes)) for r in range(rows)}
+    return base, gb_writes(cfg, rng, g.columns_per_row) + base, data
+
+
+def run(cfg: PimConfig, cmds: list[Command], checked: bool, data: dict[int, Any] | None) -> dict:
+    ch = Channel(cfg, checked=checked, data=data is not None)
+    for row, values in (data or {}).items():
+        ch.load_row(row, values)
+    return timed(ch, cmds)
+
+
+def previous(rev: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The same two streams on commit ``rev``'s channel (its own tree, a child process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pymodel"],
+                              capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=tree, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--rows", str(args.rows), "--config",
+             args.config, "--seed", str(args.seed)],
+            env={**os.environ, "BENCH_PYMODEL_ROOT": tmp}, capture_output=True, text=True,
+            check=True,
+        )
+    return {"rev": rev, **json.loads(out.stdout)}
+
+
+def child(args: argparse.Namespace) -> int:
+    """``--child``: the streams on the channel of $BENCH_PYMODEL_ROOT (old API: data always)."""
+    cfg = resolve(args.config)
+    base, with_gb, data = workload(cfg, args.rows, args.seed)
+    timing = timed(Channel(cfg), base)  # rows never written: the MACs multiply zeros
+    ch = Channel(cfg)
+    for row, values in data.items():
+        ch.load_row(row, values)
+    print(json.dumps({"timing": timing, "data": timed(ch, with_gb)}))
+    return 0
 
 
 def aim_sim(binary: Path, config: Path, rows: int, commands: int) -> dict[str, Any]:
@@ -94,7 +139,8 @@ def aim_sim(binary: Path, config: Path, rows: int, commands: int) -> dict[str, A
         wall = time.perf_counter() - wall
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
-        raise SystemExit(f"bench_channel: {binary} failed ({proc.returncode}): {proc.stderr[-400:]}")
+        tail = proc.stderr[-400:]
+        raise SystemExit(f"bench_channel: {binary} failed ({proc.returncode}): {tail}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "binary": str(binary), "config": str(config), "commands": commands,
@@ -110,43 +156,51 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=4096, help="rows in the stream (default 4096)")
     ap.add_argument("--config", default="aim-gddr6")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--previous", metavar="REV", help="also run the channel of commit REV")
     ap.add_argument("--aim-sim", type=Path, help="the C++ AiM simulator binary (ramulator2)")
     ap.add_argument("--aim-config", type=Path, help="its YAML config (test/example.yaml)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child(args)
+    if args.aim_sim and not args.aim_config:
+        ap.error("--aim-sim needs --aim-config")
     cfg = resolve(args.config)
-    cols = cfg.geometry.columns_per_row
-    rng = np.random.default_rng(args.seed)
-    base = stream(args.rows, cols)
-    g = cfg.geometry
-    rows_data = {
-        r: random_bf16(rng, (g.banks, g.columns_per_row, g.lanes)) for r in range(args.rows)
-    }
-    with_data = gb_writes(cfg, rng, cols) + base
+    base, with_gb, rows_data = workload(cfg, args.rows, args.seed)
     runs: dict[str, dict[str, Any]] = {}
     for checked in (False, True):
         path = "reference" if checked else "fast"
         print(f"bench_channel: {path} path, timing only ...", flush=True)
         runs[f"{path}_timing"] = run(cfg, base, checked, None)
         print(f"bench_channel: {path} path, bf16 data ...", flush=True)
-        runs[f"{path}_data"] = run(cfg, with_data, checked, rows_data)
-    for kind in ("timing", "data"):
-        fast, ref = runs[f"fast_{kind}"], runs[f"reference_{kind}"]
-        if any(fast[k] != ref[k] for k in ("cycles", "refs", "_reads")):
-            print(f"bench_channel: fast and reference paths differ ({kind})", file=sys.stderr)
+        runs[f"{path}_data"] = run(cfg, with_gb, checked, rows_data)
+    if args.previous:
+        print(f"bench_channel: the channel of {args.previous} ...", flush=True)
+        prev = previous(args.previous, args)
+        runs["previous_timing"], runs["previous_data"] = prev["timing"], prev["data"]
+    for name, r in runs.items():
+        kind = name.split("_")[1]
+        fast = runs[f"fast_{kind}"]
+        same = ("cycles", "refs") + (("reads",) if kind == "data" else ())
+        if any(r[k] != fast[k] for k in same):
+            print(f"bench_channel: {name} differs from the fast path", file=sys.stderr)
             return 1
     result: dict[str, Any] = {
         "config": cfg.name,
         "rows": args.rows,
+        "previous_rev": args.previous,
         "load_avg_1min": round(os.getloadavg()[0], 2),
-        "runs": {k: {f: v for f, v in r.items() if not f.startswith("_")} for k, r in runs.items()},
+        "runs": {k: {f: v for f, v in r.items() if f != "reads"} for k, r in runs.items()},
     }
     for kind in ("timing", "data"):
-        result[f"speedup_{kind}"] = round(
-            runs[f"fast_{kind}"]["commands_per_s"] / runs[f"reference_{kind}"]["commands_per_s"], 2
-        )
+        for other in ("reference", "previous"):
+            if f"{other}_{kind}" in runs:
+                result[f"speedup_vs_{other}_{kind}"] = round(
+                    runs[f"fast_{kind}"]["commands_per_s"]
+                    / runs[f"{other}_{kind}"]["commands_per_s"],
+                    2,
+                )
     if args.aim_sim:
-        if not args.aim_config:
-            ap.error("--aim-sim needs --aim-config")
         result["aim_sim"] = aim_sim(args.aim_sim, args.aim_config, args.rows, len(base))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -158,7 +212,9 @@ def main() -> int:
             f"| {path} | {'bf16' if kind == 'data' else 'timing only'} | {r['commands']:,} | "
             f"{r['cpu_s']:.2f} | {r['wall_s']:.2f} | {r['commands_per_s']:,} |"
         )
-    print(f"speedup: timing only {result['speedup_timing']}x, bf16 data {result['speedup_data']}x")
+    for key, value in result.items():
+        if key.startswith("speedup"):
+            print(f"{key}: {value}x")
     if "aim_sim" in result:
         print(f"C++ AiM simulator: {result['aim_sim']['commands_per_s']:,} commands/s")
     print(f"bench_channel: wrote {args.out}")

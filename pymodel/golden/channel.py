@@ -103,7 +103,6 @@ class Observer(Protocol):
     def __call__(self, cycle: int, cmd: Command, result: U16 | None) -> None: ...
 
 
-
 def _banks_of(cmd: Command, n_banks: int) -> range | tuple[int, ...]:
     if cmd.op in ALL_BANK_OPS:
         return range(n_banks)
@@ -183,11 +182,11 @@ class Channel:
                     continue
                 for p in prevs:  # one term per previous opcode: its longest latency
                     table[p] = max(table.get(p, 0), latency)
-            prevs, latencies = list(by_table["any"]), list(by_table["any"].values())
-            while len(prevs) < 2:  # so that itemgetter returns a tuple; NOP never issues
-                prevs.append(Op.NOP)
+            any_prevs, latencies = list(by_table["any"]), list(by_table["any"].values())
+            while len(any_prevs) < 2:  # so that itemgetter returns a tuple; NOP never issues
+                any_prevs.append(Op.NOP)
                 latencies.append(0)
-            self._any_last.append(itemgetter(*prevs))
+            self._any_last.append(itemgetter(*any_prevs))
             self._any_latency.append(tuple(latencies))
             self._gb_terms.append(tuple(by_table["gb"].items()))
             self._out_terms.append(tuple(by_table["out"].items()))
@@ -404,7 +403,7 @@ class Channel:
         """max over :meth:`_bounds`, from the compiled tables (the fast path's one timing
         computation per command)."""
         op = cmd.op
-        bound = max(map(add, self._any_last[op](self._last_any), self._any_latency[op]))
+        bound: int = max(map(add, self._any_last[op](self._last_any), self._any_latency[op]))
         if bound <= self.last_cycle:
             bound = self.last_cycle + 1
         if self._gb_terms[op]:

@@ -191,6 +191,60 @@ class SchedResult:
     gpr: dict[int, U16]
 
 
+class _Intake:
+    """Program-order acceptance into the queues (module docstring, Intake)."""
+
+    def __init__(
+        self,
+        program: Sequence[Instruction],
+        arrivals: Sequence[int] | None,
+        start_cycle: int,
+        depth: int,
+        n_queues: int,
+    ) -> None:
+        self.program, self.arrivals, self.start_cycle, self.depth = (
+            program, arrivals, start_cycle, depth
+        )
+        self.queues: list[list[_Slot]] = [[] for _ in range(n_queues)]
+        self.free_at = [[start_cycle] * depth for _ in range(n_queues)]  # per-slot free cycle
+        self.accepted: list[int] = []  # acceptance cycle of each instruction
+        self.next_inst, self.last_accept = 0, start_cycle - 1
+
+    def _queue_of(self, inst: Instruction) -> int:
+        if len(self.queues) == 1:
+            return 0
+        return IO if inst.op in _IO_INSTS else COMPUTE
+
+    def accept_before(self, best: int | None) -> bool:
+        """Accept the next instruction if that happens before the best command's issue cycle
+        ``best`` (None: no command can issue); True when one was accepted."""
+        if self.next_inst >= len(self.program):
+            return False
+        inst = self.program[self.next_inst]
+        qi = self._queue_of(inst)
+        if len(self.queues[qi]) >= self.depth:
+            return False
+        arrive = self.start_cycle if self.arrivals is None else self.arrivals[self.next_inst]
+        slot_free = min(self.free_at[qi])
+        acc = max(arrive, self.last_accept + 1, slot_free)
+        if self.arrivals is not None:
+            acc = max(arrive, self.last_accept + 1)  # the DUT's acceptance cycle is given
+        if not (best is None or acc + 1 <= best or acc < best):
+            return False
+        self.free_at[qi].remove(slot_free)
+        self.queues[qi].append(_Slot(self.next_inst, inst, qi, acc))
+        self.accepted.append(acc)
+        self.last_accept = acc
+        self.next_inst += 1
+        return True
+
+    def retire(self, slot: _Slot, at: int) -> None:
+        """``slot``'s last command issued at ``at``: it leaves its queue, its slot is free
+        from ``at + 1``."""
+        self.queues[slot.queue].pop(0)
+        self.free_at[slot.queue].append(at + 1)
+
+
 class Scheduler:
     """Run one channel's instruction stream under a scheduling mode (see module docstring)."""
 
@@ -250,6 +304,13 @@ class Scheduler:
                 return True
         return False
 
+    def _with_data(self, cmd: Command, slot: _Slot, gpr: dict[int, U16]) -> Command:
+        """``cmd`` with its write data from GPR[gpr + issued] (zeros where never written)."""
+        if cmd.op not in _DATA_CMDS:
+            return cmd
+        data = gpr.get(slot.inst.gpr + slot.issued)
+        return replace(cmd, data=self._zero if data is None else tuple(int(v) for v in data))
+
     # ------------------------------------------------------------------ main loop
 
     def run(
@@ -270,82 +331,53 @@ class Scheduler:
         if arrivals is not None and len(arrivals) != len(program):
             raise SchedError(f"{len(arrivals)} arrival cycles for {len(program)} instructions")
         gpr = {} if gpr is None else gpr
-        ch, depth = self.ch, self.cfg.buffers.queue_depth
-        n_queues = 1 if self.mode is Mode.STATIC else 2
-        queues: list[list[_Slot]] = [[] for _ in range(n_queues)]
-        free_at = [[start_cycle] * depth for _ in range(n_queues)]  # per-slot free cycle
-        accepted: list[int] = []
+        ch = self.ch
+        intake = _Intake(program, arrivals, start_cycle, self.cfg.buffers.queue_depth,
+                         1 if self.mode is Mode.STATIC else 2)
         trace: list[TraceEntry] = []
         stats = SchedStats()
-        next_inst, last_accept = 0, start_cycle - 1
         now = start_cycle  # nothing issues before this cycle
         last_issue = start_cycle - 1
         barrier = start_cycle  # STATIC: earliest start of the next instruction
-        total = len(program)
-        n_done = 0
-
-        def queue_of(inst: Instruction) -> int:
-            if n_queues == 1:
-                return 0
-            return IO if inst.op in _IO_INSTS else COMPUTE
-
         hold = start_cycle  # STATIC with blocking RD_MAC: nothing issues before this cycle
         blocking = self.mode is Mode.STATIC and self.cfg.sched.blocking_rd_mac
-        rd_hold = self._completion[Op.RDMAC] + 1
-
-        while n_done < total:
-            best = self._best_candidate(queues, max(now, hold), barrier)
-            # Intake: accept the next instruction if that happens before the best issue.
-            if next_inst < total:
-                inst = program[next_inst]
-                qi = queue_of(inst)
-                arrive = start_cycle if arrivals is None else arrivals[next_inst]
-                slot_free = sorted(free_at[qi])[0] if len(queues[qi]) < depth else None
-                if slot_free is not None:
-                    acc = max(arrive, last_accept + 1, slot_free)
-                    if arrivals is not None:
-                        acc = max(arrive, last_accept + 1)  # the DUT's acceptance cycle is given
-                    if best is None or acc + 1 <= best[0] or acc < best[0]:
-                        free_at[qi].remove(sorted(free_at[qi])[0])
-                        queues[qi].append(_Slot(next_inst, inst, qi, acc))
-                        accepted.append(acc)
-                        last_accept = acc
-                        next_inst += 1
-                        continue
+        n_done = 0
+        while n_done < len(program):
+            best = self._best_candidate(intake.queues, max(now, hold), barrier)
+            if intake.accept_before(None if best is None else best[0]):
+                continue
             if best is None:
                 raise SchedError("deadlock: no command can issue")  # pragma: no cover
-            at, _, head, cmd = best
+            at, _, slot, cmd = best
             if ch.next_refresh_due <= at:
                 self._refresh(max(now, ch.next_refresh_due), trace, stats, last_issue)
                 last_issue = trace[-1].cycle
                 now = last_issue + 1
                 continue
-            slot = head
-            if cmd.op in _DATA_CMDS:
-                data = gpr.get(slot.inst.gpr + slot.issued)
-                lanes = self._zero if data is None else tuple(int(v) for v in data)
-                cmd = replace(cmd, data=lanes)
-            result = self._issue(cmd, at, trace, stats, last_issue, blocked_by_dep=False)
+            cmd = self._with_data(cmd, slot, gpr)
+            result = self._issue(cmd, at, trace, stats, last_issue)
             last_issue, now = at, at + 1
             if cmd.op in _ROW_OPS or cmd.op is Op.TMOD:
-                continue
+                continue  # the instruction has not advanced
             if cmd.op is Op.RDMAC:
                 assert result is not None
                 k = slot.issued // 2 if slot.inst.op is InstOp.RD_OUT else slot.issued
                 gpr[slot.inst.gpr + k] = result
                 if blocking:
-                    hold = at + rd_hold
+                    hold = at + self._completion[Op.RDMAC] + 1
             slot.issued += 1
             if slot.issued == slot.total:
-                queues[slot.queue].pop(0)
-                free_at[slot.queue].append(at + 1)
+                intake.retire(slot, at)
                 n_done += 1
                 barrier = at + self._completion[cmd.op]
-        stats.cycles = (last_issue + 1 - start_cycle) if trace else 0
+        self._finish(stats, trace, start_cycle)
+        return SchedResult(trace, intake.accepted, stats, gpr)
+
+    def _finish(self, stats: SchedStats, trace: list[TraceEntry], start_cycle: int) -> None:
+        stats.cycles = (trace[-1].cycle + 1 - start_cycle) if trace else 0
         macs = stats.commands.get("MAC16", 0)
         peak = stats.cycles / self.cfg.timing.nCCDL
         stats.mac_utilization = macs / peak if peak else 0.0
-        return SchedResult(trace, accepted, stats, gpr)
 
     def _best_candidate(
         self, queues: list[list[_Slot]], now: int, barrier: int
@@ -379,22 +411,16 @@ class Scheduler:
             pre = Command(Op.PREA)
             tmod = self.ch.tmod_cycle(pre, at)
             if tmod is not None:
-                self._issue(TMOD, tmod, trace, stats, last_issue, blocked_by_dep=False)
+                self._issue(TMOD, tmod, trace, stats, last_issue)
                 last_issue, at = tmod, tmod + 1
             at = self.ch.probe(pre, at)
-            self._issue(pre, at, trace, stats, last_issue, blocked_by_dep=False)
+            self._issue(pre, at, trace, stats, last_issue)
             last_issue, at = at, at + 1
         ref = Command(Op.REF)
-        self._issue(ref, self.ch.probe(ref, at), trace, stats, last_issue, blocked_by_dep=False)
+        self._issue(ref, self.ch.probe(ref, at), trace, stats, last_issue)
 
     def _issue(
-        self,
-        cmd: Command,
-        at: int,
-        trace: list[TraceEntry],
-        stats: SchedStats,
-        last_issue: int,
-        blocked_by_dep: bool,
+        self, cmd: Command, at: int, trace: list[TraceEntry], stats: SchedStats, last_issue: int
     ) -> U16 | None:
         gap = at - last_issue
         if gap > 1:
