@@ -40,8 +40,9 @@ OPS = [op for op in Op if op is not Op.NOP] * 3 + [Op.NOP, Op.MAC16, Op.MAC16, O
 
 
 def _lanes(rng: random.Random, n: int) -> tuple[int, ...]:
-    return tuple(rng.choice(SPECIAL) if rng.random() < 0.2 else rng.randrange(1 << 16)
-                 for _ in range(n))
+    return tuple(
+        rng.choice(SPECIAL) if rng.random() < 0.2 else rng.randrange(1 << 16) for _ in range(n)
+    )
 
 
 def random_command(rng: random.Random, cfg: PimConfig, open_row: list[int | None]) -> Command:
@@ -90,9 +91,16 @@ def _outcome(method: Callable[..., Any], *args: Any) -> tuple[str, Any]:
 
 def _state(ch: Channel, with_data: bool) -> tuple[Any, ...]:
     timing = (
-        ch.last_cycle, ch.refs_issued, ch.mode, tuple(ch.open_row), tuple(ch._last_any),
-        tuple(map(tuple, ch._last_bank)), tuple(map(tuple, ch._last_gb)),
-        tuple(map(tuple, ch._last_out)), tuple(ch._acts), ch.next_refresh_due,
+        ch.last_cycle,
+        ch.refs_issued,
+        ch.mode,
+        tuple(ch.open_row),
+        tuple(ch._last_any),
+        tuple(map(tuple, ch._last_bank)),
+        tuple(map(tuple, ch._last_gb)),
+        tuple(map(tuple, ch._last_out)),
+        tuple(ch._acts),
+        ch.next_refresh_due,
         ch.refresh_deadline,
     )
     if not with_data:
@@ -148,8 +156,9 @@ def compare_paths(cfg: PimConfig, seed: int, steps: int, fast: Channel | None = 
     return diffs
 
 
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning",
-                                        "ignore:overflow:RuntimeWarning")  # NaN/inf data
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:invalid value:RuntimeWarning", "ignore:overflow:RuntimeWarning"
+)  # NaN/inf data
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

@@ -101,13 +101,25 @@ def run(cfg: PimConfig, cmds: list[Command], checked: bool, data: dict[int, Any]
 def previous(rev: str, args: argparse.Namespace) -> dict[str, Any]:
     """The same two streams on commit ``rev``'s channel (its own tree, a child process)."""
     with tempfile.TemporaryDirectory() as tmp:
-        tree = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pymodel"],
-                              capture_output=True, check=True).stdout
+        tree = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "pymodel"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=tree, check=True)
         out = subprocess.run(
-            [sys.executable, __file__, "--child", "--rows", str(args.rows), "--config",
-             args.config, "--seed", str(args.seed)],
-            env={**os.environ, "BENCH_PYMODEL_ROOT": tmp}, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--rows",
+                str(args.rows),
+                "--config",
+                args.config,
+                "--seed",
+                str(args.seed),
+            ],
+            env={**os.environ, "BENCH_PYMODEL_ROOT": tmp},
+            capture_output=True,
+            text=True,
             check=True,
         )
     return {"rev": rev, **json.loads(out.stdout)}
@@ -134,7 +146,10 @@ def aim_sim(binary: Path, config: Path, rows: int, commands: int) -> dict[str, A
         wall = time.perf_counter()
         proc = subprocess.run(
             [str(binary), "-f", str(config), "-t", str(trace)],
-            capture_output=True, text=True, cwd=tmp, check=False,
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            check=False,
         )
         wall = time.perf_counter() - wall
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -143,8 +158,11 @@ def aim_sim(binary: Path, config: Path, rows: int, commands: int) -> dict[str, A
         raise SystemExit(f"bench_channel: {binary} failed ({proc.returncode}): {tail}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
-        "binary": str(binary), "config": str(config), "commands": commands,
-        "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+        "binary": str(binary),
+        "config": str(config),
+        "commands": commands,
+        "cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 3),
         "commands_per_s": round(commands / cpu),
         "stdout_tail": proc.stdout.strip().splitlines()[-12:],
     }

@@ -1,13 +1,13 @@
 """The data of one PIM channel: the banks' rows, the GB and the float32 accumulators.
 
 :class:`pymodel.golden.channel.Channel` owns one and hands it every issued data command; the
-arithmetic is specified in that module's docstring. MAC16s may be *deferred*: queued as they issue and applied
-together, as one numpy computation per run of MACs on the same row, when anything reads or changes
-the data they depend on (RDMAC, CLRMAC, WRBIAS, WRGB, WR, a backdoor access). Every product, every
-adder-tree sum and every accumulation is the same float32 operation in the same order as applied
-one by one (the accumulation uses ``np.add.accumulate``, sequential by definition, never a pairwise
-``sum``), so the results are bit-identical; ``deferred=False`` applies each MAC16 as it issues (the
-reference the deferred path is tested against).
+arithmetic is specified in that module's docstring. MAC16s may be *deferred*: queued as they issue
+and applied together, as one numpy computation per run of MACs on the same row, when anything
+reads or changes the data they depend on (RDMAC, CLRMAC, WRBIAS, WRGB, WR, a backdoor access).
+Every product, every adder-tree sum and every accumulation is the same float32 operation in the
+same order as applied one by one (the accumulation uses ``np.add.accumulate``, sequential by
+definition, never a pairwise ``sum``), so the results are bit-identical; ``deferred=False``
+applies each MAC16 as it issues (the reference the deferred path is tested against).
 """
 
 from __future__ import annotations

@@ -203,7 +203,10 @@ class _Intake:
         n_queues: int,
     ) -> None:
         self.program, self.arrivals, self.start_cycle, self.depth = (
-            program, arrivals, start_cycle, depth
+            program,
+            arrivals,
+            start_cycle,
+            depth,
         )
         self.queues: list[list[_Slot]] = [[] for _ in range(n_queues)]
         self.free_at = [[start_cycle] * depth for _ in range(n_queues)]  # per-slot free cycle
@@ -332,8 +335,13 @@ class Scheduler:
             raise SchedError(f"{len(arrivals)} arrival cycles for {len(program)} instructions")
         gpr = {} if gpr is None else gpr
         ch = self.ch
-        intake = _Intake(program, arrivals, start_cycle, self.cfg.buffers.queue_depth,
-                         1 if self.mode is Mode.STATIC else 2)
+        intake = _Intake(
+            program,
+            arrivals,
+            start_cycle,
+            self.cfg.buffers.queue_depth,
+            1 if self.mode is Mode.STATIC else 2,
+        )
         trace: list[TraceEntry] = []
         stats = SchedStats()
         now = start_cycle  # nothing issues before this cycle
