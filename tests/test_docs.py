@@ -29,7 +29,7 @@ DOTTED = re.compile(r"(?<![\w./-])((?:pymodel|scoreboards)(?:\.\w+)+)")
 OUTSIDE = re.compile(
     r"\.\./shared|(?<![\w.])/(?:work|shared)/|\b(?:DESIGN|STYLE|TOOLCHAIN|PAPER_NOTES)\.md\b"
 )
-RUN_BLOCK = re.compile(r"^```\w*[ \t]+run\b.*?^```", re.M | re.S)
+RUN_BLOCK = re.compile(r"^```[^\n]*\brun\b[^\n]*\n.*?^```$", re.M | re.S)
 
 
 def _exists(rel: str) -> bool:
