@@ -293,6 +293,47 @@ class Buffers:
         return base
 
 
+class _Emitter:
+    """The ``pim.program`` body being built: kernels in order, host steps between them."""
+
+    def __init__(self) -> None:
+        self.ops: list[Operation] = []
+        self.kernels: list[dict[str, Any]] = []
+        self.names: set[str] = set()  # kernel names so far (a set: batches make thousands)
+        self.host: list[str] = []  # host steps since the last kernel
+
+    def flush_host(self, module: int) -> None:
+        if self.host:
+            self.ops.append(HostOp.create(properties={
+                "sym_name": StringAttr(f"host{len(self.ops)}"), "module": i64(module),
+                "ops": ArrayAttr([StringAttr(h) for h in self.host])}))
+            self.host = []
+
+    def add_kernel(self, o: Operation, name: str, kind: str, module: int, items: list[L.Item],
+                   info: dict[str, Any]) -> None:
+        self.flush_host(module)
+        body: list[Operation] = []
+        for it in items:
+            if isinstance(it, L.Loop):
+                body.append(dyn_loop(it.req, [inst_op(b) for b in it.body], it.first, it.count))
+            else:
+                body.append(inst_op(it))
+        props = {"sym_name": StringAttr(name), "kind": StringAttr(kind), "module": i64(module)}
+        if "dpa_req" in info:
+            props["req"] = i64(info["dpa_req"])
+        k = KernelOp.create(properties=props, regions=[Region([Block(body)])])
+        k.attributes["pim.origin"] = StringAttr(where(o))
+        if name in self.names:
+            raise CompileError(f"{where(o)}: two kernels named {name}")
+        self.names.add(name)
+        self.ops.append(k)
+        self.kernels.append({"name": name, "kind": kind, "module": module, **info})
+
+    def add_host(self, module: int, ops: list[str]) -> None:
+        self.host.extend(ops)
+        self.flush_host(module)
+
+
 @dataclass(frozen=True)
 class LowerPass(ModulePass):
     """Graph ops -> ``pim.program``. ``batch`` requests share the weights; each has its own KV
@@ -314,95 +355,72 @@ class LowerPass(ModulePass):
         if self.batch < 1:
             raise CompileError(f"--batch {self.batch} must be positive")
         func = main_func(op)
-        n_modules = self.tp * self.pp
-        prog_ops: list[Operation] = []
-        kernels: list[dict[str, Any]] = []
-        names: set[str] = set()  # kernel names so far (a set: batches make thousands)
+        emit = _Emitter()
         bufs: dict[int, Buffers] = {}
-        host: list[str] = []
         tokens = 0
         requests: list[dict[str, Any]] = [{"req": b, "modules": {}} for b in range(self.batch)]
-
-        def flush_host(module: int) -> None:
-            nonlocal host
-            if host:
-                prog_ops.append(HostOp.create(properties={
-                    "sym_name": StringAttr(f"host{len(prog_ops)}"), "module": i64(module),
-                    "ops": ArrayAttr([StringAttr(h) for h in host])}))
-                host = []
-
-        def add_kernel(o: Operation, name: str, kind: str, module: int, items: list[L.Item],
-                       info: dict[str, Any]) -> None:
-            flush_host(module)
-            body: list[Operation] = []
-            for it in items:
-                if isinstance(it, L.Loop):
-                    body.append(dyn_loop(it.req, [inst_op(b) for b in it.body], it.first,
-                                         it.count))
-                else:
-                    body.append(inst_op(it))
-            props = {"sym_name": StringAttr(name), "kind": StringAttr(kind),
-                     "module": i64(module)}
-            if "dpa_req" in info:
-                props["req"] = i64(info["dpa_req"])
-            k = KernelOp.create(properties=props, regions=[Region([Block(body)])])
-            k.attributes["pim.origin"] = StringAttr(where(o))
-            if name in names:
-                raise CompileError(f"{where(o)}: two kernels named {name}")
-            names.add(name)
-            prog_ops.append(k)
-            kernels.append({"name": name, "kind": kind, "module": module, **info})
-
-        def add_host(module: int, ops: list[str]) -> None:
-            host.extend(ops)
-            flush_host(module)
-
         for o in list(func.body.ops):
             mods = o.attributes.get("pim.modules")
             modules = [int(m.value.data) for m in mods.data] if isinstance(mods, ArrayAttr) else [
                 0]
             try:
                 if isinstance(o, GemvOp):
-                    d_out = o.d_out.value.data // len(modules)
-                    for i, m in enumerate(modules):
-                        b = bufs.setdefault(m, Buffers())
-                        kern, n = L.gemv(cfg, d_out, o.d_in.value.data, b.next_row)
-                        b.take(o.sym_name.data, kern.rows, "weights")
-                        prog = list(L.with_mask(kern.program(), L.mask(n)))
-                        for r in range(self.batch):
-                            suffix = f".b{r}" if self.batch > 1 else ""
-                            add_kernel(o, f"{o.sym_name.data}.m{m}{suffix}", "gemv", m, list(prog),
-                                       {"op": o.sym_name.data, "req": r, "channels": n,
-                                        "d_out": kern.d_out, "d_in": kern.d_in,
-                                        "out_offset": i * d_out, "base_row": kern.base_row,
-                                        "gpr": {"in": GPR_IN, "out": kern.out_gpr}})
+                    self._gemv(o, cfg, modules, bufs, emit)
                 elif isinstance(o, (QkOp, SvOp, KvWriteOp)):
-                    flush_host(modules[0])
-                    self._attention(o, cfg, modules, bufs, requests, add_kernel, add_host)
+                    emit.flush_host(modules[0])
+                    self._attention(o, cfg, modules, bufs, requests, emit.add_kernel,
+                                    emit.add_host)
                     if not isinstance(o, KvWriteOp):
                         tokens = o.tokens.value.data
                     if isinstance(o, SvOp) and (self.layout == "tcp" or self.memory == "dpa"):
-                        host.append("sv_reduce")
+                        emit.host.append("sv_reduce")
                 elif isinstance(o, SoftmaxOp):
                     if self.memory == "static":  # DPA: one softmax step per query head, inline
-                        host.append("softmax")
-                elif op_name(o) == "func.return":
-                    continue
-                else:
-                    host.append(op_name(o).split(".", 1)[-1])
+                        emit.host.append("softmax")
+                elif op_name(o) != "func.return":
+                    emit.host.append(op_name(o).split(".", 1)[-1])
             except KernelError as exc:
                 raise CompileError(f"{where(o)}: {o.name}: {exc}") from None
-        flush_host(0)
+        emit.flush_host(0)
         for m, b in bufs.items():
             if b.next_row > cfg.geometry.rows_per_bank:
                 raise CompileError(
                     f"module {m}: weights and KV need {b.next_row} rows per bank, the device has "
                     f"{cfg.geometry.rows_per_bank} (the layer does not fit; add modules)")
+        self._replace_body(op, func, emit.ops, tokens)
+        self.table.update({
+            "buffers": {str(m): b.regions for m, b in sorted(bufs.items())},
+            "kernels": emit.kernels,
+            "requests": requests,
+        })
+        if self.memory == "dpa":
+            self.table["dpa"] = self._dpa_table(cfg, bufs, requests, emit.kernels)
+
+    def _gemv(self, o: GemvOp, cfg: PimConfig, modules: list[int], bufs: dict[int, Buffers],
+              emit: _Emitter) -> None:
+        """One GEMV kernel per (module, request): the module's slice of the output rows."""
+        d_out = o.d_out.value.data // len(modules)
+        for i, m in enumerate(modules):
+            b = bufs.setdefault(m, Buffers())
+            kern, n = L.gemv(cfg, d_out, o.d_in.value.data, b.next_row)
+            b.take(o.sym_name.data, kern.rows, "weights")
+            prog = list(L.with_mask(kern.program(), L.mask(n)))
+            for r in range(self.batch):
+                suffix = f".b{r}" if self.batch > 1 else ""
+                emit.add_kernel(o, f"{o.sym_name.data}.m{m}{suffix}", "gemv", m, list(prog),
+                                {"op": o.sym_name.data, "req": r, "channels": n,
+                                 "d_out": kern.d_out, "d_in": kern.d_in,
+                                 "out_offset": i * d_out, "base_row": kern.base_row,
+                                 "gpr": {"in": GPR_IN, "out": kern.out_gpr}})
+
+    def _replace_body(self, op: ModuleOp, func: Operation, prog_ops: list[Operation],
+                      tokens: int) -> None:
+        """The module's body becomes one ``pim.program`` holding ``prog_ops``."""
         program = ProgramOp.create(
             properties={
                 "config": StringAttr(self.config), "model": StringAttr(self.model),
                 "layout": StringAttr(self.layout), "memory": StringAttr(self.memory),
-                "modules": i64(n_modules), "tp": i64(self.tp), "pp": i64(self.pp),
+                "modules": i64(self.tp * self.pp), "tp": i64(self.tp), "pp": i64(self.pp),
                 "context": i64(self._tokens(tokens)),
             },
             regions=[Region([Block(prog_ops)])],
@@ -412,13 +430,6 @@ class LowerPass(ModulePass):
             other.detach()
         op.body.block.add_op(program)
         op.verify()
-        self.table.update({
-            "buffers": {str(m): b.regions for m, b in sorted(bufs.items())},
-            "kernels": kernels,
-            "requests": requests,
-        })
-        if self.memory == "dpa":
-            self.table["dpa"] = self._dpa_table(cfg, bufs, requests, kernels)
 
     def _tokens(self, t: int) -> int:
         return self.context or t

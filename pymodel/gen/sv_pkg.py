@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Sequence
 
 from pymodel.config import ConfigError, PimConfig, clog2, resolve
 from pymodel.golden.channel import ALL_BANK_OPS, SINGLE_BANK_OPS
@@ -166,9 +166,18 @@ def render(cfg: PimConfig) -> dict[str, str]:
 
 
 def render_pkg(cfg: PimConfig) -> str:
-    g, b, m, d, t = cfg.geometry, cfg.buffers, cfg.module, cfg.dpa, cfg.timing
-    lay = CmdLayout.of(cfg)
+    """The text of ``pim_pkg.sv``: header, then one section per source of constants."""
     p = _Pkg()
+    for section in (render_header, render_sizes, render_timing, render_cmd_word,
+                    render_cmd_functions, render_rules, render_inst_word, render_sched, render_dpa):
+        section(p, cfg)
+    p.blank()
+    p.raw(f"endpackage : {PKG_NAME}", "")
+    return "\n".join(p.lines)
+
+
+def render_header(p: _Pkg, cfg: PimConfig) -> None:
+    """File header and the package line."""
     p.raw(
         "// GENERATED FILE - DO NOT EDIT. Written by `make gen` (python -m pymodel.gen.sv_pkg)",
         f"// from pymodel.config (config '{cfg.name}'), pymodel.isa and pymodel.timing;",
@@ -183,6 +192,10 @@ def render_pkg(cfg: PimConfig) -> str:
         f"package {PKG_NAME};",
     )
 
+
+def render_sizes(p: _Pkg, cfg: PimConfig) -> None:
+    """Geometry, buffer, module, DPA and scheduler sizes (pymodel.config)."""
+    g, b, m, d = cfg.geometry, cfg.buffers, cfg.module, cfg.dpa
     p.section("geometry and buffers (pymodel.config)")
     p.int_param("NumBankGroups", g.bank_groups, "geometry.bank_groups")
     p.int_param("BanksPerGroup", g.banks_per_group, "geometry.banks_per_group")
@@ -204,6 +217,10 @@ def render_pkg(cfg: PimConfig) -> str:
         p.int_param(sv_ident(f.name), getattr(d, f.name), f"dpa.{f.name}")
     p.bit_param("BlockingRdMacOn", cfg.sched.blocking_rd_mac, "sched.blocking_rd_mac")
 
+
+def render_timing(p: _Pkg, cfg: PimConfig) -> None:
+    """Every timing field in command-clock cycles (pymodel.config.Timing)."""
+    t = cfg.timing
     p.section("timing in command-clock cycles (pymodel.config.Timing)")
     for f in fields(t):
         value = getattr(t, f.name)
@@ -213,6 +230,10 @@ def render_pkg(cfg: PimConfig) -> str:
             p.int_param(sv_ident(f.name), value, f"timing.{f.name}")
     p.comment(f"timing.mode_switch = {t.mode_switch!r}: see the register-access mode masks below.")
 
+
+def render_cmd_word(p: _Pkg, cfg: PimConfig) -> None:
+    """The channel command word: field layout, opcode/field/error enums, cmd_t."""
+    lay = CmdLayout.of(cfg)
     p.section("channel command word (pymodel.isa.CmdLayout), LSB first")
     p.comment(
         "Every field sits at a fixed offset for every opcode; fields an opcode does not use must\n"
@@ -276,6 +297,10 @@ def render_pkg(cfg: PimConfig) -> str:
     p.raw("  } cmd_t;")
     p._declare("cmd_t")
 
+
+def render_cmd_functions(p: _Pkg, cfg: PimConfig) -> None:
+    """op_fields() and op_known(): which fields an opcode uses, known opcodes."""
+    lay = CmdLayout.of(cfg)
     p.blank()
     p.comment(
         "Fields each opcode uses (pymodel.isa.OP_FIELDS): bit cmd_field_e of the mask; 0 for an\n"
@@ -311,6 +336,10 @@ def render_pkg(cfg: PimConfig) -> str:
         "  endfunction",
     )
 
+
+def render_rules(p: _Pkg, cfg: PimConfig) -> None:
+    """One latency constant per pairwise timing rule, and the nFAW window."""
+    t = cfg.timing
     p.section("timing rules (pymodel.timing.RULES): minimum prev -> next distance, cycles")
     p.comment(
         "A latency may be <= 0 (the next command's data comes later anyway): no constraint.\n"
@@ -327,6 +356,9 @@ def render_pkg(cfg: PimConfig) -> str:
     for op, weight in sorted(FAW_WEIGHT.items()):
         p.int_param(f"FawWeight{sv_ident(op.name)}", weight, f"{op.name} counts as {weight}")
 
+
+def render_inst_word(p: _Pkg, cfg: PimConfig) -> None:
+    """The HUB instruction word: widths, opcode and DYN_MODI enums, offsets."""
     p.section("HUB instruction word (pymodel.isa), LSB first: opcode, then the op's fields")
     p.comment("op_size and body_len are stored minus one; stride is two's complement.")
     iw = inst_widths(cfg)
@@ -359,13 +391,6 @@ def render_pkg(cfg: PimConfig) -> str:
             p.int_param(f"{inst_op_ident(iop)}{sv_ident(name)}Offset", pos)
             pos += iw[name]
         p.int_param(f"{inst_op_ident(iop)}Bits", pos, f"used bits of {iop.name}; the rest are 0")
-
-    render_sched(p, cfg)
-    render_dpa(p, cfg)
-
-    p.blank()
-    p.raw(f"endpackage : {PKG_NAME}", "")
-    return "\n".join(p.lines)
 
 
 # ---------------------------------------------------------------------------- command scheduler
