@@ -28,7 +28,7 @@ unexport VERILATOR_ROOT
 SYSDEPS_SIM   := base ccache $(if $(filter icarus,$(SIM)),icarus)
 SYSDEPS_WAVES := $(SYSDEPS_SIM) $(if $(filter verilator,$(SIM)),fst)
 
-.PHONY: cosim-16ch synth formal fpga coverage mutate help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
+.PHONY: check cosim-16ch synth formal fpga coverage mutate help setup sysdeps test sim waves lint gen check-gen demo repro bench bench-sweep bench-serve \
 	clean distclean
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "make bench       kernel bench table -> docs/bench.md; golden-channel speed -> build/channel-bench.json"
 	@echo "make bench-sweep sweep points/s with 1 and 2 Dask workers -> build/sweep-bench.json"
 	@echo "make bench-serve serving simulator: 10,000 requests, baseline + pimphony -> build/serve-bench.json"
+	@echo "make check       inner loop: lint + the fast pure-Python tests (no sim, formal, slow)"
 	@echo "make test        all tests: pure Python + RTL co-simulation (pytest -n $(JOBS))"
 	@echo "make sim         RTL co-simulation only, JUnit XML in build/sim-results.xml (SEEDS=N: N seeds)"
 	@echo "make waves TEST=<name>  re-run one sim test with FST waves, print the wave path"
@@ -75,6 +76,11 @@ sysdeps:
 
 test: $(STAMP) sysdeps
 	$(PYTEST) -n $(JOBS)
+
+# The inner loop (docs/testing.md): `make lint`, then tests/ without the `sim`, `formal` and
+# `slow` markers. `make test` still runs everything.
+check: lint
+	$(PYTEST) -n $(JOBS) -q -m "not sim and not formal and not slow" tests
 
 sim: $(STAMP) sysdeps
 	@mkdir -p build

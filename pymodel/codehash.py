@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 ROOT_PACKAGE = "pymodel"
@@ -45,7 +45,7 @@ def _imports(path: Path, module: str) -> set[str]:
     return {m for m in out if m == ROOT_PACKAGE or m.startswith(ROOT_PACKAGE + ".")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def source_closure(module: str) -> tuple[tuple[str, Path], ...]:
     """(module, file) of ``module`` and every ``pymodel`` module it imports, sorted by name."""
     seen: dict[str, Path] = {}

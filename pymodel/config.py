@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pymodel.errors import PimphonyError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
 
 
 class ConfigError(PimphonyError, ValueError):

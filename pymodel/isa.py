@@ -15,10 +15,10 @@ syntax without the cycle.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from pymodel.config import PimConfig, clog2
 from pymodel.errors import PimphonyError

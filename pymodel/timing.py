@@ -14,9 +14,9 @@ a TMOD switches it (:func:`mode_of`), and nothing may follow a TMOD for nMODCH c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
 
 from pymodel.config import Timing
 from pymodel.isa import Op

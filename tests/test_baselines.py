@@ -3,8 +3,8 @@ interleaving and free-row KV allocation, the batch search and the DCS study."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -59,6 +59,7 @@ def test_neupims_rows_are_finer_than_dpa_chunks() -> None:
         assert rows <= dpa
 
 
+@pytest.mark.slow
 def test_subbatch_interleaving_overlaps_npu_fc_and_pim_attention(cache: KernelCache) -> None:
     lengths = [40_000, 20_000, 30_000, 10_000]
     tech = bundle("baseline", "xpu-pim")
@@ -76,6 +77,7 @@ def test_subbatch_interleaving_overlaps_npu_fc_and_pim_attention(cache: KernelCa
     assert st.seconds < sum(s.seconds for s in subs)
 
 
+@pytest.mark.slow
 def test_batch_search_is_a_full_scan(cache: KernelCache) -> None:
     """The chosen batch is the best of every batch that fits, and the binding limit is named."""
     work = workloads.fixed(8192, 64)
@@ -98,6 +100,7 @@ def test_dpa_request_table_binds(cache: KernelCache) -> None:
     assert sm.requests_per_module(top, 8) <= 4 < sm.requests_per_module(top + 1, 8)
 
 
+@pytest.mark.slow
 def test_dcs_study_costs_equal_command_level_runs(cache: KernelCache) -> None:
     """Each mode's attention cost (refresh-free) is the sum of its real kernels' runs on that
     mode's hardware."""

@@ -105,6 +105,7 @@ def test_whole_program_exit_2_without_traceback(files: dict[str, str]) -> None:
     assert proc.stderr.startswith("pimphony: error: ") and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_missing_directories_are_created(files: dict[str, str], tmp_path: Path) -> None:
     trace = tmp_path / "new" / "deeper" / "gemv.trace"
     assert main(["demo", "--dim", "256", "--d-out", "32", "--trace", str(trace)]) == 0
@@ -113,6 +114,7 @@ def test_missing_directories_are_created(files: dict[str, str], tmp_path: Path) 
     assert png.stat().st_size > 0 and not list(png.parent.glob(".*tmp*"))
 
 
+@pytest.mark.slow
 def test_model_names_any_case_in_every_command(tmp_path: Path) -> None:
     layer = Path(__file__).parents[1] / "pymodel/compiler/examples/tiny.mlir"
     for name in ("LLM-7B-128K-GQA", "llm-7b-128k-gqa"):
@@ -129,6 +131,7 @@ def test_unwritable_result_is_printed(tmp_path: Path, capsys: pytest.CaptureFixt
     assert json.loads(capsys.readouterr().out) == {"result": 1}
 
 
+@pytest.mark.slow
 def test_repro_prints_rows_when_its_directory_vanishes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

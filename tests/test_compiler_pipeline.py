@@ -33,6 +33,7 @@ def _print(op: object, generic: bool = False) -> str:
     return s.getvalue()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("memory", ["static", "dpa"])
 def test_pim_ir_round_trips(memory: str) -> None:
     c = compile_layer(TINY128, "tiny.mlir", partition="tcp", memory=memory, batch=2)
@@ -192,6 +193,7 @@ def test_attention_matches_numpy_within_bound(partition: str, memory: str) -> No
     _check_attention(c, q, k, v, [77, 128])
 
 
+@pytest.mark.slow
 def test_dpa_attention_spans_chunks_and_channels() -> None:
     """A request of 2100 tokens holds two 2048-token chunks on two channels (TCP spreading):
     its blocks' scores and SV partial sums come from both and are combined by the EPU."""
@@ -208,6 +210,7 @@ def test_dpa_attention_spans_chunks_and_channels() -> None:
     _check_attention(c, q, k, v, [2100, 300])
 
 
+@pytest.mark.slow
 def test_kv_append_is_what_the_step_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The newest token dominates query 0 (its K = 8 q): the output follows its V only if the
     compiled KV append wrote it; with the append dropped the same check fails."""
@@ -266,6 +269,7 @@ def test_dpa_rejects_a_head_size_the_layout_cannot_hold() -> None:
         compile_layer(TINY, "tiny.mlir", memory="dpa")
 
 
+@pytest.mark.slow
 def test_hfp_static_long_context_is_rejected_with_the_gpr_budget() -> None:
     text = (EXAMPLES / "llm-7b-128k-gqa.mlir").read_text()
     with pytest.raises(CompileError, match=r"HFP STATIC attention at T_max = 65536: QK\^T of "

@@ -59,6 +59,7 @@ def test_layouts_match_kernels() -> None:
     assert data.rows  # the kernel's own data path exists for comparison in test_dpa
 
 
+@pytest.mark.slow
 def test_decode_steps_within_bound_and_chunks_grow() -> None:
     cfg = with_channels(preset("aim-gddr6").with_overrides({"dpa": {"chunk_rows": 4}}), 3)
     m = DecodeModule(cfg, SHAPE, seed=1)
@@ -80,6 +81,7 @@ def test_decode_steps_within_bound_and_chunks_grow() -> None:
     assert worst < 1
 
 
+@pytest.mark.slow
 def test_close_admit_reuses_chunks_and_oom_loses_nothing() -> None:
     # 2 channels x 8 chunks of 256 tokens (chunk_rows 4, rows_per_bank 32)
     cfg = preset("aim-gddr6").with_overrides(
@@ -146,6 +148,7 @@ def test_bound_check_catches_a_wrong_output() -> None:
         _check(m, qs, out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("segment", [1, 2, 5])
 def test_segmented_softmax_within_bound(segment: int) -> None:
     """Requests of several segments (a small segment size): outputs within the segmented bound;
@@ -195,6 +198,7 @@ def test_online_softmax_matches_one_pass() -> None:
     assert not np.allclose(run(64, NoRescale(128)), one, rtol=0.02, atol=0.01)
 
 
+@pytest.mark.slow
 def test_gqa_reuse_is_bit_exact_and_saves_row_opens() -> None:
     """Grouped QK^T (K row opened once for the group's queries; needs a body of 38 words) gives
     the same outputs bit for bit and fewer instructions and commands than one loop per query."""
@@ -225,6 +229,7 @@ def test_gqa_reuse_needs_room_in_the_loop_body() -> None:
     assert group_queries(cfg.with_overrides({"dpa": {"max_body_len": 40}}), 8) == 4  # GB: 32
 
 
+@pytest.mark.slow
 def test_appended_tokens_land_in_the_kv_rows() -> None:
     """After APPEND steps every K and V row of every head holds the host's copy (so a wrong
     APPEND address, bank, column or staging entry is caught directly)."""

@@ -20,6 +20,7 @@ def small_cfg(tmp_path):  # type: ignore[no-untyped-def]
     return str(p)
 
 
+@pytest.mark.slow
 def test_decode_json_reports_segments_and_error(small_cfg: str, capsys) -> None:  # type: ignore[no-untyped-def]
     """A request longer than one GPR segment (22 blocks here): 2 segments, within the bound."""
     rc = main(["decode", "--model", "LLM-7B-128K-GQA", "--config", small_cfg,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import formal  # noqa: E402
+import formal
 
 PROOFS, CONFIGS = formal.load()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import mutate  # noqa: E402
-from mutate_gen import mutants  # noqa: E402
+import mutate
+from mutate_gen import mutants
 
 TOY = """\
 module toy (

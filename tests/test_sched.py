@@ -34,6 +34,7 @@ KERNELS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 @pytest.mark.parametrize("obuf", [1, 8])
@@ -238,6 +239,7 @@ def programs(draw: st.DrawFn) -> list[Instruction]:
     return prog
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(programs(), st.integers(0, 2**31))
 def test_random_programs_keep_sequential_semantics(prog: list[Instruction], seed: int) -> None:

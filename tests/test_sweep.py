@@ -59,6 +59,7 @@ def test_bad_spec_names_the_key(grid: str, message: str) -> None:
     assert message in str(info.value) and str(info.value).startswith("s.toml: ")
 
 
+@pytest.mark.slow
 def test_sweep_survives_a_killed_worker_and_resumes(tmp_path: Path) -> None:
     """The kill hits running tasks: with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 (no
     rerun after a worker death) this test fails with KilledWorker."""
@@ -97,6 +98,7 @@ def test_sweep_survives_a_killed_worker_and_resumes(tmp_path: Path) -> None:
     assert len({r["config_hash"] for r in rows}) == 2
 
 
+@pytest.mark.slow
 def test_serve_points_match_pimphony_serve(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kernel_cache_file: Path
 ) -> None:
@@ -123,6 +125,7 @@ def test_serve_points_match_pimphony_serve(
         assert row[m] == ref[m], m
 
 
+@pytest.mark.slow
 def test_sweep_command_writes_store_and_plot_and_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -134,6 +134,7 @@ def test_moe_fc_work_runs_the_active_experts(kernel_cache_file: Path) -> None:
     cache.save()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["phi-2", "phi-3-mini-4k", "gemma-7b"])
 def test_head_sizes_not_dividing_the_row_run(name: str, kernel_cache_file: Path) -> None:
     """head_dim 80 / 96 / 256 under baseline and pimphony: no traceback, and DPA's lazy chunks

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -36,6 +36,7 @@ SWEEP = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("kind, a, b", SWEEP)
 def test_extrapolation_equals_full_run(
@@ -57,6 +58,7 @@ def test_extrapolation_equals_full_run(
 REFRESH_SWEEP = [("qk", 9000, 1), ("qk", 2000, 8), ("sv", 12000, 1), ("gemv", 512, 4096)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [Mode.STATIC, Mode.DCS])
 @pytest.mark.parametrize("shape", REFRESH_SWEEP)
 def test_refresh_single_run_within_one_percent(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -93,6 +93,7 @@ def test_more_modules_never_slower_at_fixed_batch(
             prev = r.throughput_tokens_per_s
 
 
+@pytest.mark.slow
 def test_dpa_capacity_and_techniques_ordering(cache: KernelCache, work: workloads.Workload) -> None:
     """PIM-only: DPA holds more requests than static reservation. xPU+PIM (NeuPIMs-like): its
     free-row allocator is finer than DPA's 1 MB chunks, so it holds at least as many."""

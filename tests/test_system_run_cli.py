@@ -128,6 +128,7 @@ def test_repro_unknown_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert rc == 2 and "unknown experiment 'nope'" in err
 
 
+@pytest.mark.slow
 def test_repro_capacity_utilization(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

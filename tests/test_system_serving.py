@@ -181,6 +181,7 @@ def test_prefill_on_the_npu_stalls_decode(cache: KernelCache) -> None:
 # ---------------------------------------------------------------------------- the command
 
 
+@pytest.mark.slow
 def test_serve_outputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kernel_cache_file: Path
 ) -> None:

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
-import cmd_spec  # noqa: E402
-import mdblock  # noqa: E402
+import cmd_spec
+import mdblock
 
 ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "rtl"

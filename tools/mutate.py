@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
-import mdblock  # noqa: E402
-from mutate_gen import Mutant, mutants  # noqa: E402
+import mdblock
+from mutate_gen import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tools" / "mutate.toml"

@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pymodel.errors import LimitError, PimphonyError, read_text
 from pymodel.system.models import EXAMPLES, TABLE_I, ModelError, model_named

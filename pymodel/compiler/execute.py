@@ -21,8 +21,9 @@ The runtime (this module) follows the execution table:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -229,7 +230,7 @@ def _softmax(scores: np.ndarray, length: int, d: int) -> U16:
     return to_bf16((e / e.sum()).astype(np.float32))
 
 
-def run_attention(
+def run_attention(  # noqa: C901 - one pass over the attention ops; split pending (issue 16)
     compiled: Compiled, q: U16, k_cache: U16, v_cache: U16,
     lengths: Sequence[int] | int, mode: Mode = Mode.DCS,
 ) -> tuple[U16, np.ndarray]:

@@ -18,7 +18,6 @@ instruction per (id, step).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Union
 
 from pymodel.config import PimConfig
 from pymodel.golden import dpa
@@ -40,7 +39,7 @@ class Loop:
     count: int = 0
 
 
-Item = Union[Instruction, Loop]
+Item = Instruction | Loop
 
 
 def flatten(items: list[Item]) -> list[Instruction]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pymodel.dse.point import code_version, run_point
 from pymodel.dse.spec import Point, Spec, config_hash, point_config, point_key

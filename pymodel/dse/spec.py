@@ -30,9 +30,10 @@ import hashlib
 import itertools
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pymodel.config import ConfigError, PimConfig, preset
 from pymodel.errors import PimphonyError, read_text

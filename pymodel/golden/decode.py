@@ -51,8 +51,9 @@ grow (the engine never issues one) is an instruction-path error of the DPA (``py
 from __future__ import annotations
 
 import math
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Coroutine, Protocol, Sequence, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 

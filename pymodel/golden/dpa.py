@@ -104,9 +104,9 @@ partial last block the loop processes the whole block (scores past the length ar
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Iterable, Sequence
 
 from pymodel.config import PimConfig
 from pymodel.isa import (

@@ -9,8 +9,8 @@ schedulers of ``pymodel.golden.sched`` build on the same idea.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from pymodel.config import PimConfig
 from pymodel.golden.bf16 import U16

@@ -34,8 +34,9 @@ Layouts (``lanes`` = bf16 per column = banks = 16 on aim-gddr6):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -53,9 +53,9 @@ considered candidates the one legal earliest issues; at a tie the older instruct
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -16,7 +16,8 @@ the scheduler.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pymodel.golden.sched import Mode
 from pymodel.system.kernel_cost import KernelCache, KernelCost

@@ -35,9 +35,10 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pymodel.codehash import code_hash
 from pymodel.config import PimConfig

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class ServingSim:
 
     # ------------------------------------------------------------------ the simulation
 
-    def run(self, trace: Trace, on_done: Callable[[int], None] | None = None) -> ServeResult:
+    def run(self, trace: Trace, on_done: Callable[[int], None] | None = None) -> ServeResult:  # noqa: C901 - event loop; split pending
         sm, m, opts = self.sm, self.m, self.opts
         outs = [Outcome(r) for r in trace.requests]
         done = 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from pymodel.errors import PimphonyError
 

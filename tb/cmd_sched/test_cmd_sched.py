@@ -46,7 +46,7 @@ def _mode_env() -> list[Mode]:
 
 
 @pyuvm.test()
-class run_kernels(SchedTest):  # noqa: N801 - cocotb test naming (run_*)
+class run_kernels(SchedTest):
     """GEMV, QK^T (GQA 1 and 4) and SV at several sizes, bit-exact, lockstep, per mode."""
 
     def scenarios(self) -> list[Scenario]:
@@ -82,7 +82,7 @@ class run_kernels(SchedTest):  # noqa: N801 - cocotb test naming (run_*)
 
 
 @pyuvm.test()
-class run_bench(SchedTest):  # noqa: N801
+class run_bench(SchedTest):
     """The `make bench` kernels the RTL runs (pymodel.studies.kernel_study shapes, STATIC with one
     accumulator), in lockstep; with SCHED_RESULTS the cycles are written for the bench table."""
 
@@ -99,7 +99,7 @@ class run_bench(SchedTest):  # noqa: N801
 
 
 @pyuvm.test()
-class run_directed(SchedTest):  # noqa: N801
+class run_directed(SchedTest):
     """Each dependency kind, row/mode/bus timing rules; all modes; binding-rule coverage."""
 
     def scenarios(self) -> list[Scenario]:
@@ -122,7 +122,7 @@ class run_directed(SchedTest):  # noqa: N801
 
 
 @pyuvm.test()
-class run_random(SchedTest):  # noqa: N801
+class run_random(SchedTest):
     """Constrained-random instruction streams, many seeds, all modes, idle on/off."""
 
     def scenarios(self) -> list[Scenario]:
@@ -141,7 +141,7 @@ class run_random(SchedTest):  # noqa: N801
 
 
 @pyuvm.test()
-class run_refresh_and_full(SchedTest):  # noqa: N801
+class run_refresh_and_full(SchedTest):
     """(small-nREFI config) refresh colliding with MAC bursts; full queues (input stalls)."""
 
     def scenarios(self) -> list[Scenario]:
@@ -169,7 +169,7 @@ class run_refresh_and_full(SchedTest):  # noqa: N801
 
 
 @pyuvm.test()
-class run_faw(SchedTest):  # noqa: N801
+class run_faw(SchedTest):
     """(config with nFAW > nRAS + nRP) kernels that switch rows often: the nFAW window binds."""
 
     def scenarios(self) -> list[Scenario]:
@@ -192,7 +192,7 @@ class run_faw(SchedTest):  # noqa: N801
 
 
 @pyuvm.test()
-class run_planted_bug(SchedTest):  # noqa: N801
+class run_planted_bug(SchedTest):
     """DUT built with PlantBug=1 (dependency check ignores GB entries) or 2 (TMOD does not flip
     the mode register), or (PLANT=3) from the single-ported OBuf package while the reference
     has a dual-ported OBuf: must be caught by the cycle scoreboard; PlantBug=4 (the GPR read

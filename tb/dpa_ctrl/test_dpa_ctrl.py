@@ -59,7 +59,7 @@ from scoreboards.dpa import DpaMismatch
 
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
-class run_directed_errors(DpaTest):  # noqa: N801 - cocotb test naming (run_*)
+class run_directed_errors(DpaTest):
     """Every error code, by count; templates over a grown request."""
 
     async def body(self) -> None:
@@ -152,12 +152,12 @@ class ChurnTest(DpaTest):
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
              skip=os.environ.get("DPA_PLANT_BUG", "0") == "1")
-class run_churn(ChurnTest):  # noqa: N801
+class run_churn(ChurnTest):
     """>= 10,000 OPEN/GROW/CLOSE (+ TRANSLATEs) with DYN_LOOP programs, invariants throughout."""
 
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
-class run_reset_mid_traffic(DpaTest):  # noqa: N801
+class run_reset_mid_traffic(DpaTest):
     """Reset while commands and loops are in flight; traffic continues against a fresh model."""
 
     async def body(self) -> None:
@@ -178,7 +178,7 @@ class run_reset_mid_traffic(DpaTest):  # noqa: N801
 
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
-class run_passthrough_rate(DpaTest):  # noqa: N801
+class run_passthrough_rate(DpaTest):
     """Plain words stream at one per cycle (N words: N cycles first acceptance -> last output)."""
 
     async def body(self) -> None:
@@ -223,7 +223,7 @@ class run_passthrough_rate(DpaTest):  # noqa: N801
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
              skip=os.environ.get("DPA_PLANT_BUG", "0") != "1", expect_error=DpaMismatch)
-class run_planted_bug(ChurnTest):  # noqa: N801
+class run_planted_bug(ChurnTest):
     """PlantBug=1 (a popped chunk stays on its free stack): run_churn must raise DpaMismatch."""
 
 

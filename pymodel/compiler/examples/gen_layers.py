@@ -29,15 +29,15 @@ SHAPES = {
 }
 
 
-def make_layer(hidden: int, heads: int, kv_heads: int, d_head: int):  # noqa: ANN201
+def make_layer(hidden: int, heads: int, kv_heads: int, d_head: int):
     group = heads // kv_heads
 
-    def rms(x, w):  # noqa: ANN001, ANN202
+    def rms(x, w):
         xf = x.astype(jnp.float32)
         y = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + 1e-6)
         return (y * w.astype(jnp.float32)).astype(jnp.bfloat16)
 
-    def layer(x, pos, ln1, wq, wk, wv, wo, ln2, wg, wu, wd, k_cache, v_cache):  # noqa: ANN001, ANN202
+    def layer(x, pos, ln1, wq, wk, wv, wo, ln2, wg, wu, wd, k_cache, v_cache):
         h = rms(x, ln1)  # (1, hidden)
         q = (h @ wq).reshape(kv_heads, group, d_head)
         k = (h @ wk).reshape(1, kv_heads, d_head)
@@ -62,7 +62,7 @@ def make_layer(hidden: int, heads: int, kv_heads: int, d_head: int):  # noqa: AN
 def lower(name: str) -> str:
     hidden, heads, kv, dh, ffn, ctx = SHAPES[name]
     bf = jnp.bfloat16
-    S = jax.ShapeDtypeStruct  # noqa: N806
+    S = jax.ShapeDtypeStruct
     args = (
         S((1, hidden), bf),
         S((), jnp.int32),
