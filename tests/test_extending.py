@@ -106,7 +106,9 @@ def test_example_runs_as_written(title: str, tmp_path: Path) -> None:
 
 def test_a_stale_example_fails(tmp_path: Path) -> None:
     """A diff that no longer matches the code, and a failing command, both fail the run."""
-    where = scratch_copy(tmp_path / "repo")
+    where = tmp_path / "repo"  # the one file the planted diff targets is enough
+    (where / "pymodel").mkdir(parents=True)
+    shutil.copy2(ROOT / "pymodel" / "config.py", where / "pymodel" / "config.py")
     stale = Block("diff", "--- a/pymodel/config.py\n+++ b/pymodel/config.py\n@@ -1,2 +1,2 @@\n"
                   "-no such line\n+x\n context\n")
     env = dict(os.environ, PYTHONPATH=str(where))
