@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = []
     for p in todo:
         for planted in (False, True) if not args.no_planted else (False,):
-            label = f"{p.name}{' (PlantBug=%d)' % p.plant if planted else ''}"
+            label = f"{p.name}{f' (PlantBug={p.plant})' if planted else ''}"
             mode, depth = ("bmc", p.planted_depth) if planted else (p.mode, p.depth)
             print(f"formal: {label:<40} running {mode} depth {depth} ...", flush=True)
             o = run_one(p, configs, planted)

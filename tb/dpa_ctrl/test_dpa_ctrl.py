@@ -229,7 +229,7 @@ class run_planted_bug(ChurnTest):
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
              skip=os.environ.get("DPA_PLANT_BUG", "0") != "4", expect_error=StreamProtocolError)
-class run_planted_stream_bug(ChurnTest):  # noqa: N801
+class run_planted_stream_bug(ChurnTest):
     """PlantBug=4 (a stalled output word dropped) built without the RTL assertions: the output
     stream monitor must report the broken hold rule on ``out``."""
 
