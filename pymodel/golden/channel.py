@@ -33,8 +33,9 @@ rule (:meth:`Channel._bounds`, :meth:`Channel.check_state`) and each MAC16 is ap
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from operator import add, itemgetter
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
