@@ -535,6 +535,12 @@ def rerun(cfg: Config, root: Path, out: Path, old: Run, **kw: Any) -> Run:
         todo.append(hits[0])
     new = mutate(cfg, root, out, sample=0, seed=old.seed, budget_s=kw.pop("budget_s"),
                  exactly=todo, **kw)
+    return merge(old, new)
+
+
+def merge(old: Run, new: Run) -> Run:
+    """``old`` with each mutant that ``new`` ran again replaced by its new result (which keeps
+    the old outcome in ``first``)."""
     by_key = {_key(r): r for r in new.results}
     merged = Run(old.seed, old.sample, baseline_s=old.baseline_s, candidates=old.candidates,
                  stopped=old.stopped or new.stopped, seconds=old.seconds + new.seconds)
@@ -591,6 +597,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--keep", action="store_true", help="keep the private tree (debugging)")
     ap.add_argument("--rerun", type=Path, default=None, metavar="REPORT",
                     help="run the survivors and timeouts of a report.json again and merge")
+    ap.add_argument("--ids", nargs="+", default=None, metavar="ID",
+                    help="run exactly these mutants (ids as in a report) and nothing else")
+    ap.add_argument("--merge", nargs=2, type=Path, default=None, metavar=("FIRST", "AGAIN"),
+                    help="merge two report.json (AGAIN re-ran some mutants of FIRST), run nothing")
     ap.add_argument("--from-json", type=Path, default=None, metavar="REPORT",
                     help="re-write the reports (and --doc) from a report.json, run nothing; "
                     "survivors now listed as equivalent become equivalent")
@@ -611,6 +621,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for f in cfg.files:
             if not (ROOT / f).is_file():
                 raise ConfigError(f"{args.config}: files.{f}: no such file")
+        if args.merge is not None:
+            run = merge(load_report(args.merge[0]), load_report(args.merge[1]))
+            apply_equivalents(run, cfg)
+            write_reports(run, args.out, args.doc)
+            print(summary_md(run))
+            return 0
         if args.from_json is not None:
             run = load_report(args.from_json)
             apply_equivalents(run, cfg)
@@ -632,9 +648,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summary_md(run))
             score = run.score()
             return 0 if score is not None and score >= args.target else 1
-        run = mutate(cfg, ROOT, args.out, sample=args.sample, seed=args.seed,
+        exactly = None
+        if args.ids is not None:
+            pool = {m.id: m for f in cfg.files for m in mutants((ROOT / f).read_text(), f)}
+            missing = [i for i in args.ids if i not in pool]
+            if missing:
+                raise ConfigError(f"--ids: no such mutant in the current source: {missing[0]}")
+            exactly = [pool[i] for i in args.ids]
+        run = mutate(cfg, ROOT, args.out, sample=0 if exactly else args.sample, seed=args.seed,
                      budget_s=60 * args.budget_min, only=args.only, timeout=args.timeout,
-                     jobs=args.jobs, keep=args.keep, progress=_flush_print)
+                     jobs=args.jobs, keep=args.keep, progress=_flush_print,
+                     exactly=exactly)
     except ConfigError as exc:
         print(f"pimphony: error: {exc}", file=sys.stderr)
         return 2
