@@ -20,12 +20,13 @@ PROOFS, CONFIGS = formal.load()
 @pytest.mark.parametrize("planted", [False, True], ids=["proof", "planted-bug"])
 @pytest.mark.parametrize("proof", [p for p in PROOFS if p.ci], ids=lambda p: p.name)
 def test_formal_ci(proof: formal.Proof, planted: bool) -> None:
-    out = formal.run_one(replace(proof, depth=proof.ci_depth), CONFIGS, planted)
+    run = replace(proof, depth=proof.ci_depth)
+    out = formal.run_one(run, CONFIGS, planted)
     print(f"{proof.name} planted={planted}: {out.status} in {out.seconds:.1f} s {out.detail}")
     want = "FAIL" if planted else "PASS"
     assert out.status == want, (
         f"{proof.name}: {out.status} (expected {want}) {out.detail}; log: "
-        f"{formal.WORK / (proof.name + ('-planted' if planted else '') + '.log')}")
+        f"{formal.WORK / (formal.run_tag(run, planted) + '.log')}")
     if planted:  # the counterexample violates one of the proof's own assertions
         assert any(a in out.detail for a in proof.asserts), out.detail
 

@@ -79,6 +79,7 @@ class Outcome:
     status: str  # PASS / FAIL / UNKNOWN / ERROR
     seconds: float
     detail: str = ""  # failing assertion and step, or the error
+    cpu: float = 0.0  # SBY's "Elapsed process time": the load-independent cost (0 unknown)
 
     @property
     def ok(self) -> bool:
@@ -228,14 +229,26 @@ def _result_file(tag: str, key: str) -> Path:
     return WORK / "results" / f"{tag}-{key}.json"
 
 
+def run_tag(p: Proof, planted: bool) -> str:
+    """Name of a run's .sby, log and SBY directory: runs at other depths (CI) never share one."""
+    depth = p.planted_depth if planted else p.depth
+    return f"{p.name}{'-planted' if planted else ''}-d{depth}"
+
+
 def cached(p: Proof, configs: dict[str, str], planted: bool) -> Outcome | None:
     """The recorded outcome of exactly this run (same table entry, RTL, package), if any."""
     pkg = _package(p.config, configs[p.config])
-    f = _result_file(f"{p.name}{'-planted' if planted else ''}", _key(sby_text(p, pkg, planted)))
+    f = _result_file(run_tag(p, planted), _key(sby_text(p, pkg, planted)))
     if not f.is_file():
         return None
     d = json.loads(f.read_text())
-    return Outcome(p, planted, d["status"], d["seconds"], d["detail"])
+    return Outcome(p, planted, d["status"], d["seconds"], d["detail"], d.get("cpu", 0.0))
+
+
+def cpu_seconds(log: str) -> float:
+    """The process time SBY reports for a run (its tools and solver), 0 if absent."""
+    m = re.search(r"Elapsed process time \[H:MM:SS \(secs\)\]: \S+ \((\d+)\)", log)
+    return float(m.group(1)) if m else 0.0
 
 
 def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome:
@@ -243,7 +256,7 @@ def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome
     (``build/formal/results``), so runs of single proofs add up to the whole table."""
     shim = _tools_ready()
     pkg = _package(p.config, configs[p.config])
-    tag = f"{p.name}{'-planted' if planted else ''}"
+    tag = run_tag(p, planted)
     sby = WORK / f"{tag}.sby"
     text = sby_text(p, pkg, planted)
     sby.write_text(text)
@@ -263,16 +276,53 @@ def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome
     (WORK / f"{tag}.log").write_text(log)
     out = _result_file(tag, key)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"status": status, "seconds": secs, "detail": detail}))
-    return Outcome(p, planted, status, secs, detail)
+    cpu = cpu_seconds(log)
+    out.write_text(json.dumps({"status": status, "seconds": secs, "detail": detail, "cpu": cpu}))
+    return Outcome(p, planted, status, secs, detail, cpu)
+
+
+def _times(o: Outcome) -> str:
+    return f"{o.seconds:.1f} ({o.cpu:.0f})" if o.cpu else f"{o.seconds:.1f} (-)"
+
+
+def adopt(p: Proof, configs: dict[str, str], planted: bool) -> Outcome | None:
+    """Record the outcome of a finished run directory (build/formal/<tag>, e.g. of an older
+    tools/formal.py) when it ran exactly the current .sby on the current logic: the copies SBY
+    made of its inputs are compared with today's files, comments aside."""
+    tag = run_tag(p, planted)
+    run = WORK / tag
+    pkg = _package(p.config, configs[p.config])
+    text = sby_text(p, pkg, planted)
+    log_file = run / "logfile.txt"
+    if not (run / "config.sby").is_file() or not log_file.is_file():
+        return None
+    if (run / "config.sby").read_text() != text:
+        return None
+    for f in text.split("[files]\n", 1)[1].split():
+        copy = run / "src" / Path(f).name
+        if not copy.is_file() or _logic(copy.read_text()) != _logic(Path(f).read_text()):
+            return None
+    log = log_file.read_text()
+    m = re.search(r"DONE \((\w+), rc=\d+\)", log)
+    wall = re.search(r"Elapsed clock time \[H:MM:SS \(secs\)\]: \S+ \((\d+)\)", log)
+    if not m or not wall:
+        return None
+    status = m.group(1)
+    detail = _detail(log) if status == "FAIL" else ""
+    out = Outcome(p, planted, status, float(wall.group(1)), detail, cpu_seconds(log))
+    rec = _result_file(tag, _key(text))
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    rec.write_text(json.dumps({"status": status, "seconds": out.seconds, "detail": detail,
+                               "cpu": out.cpu}))
+    return out
 
 
 def write_md(path: Path, proofs: list[Proof], configs: dict[str, str]) -> None:
     """The results table from the recorded outcome of every proof's current runs; a run not
     recorded for the current RTL and table entry shows as "not run"."""
     lines = [
-        "| proof | assertions kept | mode, depth (CI depth) | result | time s | planted bug "
-        "| result | time s |",
+        "| proof | assertions kept | mode, depth (CI depth) | result | time s (CPU s) "
+        "| planted bug | result | time s (CPU s) |",
         "|---|---|---|---|---:|---|---|---:|",
     ]
     for p in proofs:
@@ -281,10 +331,9 @@ def write_md(path: Path, proofs: list[Proof], configs: dict[str, str]) -> None:
         ci = "CI: " + (str(p.ci_depth) if p.ci else "no")
         cells = [f"`{p.name}`", ", ".join(f"`{a}`" for a in p.asserts),
                  f"{mode}, {p.depth} ({ci})"]
-        cells += [good.status, f"{good.seconds:.1f}"] if good else ["not run", "-"]
+        cells += [good.status, _times(good)] if good else ["not run", "-"]
         cells += [f"PlantBug={p.plant} (BMC {p.planted_depth})"]
-        cells += [f"{bad.status} {bad.detail}".strip(), f"{bad.seconds:.1f}"] if bad else \
-            ["not run", "-"]
+        cells += [f"{bad.status} {bad.detail}".strip(), _times(bad)] if bad else ["not run", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     mdblock.put_block(path, "formal-results", "\n".join(lines))
 
@@ -295,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ci", action="store_true", help="only the proofs marked ci = true")
     ap.add_argument("--no-planted", action="store_true", help="skip the planted-bug runs")
     ap.add_argument("--out", default=None, help="markdown file whose results table to rewrite")
+    ap.add_argument("--adopt", action="store_true",
+                    help="record finished run directories whose inputs match (no new runs)")
     args = ap.parse_args(argv)
     try:
         proofs, configs = load()
@@ -308,6 +359,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     todo = [p for p in proofs if (not args.only or p.name in args.only) and (p.ci or not args.ci)]
     outcomes = []
+    if args.adopt:
+        for p in todo:
+            for planted in (False, True):
+                o = adopt(p, configs, planted)
+                if o is not None:
+                    print(f"formal: adopted {p.name}{' (planted)' if planted else ''}: "
+                          f"{o.status} {o.seconds:.0f} s (CPU {o.cpu:.0f} s) {o.detail}")
+        todo = []
     for p in todo:
         for planted in (False, True) if not args.no_planted else (False,):
             label = f"{p.name}{f' (PlantBug={p.plant})' if planted else ''}"
@@ -316,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             o = run_one(p, configs, planted)
             outcomes.append(o)
             verdict = "ok" if o.ok else "UNEXPECTED"
-            print(f"formal: {label:<40} {o.status:<7} {o.seconds:6.1f} s  {verdict} {o.detail}",
-                  flush=True)
+            print(f"formal: {label:<40} {o.status:<7} {o.seconds:6.1f} s (CPU {o.cpu:.0f} s)  "
+                  f"{verdict} {o.detail}", flush=True)
     if args.out:
         write_md(Path(args.out), proofs, configs)
         print(f"formal: wrote {args.out}")

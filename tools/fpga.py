@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -70,6 +72,7 @@ class FpgaResult:
     synth_cells: dict[str, int] = field(default_factory=dict)  # synth_ecp5's own count
     # fpga_parts: submodule -> {"instances": n, synth_ecp5 cells of the submodule alone}
     parts: dict[str, dict[str, int]] = field(default_factory=dict)
+    rtl: str = ""  # rtl_key of the top when it ran ("" unknown)
 
     def save(self) -> None:
         (WORK / f"{self.name}.result.json").write_text(json.dumps(dataclasses.asdict(self)))
@@ -96,8 +99,21 @@ class FpgaResult:
         return sorted(self.runs, key=lambda r: r.fmax)[(len(self.runs) - 1) // 2]
 
 
+def _files(top: dict) -> list[Path]:
+    return sorted((RTL / "pkg").glob("*.sv")) + [RTL / s for s in top["sources"]]
+
+
+def rtl_key(top: dict) -> str:
+    """What a result was built from: the top's entry and its RTL files, comments aside."""
+    h = hashlib.sha256(json.dumps(top, sort_keys=True).encode())
+    for f in _files(top):
+        text = "\n".join(re.sub(r"//.*", "", ln).rstrip() for ln in f.read_text().splitlines())
+        h.update(text.encode())
+    return h.hexdigest()[:16]
+
+
 def _yosys(top: dict, json_out: Path, log: Path) -> subprocess.CompletedProcess[str]:
-    files = sorted((RTL / "pkg").glob("*.sv")) + [RTL / s for s in top["sources"]]
+    files = _files(top)
     script = ["read_verilog -sv " + " ".join(str(f.relative_to(ROOT)) for f in files)]
     params = (top.get("parameters") or {}).items()
     script += [f"chparam -set {k} {v} {top['top']}" for k, v in params]
@@ -181,7 +197,7 @@ def measure_parts(top: dict, res: FpgaResult) -> None:
 
 
 def _implement(top: dict, seeds: list[int]) -> FpgaResult:
-    res = FpgaResult(top["name"], top["top"], False)
+    res = FpgaResult(top["name"], top["top"], False, rtl=rtl_key(top))
     WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     net = WORK / f"{top['name']}.json"
@@ -220,7 +236,9 @@ def _implement(top: dict, seeds: list[int]) -> FpgaResult:
     return res
 
 
-def markdown(results: dict[str, FpgaResult | None], cmd_mhz: float) -> str:
+def markdown(results: dict[str, FpgaResult | None], cmd_mhz: float,
+             keys: dict[str, str] | None = None) -> str:
+    """The fpga-results block; ``keys`` (name -> rtl_key now) marks results of older RTL."""
     lines = [
         "## FPGA implementation (Lattice ECP5-85k)",
         "",
@@ -239,15 +257,22 @@ def markdown(results: dict[str, FpgaResult | None], cmd_mhz: float) -> str:
     for name, r in results.items():
         if r is None:
             lines.append(f"| {name} | not run |" + " |" * (len(KINDS) + 3))
+        elif not r.runs and r.synth_cells:  # synthesized, not placed: synth_ecp5's own count
+            c = r.synth_cells
+            use = [f"{c.get('LUT4', 0):,} + {c.get('CCU2C', 0):,} CCU2C (synth)",
+                   f"{c.get('TRELLIS_FF', 0):,}", f"{c.get('DP16KD', 0):,}",
+                   f"{c.get('MULT18X18D', 0):,}"]
+            lines.append(f"| {name} ({r.error}) | " + " | ".join(use)
+                         + f" | - | not placed | - | {r.seconds:.0f} |")
         elif not r.runs:
-            cells = ", ".join(f"{k} {v:,}" for k, v in r.synth_cells.items()) or "-"
-            lines.append(f"| {name} | {r.error} (synth_ecp5: {cells}) |"
-                         + " |" * (len(KINDS) + 3))
+            lines.append(f"| {name} | {r.error} |" + " |" * (len(KINDS) + 3))
         else:
             use = [f"{r.used.get(k, 0):,} ({100 * r.used.get(k, 0) / CAPACITY[k]:.1f}%)"
                    for k, _ in KINDS]
             seeds = ", ".join(str(x.seed) for x in r.runs)
             note = "" if r.ok else " (stopped after the seeds listed)"
+            if r.rtl and keys and keys.get(name, r.rtl) != r.rtl:
+                note += " (RTL changed since this run)"
             lines.append(f"| {name}{note} | " + " | ".join(use) + f" | {seeds} | "
                          f"{r.fmax_min:.1f} / {r.fmax_median:.1f} | "
                          f"{cmd_mhz / r.fmax_median:.1f} | {r.seconds:.0f} |")
@@ -306,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     ap.add_argument("--out", default=str(ROOT / "docs" / "synth.md"))
+    ap.add_argument("--report", action="store_true",
+                    help="only rewrite the doc block from the saved results")
     ap.add_argument("--parts-only", action="store_true",
                     help="only (re)measure the fpga_parts of the tops' saved results")
     args = ap.parse_args(argv)
@@ -320,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ran = []
     for top in tops:
-        if args.only and top["name"] not in args.only:
+        if args.report or (args.only and top["name"] not in args.only):
             continue
         if args.parts_only:
             saved = FpgaResult.cached(top["name"])
@@ -340,12 +367,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"  ({r.seconds:.0f} s)")
         else:
             print(f"fpga: {r.name:<12} FAILED: {r.error}", file=sys.stderr)
-    if ran and args.out:
+    if (ran or args.report) and args.out:
         # every top's latest saved result (another run may have finished one meanwhile)
         results = {t["name"]: FpgaResult.cached(t["name"]) for t in tops}
-        mdblock.put_block(Path(args.out), "fpga-results", markdown(results, command_clock_mhz()))
+        keys = {t["name"]: rtl_key(t) for t in tops}
+        text = markdown(results, command_clock_mhz(), keys)
+        mdblock.put_block(Path(args.out), "fpga-results", text)
         print(f"fpga: wrote {args.out}")
-    return 0 if ran and all(r.ok for r in ran) else 1
+    return 0 if args.report or (ran and all(r.ok for r in ran)) else 1
 
 
 if __name__ == "__main__":
