@@ -45,7 +45,7 @@ help:
 	@echo "make synth       yosys synthesis of rtl/synth_tops.toml (no latches) -> docs/synth.md"
 	@echo "make formal      SymbiYosys proofs of formal/proofs.toml + planted bugs -> docs/formal.md"
 	@echo "make fpga        ECP5-85k synth + place & route (nextpnr): LUT/FF/BRAM/DSP, fmax -> docs/synth.md"
-	@echo "make coverage    functional + line/toggle coverage of the DPA bench -> docs/coverage.md"
+	@echo "make coverage    functional + line/toggle coverage, DPA + scheduler -> docs/coverage.md"
 	@echo "make mutate      RTL mutation testing (MUTANTS=60 MUTATE_SEED=1) -> build/mutate, docs/testing.md"
 	@echo "make lint        verilator lint of every RTL module + ruff + mypy"
 	@echo "make gen         regenerate rtl/pkg/ from pymodel.config"
@@ -117,7 +117,7 @@ fpga: $(STAMP)
 	$(PY) -m pip install -q -e '.[fpga]'
 	$(PY) tools/fpga.py --out docs/synth.md
 
-# Functional (cocotb-coverage) + Verilator line/toggle coverage of the DPA bench.
+# Functional (cocotb-coverage) + Verilator line/toggle coverage of the DPA and scheduler benches.
 coverage: $(STAMP) sysdeps
 	$(PY) tools/coverage.py --out docs/coverage.md
 

@@ -256,15 +256,17 @@ class BusChannel:
             self.ch.load_row(row, data)
         self.counts: Counter[str] = Counter()
         self.binding: Counter[str] = Counter()  # rule that set a command's earliest cycle
+        self.last_binding: tuple[str, ...] = ()  # the rules that did for the last command
 
     def command(self, cycle: int, word: int, data: int) -> tuple[Command, U16 | None]:
         """Decode and issue the bus word seen at model ``cycle``; returns (command, RDMAC data)."""
         lanes = int_to_lanes(data, self.cfg.geometry.lanes)
         cmd = decode(word, self.cfg, lanes)
         bounds = self.ch._bounds(cmd)  # every (rule, earliest) pair, ties included
-        for rule, earliest in bounds:
-            if earliest == cycle and rule != CMD_BUS_RULE:
-                self.binding[rule] += 1
+        self.last_binding = tuple(
+            rule for rule, earliest in bounds if earliest == cycle and rule != CMD_BUS_RULE
+        )
+        self.binding.update(self.last_binding)
         result = self.ch.issue(cmd, cycle)
         self.counts[cmd.op.name] += 1
         return cmd, result

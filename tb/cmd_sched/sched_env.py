@@ -18,7 +18,9 @@ rising edge and everything is sampled at the falling edge (same on Verilator and
 Seeds: env ``SEED`` or cocotb's RANDOM_SEED, logged; each scenario logs its own derived seed.
 Config: env ``PIMPHONY_CONFIG`` (must match the DUT's pim_pkg).
 
-The tests are in ``test_cmd_sched.py``, their programs in ``sched_stimulus.py``.
+The tests are in ``test_cmd_sched.py``, their programs in ``sched_stimulus.py``; functional
+coverage (``sched_coverage.py``) is sampled in every run, ``make coverage`` exports it (env
+``PIMPHONY_COVERAGE``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import cocotb
 import numpy as np
+import sched_coverage
 from bench_seed import bench_seed
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
@@ -48,6 +51,7 @@ from pyuvm import (
     uvm_subscriber,
     uvm_test,
 )
+from sched_coverage import SchedCoverage
 from stream import StreamDriver, StreamMonitor, StreamPort, StreamSeqDriver
 
 from pymodel.config import PimConfig, resolve
@@ -103,6 +107,8 @@ class SchedBfm:
         self.on_cmd: Callable[[int, int, int], Any] = lambda c, w, d: None
         self.gpr_read: Callable[[int], int] = lambda a: 0
         self.on_gpr_write: Callable[[int, int], None] = lambda a, d: None
+        # every cycle (coverage): the queues' full and empty flags, the word held at the input
+        self.on_cycle: Callable[[int, int, int | None], None] = lambda f, e, w: None
         self.returns: deque[tuple[int, int]] = deque()  # (cycle, data)
         self.rng = random.Random(0)
         self.ret_lat = (0, 3)
@@ -172,6 +178,7 @@ class SchedBfm:
                     d.rd_data_i.value = data
                 else:
                     d.rd_valid_i.value = 0
+                self.on_cycle(int(d.full.value), int(d.empty.value), self.inst.monitor.pending)
             except BaseException as exc:  # noqa: B036 - recorded and re-raised by the test
                 self.error = exc
                 return
@@ -225,10 +232,18 @@ class InstMonitor(uvm_component):
 
     def build_phase(self) -> None:
         self.ap = uvm_analysis_port("ap", self)
+        self.cov: SchedCoverage | None = None
 
     def start_of_simulation_phase(self) -> None:
         bfm: SchedBfm = ConfigDB().get(self, "", "BFM")
-        bfm.on_accept = lambda c, w: self.ap.write((c, decode_inst(w, bfm.cfg)))
+
+        def on_accept(cycle: int, word: int) -> None:
+            inst = decode_inst(word, bfm.cfg)
+            self.ap.write((cycle, inst))
+            if self.cov is not None:
+                self.cov.inst(inst)
+
+        bfm.on_accept = on_accept
 
 
 class InstAgent(uvm_component):
@@ -247,6 +262,7 @@ class BusAgent(uvm_component):
     def build_phase(self) -> None:
         self.ap = uvm_analysis_port("ap", self)
         self.memory: BusChannel | None = None
+        self.cov: SchedCoverage | None = None
 
     def start_of_simulation_phase(self) -> None:
         bfm: SchedBfm = ConfigDB().get(self, "", "BFM")
@@ -255,6 +271,8 @@ class BusAgent(uvm_component):
             assert self.memory is not None
             cmd, rd = self.memory.command(cycle, word, data)
             self.ap.write((cycle, cmd))
+            if self.cov is not None:
+                self.cov.command(cmd, self.memory.last_binding)
             return rd
 
         bfm.on_cmd = on_cmd
@@ -359,6 +377,8 @@ class SchedTest(uvm_test):
         for sc in self.scenarios():
             await self.run_scenario(sc)
         self.bfm.stop()
+        if os.environ.get("PIMPHONY_COVERAGE"):  # make coverage: bins so far (all scenarios)
+            sched_coverage.export(os.environ["PIMPHONY_COVERAGE"])
         out = os.environ.get("SCHED_RESULTS")
         if out:  # make bench: the RTL's cycles next to the reference's
             rows = [{"name": sc.name, "schedule": sc.mode.value, **sc.stats} for sc in self.results]
@@ -372,6 +392,9 @@ class SchedTest(uvm_test):
         env.bus.memory = BusChannel(self.cfg, sc.rows)
         env.gpr.mem = {a: np.asarray(v, dtype=np.uint16) for a, v in sc.gpr.items()}
         env.sb.start(self.cfg, sc)
+        cov = SchedCoverage(sc.mode)
+        env.bus.cov = env.inst.monitor.cov = cov
+        bfm.on_cycle = cov.cycle
         bfm.rng, bfm.ret_lat = random.Random(sc.seed), sc.ret_lat
         await bfm.reset()
         seq = ProgramSeq("seq", sc.program, sc.idle_prob, sc.seed)
