@@ -191,6 +191,16 @@ class SchedResult:
     gpr: dict[int, U16]
 
 
+def _check_program(program: Sequence[Instruction], arrivals: Sequence[int] | None) -> None:
+    for k, inst in enumerate(program):
+        if inst.op not in SCHEDULED_INSTS:
+            raise SchedError(
+                f"instruction {k}: {inst.op.name} must be expanded by the DPA before scheduling"
+            )
+    if arrivals is not None and len(arrivals) != len(program):
+        raise SchedError(f"{len(arrivals)} arrival cycles for {len(program)} instructions")
+
+
 class _Intake:
     """Program-order acceptance into the queues (module docstring, Intake)."""
 
@@ -326,13 +336,7 @@ class Scheduler:
         """Schedule ``program``; ``arrivals[k]`` is the earliest acceptance cycle of instruction
         ``k`` (default: all available at ``start_cycle``). ``gpr`` supplies WR_INP data and
         receives RD_OUT results."""
-        for k, inst in enumerate(program):
-            if inst.op not in SCHEDULED_INSTS:
-                raise SchedError(
-                    f"instruction {k}: {inst.op.name} must be expanded by the DPA before scheduling"
-                )
-        if arrivals is not None and len(arrivals) != len(program):
-            raise SchedError(f"{len(arrivals)} arrival cycles for {len(program)} instructions")
+        _check_program(program, arrivals)
         gpr = {} if gpr is None else gpr
         ch = self.ch
         intake = _Intake(

@@ -28,9 +28,9 @@ MAC_ABK opens its row with ACT16, closing a different open row with PREA first. 
 EOC are DMA-blocking: the next ISR (on any channel) starts no earlier than one cycle after the
 read data has returned (``nCLREG + nBL``) on every channel of the blocking ISR. Departures: REF is
 issued when due (``timing.refresh``; the AiM model never refreshes), and every rule of
-:mod:`pymodel.timing` applies (nFAW included). Timing only: the trace carries no data, GPR
-contents are zeros; AiM names no accumulator, so every WR_BIAS / MAC_ABK / RD_MAC uses OBuf entry
-0 (one accumulator per bank, as the AiM device model).
+:mod:`pymodel.timing` applies (nFAW included). Timing only (``Channel(cfg, data=False)``): the
+trace carries no data; AiM names no accumulator, so every WR_BIAS / MAC_ABK / RD_MAC uses OBuf
+entry 0 (one accumulator per bank, as the AiM device model).
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def _commands(isr: Isr, ch: Channel, zero: tuple[int, ...]) -> list[Command]:
 def replay(isrs: list[Isr], cfg: PimConfig) -> list[ChannelResult]:
     """Run the ISRs on one golden channel per channel the trace touches (see module doc)."""
     used = sorted({c for isr in isrs for c in isr.channels})
-    channels = {c: Channel(cfg) for c in used}
+    channels = {c: Channel(cfg, data=False) for c in used}  # the trace carries no data
     issuers = {c: InOrderIssuer(ch) for c, ch in channels.items()}
     results = {c: ChannelResult(c) for c in used}
     for c, ch in channels.items():
