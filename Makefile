@@ -96,7 +96,9 @@ waves: $(STAMP)
 # ruff format is checked on the files listed in FORMATTED (the rest of the tree is not yet formatted).
 FORMATTED := tests/test_docs.py tests/test_layering.py tests/test_extending.py \
 	tests/test_latch_check.py tools/latch_check.py pymodel/golden/__init__.py pymodel/gen/__init__.py \
-	pymodel/ui/__init__.py pymodel/studies/__init__.py
+	pymodel/ui/__init__.py pymodel/studies/__init__.py \
+	pymodel/golden/channel.py pymodel/golden/channel_data.py pymodel/golden/inorder.py \
+	pymodel/golden/sched.py tests/test_channel_fast.py tools/bench_channel.py
 
 lint: $(STAMP)
 	tools/lint_rtl.sh
