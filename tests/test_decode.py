@@ -13,13 +13,16 @@ from pymodel.golden.decode import (
     DecodeModule,
     EpuSoftmax,
     ReferenceBackend,
+    StepStats,
+    gpr_map,
     k_row,
     reference_attention,
+    run_sync,
     segment_blocks,
     v_row,
     with_channels,
 )
-from pymodel.golden.dpa import OutOfMemory
+from pymodel.golden.dpa import OutOfMemory, TooLong, UnknownRequest, append_template
 from pymodel.golden.kernels import QkKernel
 
 SHAPE = AttnShape(q_heads=4, kv_heads=2)
@@ -125,6 +128,45 @@ def test_close_admit_reuses_chunks_and_oom_loses_nothing() -> None:
     out, stats = m.step(qs)
     _check(m, qs, out)
     m.dpa.check_invariants()
+
+
+def test_bad_input_is_refused_with_typed_errors_and_changes_nothing() -> None:
+    """Too long for the VA2PA table (at admission and at a step), a step on a closed request,
+    an APPEND into a full channel and on a closed request: each raises its typed error, the
+    host log shows the device's error status, and the open request's next step is unchanged
+    (bit-exact against a twin module that never saw the bad input)."""
+    cfg = with_channels(preset("aim-gddr6").with_overrides(
+        {"dpa": {"chunk_rows": 4, "max_chunks_per_request": 2},
+         "geometry": {"rows_per_bank": 32}}), 2)
+    limit = 512  # 2 chunks x 256 tokens
+    m, twin = (DecodeModule(cfg, SHAPE, seed=5, segment=2) for _ in range(2))
+    for mod in (m, twin):
+        mod.admit(0, 300)
+    with pytest.raises(TooLong):
+        m.admit(1, limit + 1)
+    assert m.host_log[-1][3].status.name == "TOO_LONG" and 1 not in m.requests
+    m.admit(2, 100)
+    closed = m.requests[2].ids[0]
+    m.close(2)
+    q = random_bf16(m.rng, (SHAPE.q_heads, SHAPE.d_head))
+    with pytest.raises(UnknownRequest):
+        m.step({0: q, 2: q})
+    assert m.host_log[-1][3].status.name == "UNKNOWN_REQUEST"
+    with pytest.raises(UnknownRequest):
+        run_sync(m.backend.run(append_template(closed, gpr_map(cfg)[0]), StepStats()))
+    m.admit(3, limit)
+    with pytest.raises(TooLong):
+        m.step()
+    assert m.host_log[-1][3].status.name == "TOO_LONG"
+    m.close(3)
+    m.dpa.check_invariants()
+    # the same random draws as the twin from here on: the twin never saw the bad input
+    m.rng = np.random.default_rng(9)
+    twin.rng = np.random.default_rng(9)
+    out, _ = m.step()
+    ref, _ = twin.step()
+    assert out.keys() == ref.keys() == {0}
+    assert np.array_equal(out[0], ref[0])
 
 
 def test_hbm3_preset_decodes() -> None:

@@ -46,6 +46,12 @@ channel has no free chunk), so the device itself reports NO_MEMORY and is seen t
 
 Out-of-memory is still reported on the host port (the failing GROW above); an APPEND that cannot
 grow (the engine never issues one) is an instruction-path error of the DPA (``pymodel.golden.dpa``).
+
+Bad input is refused before anything changes, with the DPA's typed error
+(``pymodel.golden.dpa``) and the device's own answer on the host port: an admission longer than
+the VA2PA table maps (OPEN -> TOO_LONG), a step whose ``queries`` name a request that is not open
+(TRANSLATE of its first id -> UNKNOWN_REQUEST), a step that would grow a request past the table
+(GROW -> TOO_LONG).
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ from pymodel.golden.dpa import (
     TooManyRequests,
     UnknownRequest,
     append_template,
-    expand,
+    expand_prefix,
     group_queries,
     qk_group_template,
     qk_template,
@@ -210,13 +216,16 @@ class ReferenceBackend:
         return self.dpa.host(op, req, arg)
 
     async def run(self, prog: Sequence[Instruction], stats: StepStats) -> None:
-        for ch, p in enumerate(split(expand(self.dpa, prog), len(self.channels))):
+        words, _, err = expand_prefix(self.dpa, prog)  # a failing program stops there
+        for ch, p in enumerate(split(words, len(self.channels))):
             if not p:
                 continue
             res = self.scheds[ch].run(p, self.gpr[ch], start_cycle=self.clock[ch])
             self.clock[ch] += res.stats.cycles
             stats.instructions += len(p)
             stats.commands += len(res.trace)
+        if err is not None:
+            raise err
 
     def load_row(self, ch: int, row: int, data: U16) -> None:
         self.channels[ch].load_row(row, data)
@@ -322,6 +331,7 @@ class DecodeEngine:
         Returns ``{req: q_heads x d_head bf16}`` and the step statistics. ``queries`` (req ->
         q_heads x d_head) defaults to random; the appended K/V are random.
         """
+        await self._refuse_bad_step(queries or {})
         stats = StepStats()
         start = self.backend.clocks()
         outputs: dict[int, U16] = {}
@@ -350,6 +360,22 @@ class DecodeEngine:
         stats.channel_cycles = [c - s for c, s in zip(self.backend.clocks(), start, strict=True)]
         stats.cycles = max(stats.channel_cycles)
         return outputs, stats
+
+    async def _refuse_bad_step(self, queries: dict[int, U16]) -> None:
+        """Raise the typed DPA error of a step that cannot run, after the device answered the
+        host command that shows it (the mirror checks the answer; nothing changes)."""
+        for req in queries:
+            if req not in self.requests:  # closed (or never admitted)
+                resp = await self._host(HostOp.TRANSLATE, req * self.shape.kv_heads, 0)
+                raise ERRORS.get(resp.status, UnknownRequest)(f"step: request {req} is not open")
+        limit = self.lay.max_tokens
+        for req, state in self.requests.items():
+            full = [i for i in state.ids if self.dpa.length(i) >= limit]
+            if full:
+                resp = await self._host(HostOp.GROW, full[0], 1)
+                raise ERRORS.get(resp.status, TooLong)(
+                    f"step: request {req} holds {self.dpa.length(full[0])} tokens, the VA2PA "
+                    f"table maps {limit} (dpa.max_chunks_per_request x chunk tokens)")
 
     def _needs(self, state: _Request) -> dict[int, list[int]]:
         """Channel -> KV heads (DPA ids) that need a new chunk there to grow by one token."""

@@ -637,19 +637,31 @@ def append_writes(dpa: DpaModel, req: int, gpr: int) -> list[Instruction]:
     return out
 
 
-def expand(dpa: DpaModel, prog: Iterable[Instruction]) -> list[Instruction]:
-    """Expand a program (software view): raises the typed error of the first failure."""
+def expand_prefix(
+    dpa: DpaModel, prog: Sequence[Instruction]
+) -> tuple[list[Instruction], int, DpaError | None]:
+    """Expand a program up to its first failure, as the hardware does it: the words emitted
+    until then, how many instructions were taken (through the failing one) and the typed error
+    (None: the whole program expanded)."""
     disp = Dispatcher(dpa)
     out: list[Instruction] = []
     errors: dict[DpaStatus, type[DpaError]] = {
         e.status: e for e in (OutOfRange, UnknownRequest, BadProgram, TooLong, OutOfMemory)}
-    for inst in prog:
+    for k, inst in enumerate(prog):
         res = disp.push(encode_inst(inst, dpa.cfg))
         out.extend(decode_inst(w, dpa.cfg) for w in res.out)
         if res.error is not None:
-            raise errors[res.error](f"at {inst}")
+            return out, k + 1, errors[res.error](f"at {inst}")
     if disp.collecting:
-        raise BadProgram("program ends inside a DYN_LOOP body")
+        return out, len(prog), BadProgram("program ends inside a DYN_LOOP body")
+    return out, len(prog), None
+
+
+def expand(dpa: DpaModel, prog: Iterable[Instruction]) -> list[Instruction]:
+    """Expand a program (software view): raises the typed error of the first failure."""
+    out, _, err = expand_prefix(dpa, list(prog))
+    if err is not None:
+        raise err
     return out
 
 

@@ -123,7 +123,7 @@ def worst_error(m: DecodeEngine, out: dict[int, Any]) -> float:
 
 def run_rtl(args: argparse.Namespace, reqs: list[int]) -> dict[str, Any]:
     """The tb/top co-simulation (``run_cli_decode``) with these parameters; its JSON result."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout (pymodel/studies/ -> root)
     bench = root / "tb" / "top" / "test_top.py"
     if not bench.is_file():
         raise DecodeInputError(f"--backend rtl needs the repository's tb/ ({bench} is missing)")
@@ -139,8 +139,12 @@ def run_rtl(args: argparse.Namespace, reqs: list[int]) -> dict[str, Any]:
                f"{bench}::test_top_cli_decode"]
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not result.is_file():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-            raise DecodeInputError("the RTL co-simulation failed: " + " | ".join(tail))
+            log = root / "build" / "decode-rtl.log"  # the whole run, for the diagnosis
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(proc.stdout + proc.stderr)
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-2:]
+            raise DecodeInputError(f"the RTL co-simulation failed (log: {log}): "
+                                   + " | ".join(tail))
         data: dict[str, Any] = json.loads(result.read_text())
         return data
 
