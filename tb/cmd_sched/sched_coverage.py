@@ -16,8 +16,9 @@ docs/coverage.md. Coverpoints (name ``sched.<group>.<what>``):
 * ``queue.backpressure``: an instruction held at the input because its queue is full (I/O or
   compute queue), sampled when the stall starts;
 * ``refresh.context``: each REF by where it falls (between two MAC16s, i.e. inside a MAC burst,
-  or elsewhere) x whether a queue was full when it issued (cross of ``refresh.mac_burst`` and
-  ``refresh.queue_full``), sampled at the first non-refresh command after it.
+  with only the refresh's PREA / TMOD and the row's re-opening ACT16 between them, or
+  elsewhere) x whether a queue was full when it issued (cross of ``refresh.mac_burst`` and
+  ``refresh.queue_full``), sampled at the first command after it that is not one of those.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class SchedCoverage:
                 "after_mac": self._last_op is Op.MAC16,
                 "full": "a queue full" if self._full else "no queue full",
             }
-        elif cmd.op not in _REFRESH_OPS:
+        elif cmd.op not in _REFRESH_OPS and not (self._ref_ctx and cmd.op is Op.ACT16):
             if self._ref_ctx is not None:
                 burst = self._ref_ctx["after_mac"] and cmd.op is Op.MAC16
                 _sample_refresh(
