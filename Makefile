@@ -98,7 +98,9 @@ FORMATTED := tests/test_docs.py tests/test_layering.py tests/test_extending.py \
 	tests/test_latch_check.py tools/latch_check.py pymodel/golden/__init__.py pymodel/gen/__init__.py \
 	pymodel/ui/__init__.py pymodel/studies/__init__.py \
 	pymodel/golden/channel.py pymodel/golden/channel_data.py pymodel/golden/inorder.py \
-	pymodel/golden/sched.py tests/test_channel_fast.py tools/bench_channel.py
+	pymodel/golden/sched.py tests/test_channel_fast.py tools/bench_channel.py \
+	tb/common/stream.py tb/stream/test_stream_protocol.py tests/test_stream_monitor.py \
+	tests/test_coverage_report.py tb/cmd_sched/sched_coverage.py
 
 lint: $(STAMP)
 	tools/lint_rtl.sh
