@@ -1,16 +1,18 @@
 // sched_timing: DRAM/PIM timing state of the channel and the legality of candidate commands
 // this cycle (pymodel.golden.channel.Channel.probe(cmd, now) == now).
 //
-// State ("cycles since" counters, rtl/common/since_counter, saturating at SchedSinceMax):
-//   * per opcode, last issue anywhere on the channel        (pim_pkg::SchedChanLat)
-//   * per bank, last ACT and last WR (single-bank commands) (pim_pkg::SchedBankLat, 3 classes)
-//   * per GB entry, last WRGB and MAC16                     (pim_pkg::SchedGbLat)
-//   * per OBuf entry, last MAC16, RDMAC, CLRMAC and WRBIAS  (pim_pkg::SchedOutLat)
-//   (the per-entry counters saturate at their own table's largest latency, SchedGbSinceMax /
-//   SchedOutSinceMax: every check against that table decides as with SchedSinceMax)
+// State:
+//   * "cycles since" counters (rtl/common/since_counter, saturating at SchedSinceMax) per opcode,
+//     last issue anywhere on the channel (pim_pkg::SchedChanLat), and per bank, last ACT and
+//     last WR (single-bank commands; pim_pkg::SchedBankLat, 3 scope classes)
+//   * per GB entry (last WRGB, MAC16; pim_pkg::SchedGbLat) and per OBuf entry (last MAC16,
+//     RDMAC, CLRMAC, WRBIAS; pim_pkg::SchedOutLat): those tables' latencies are at most
+//     SchedGbSinceMax / SchedOutSinceMax (3 cycles), so a history of the commands of the last
+//     Max - 1 cycles gives each entry's "cycles since" (saturated at Max) exactly
 //   * the nFAW window: the last FawLimit activations (age + weight), trimmed like the model's deque
 // A candidate is legal when every counter is >= the latency of the rule from that prev op to the
-// candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen.sv_pkg). The
+// candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen.sv_pkg); bank rules
+// on the least counter of each scope class (same bank, rest of the group, other groups). The
 // one-command-per-cycle rule holds by construction. A TMOD issued in place of a candidate is
 // legal whenever the candidate is: its only rules (nRFC after REF, nMODCH after TMOD) bind every
 // command alike. Refresh pull-in limits never bind (REF is
@@ -48,29 +50,18 @@ module sched_timing #(
   typedef logic [W-1:0] lat_t;
 
   // ---------------------------------------------------------------- latency tables
-  // Row p of a table (latencies from prev op p to every next op, zero-padded to every opcode
-  // value) is a constant of the generate block that checks it; the runtime opcode (and bank
-  // class) selects within that row: one small mux per check. (Lookup functions looping over the
-  // whole table were inlined at every call and made elaboration most of the synthesis time.)
-  typedef logic [pim_pkg::OpcodeWidth-1:0] op_t;
-  localparam int unsigned NOpc = 1 << pim_pkg::OpcodeWidth;
-  typedef logic [NOpc*W-1:0] row_t;              // [next]
-  typedef logic [NOpc*NCls*W-1:0] bank_row_t;    // [next * NCls + class]
+  // Every (prev, next) latency is a constant, so each counter is compared once against each
+  // constant of its row ("counter p has waited long enough for a next op n": *_wait below,
+  // shared by all candidates), and a candidate picks its op's bits with a one-hot decode.
+  // (Selecting a latency by the runtime opcode first made one wide constant shift per check
+  // their const folding was most of the synthesis time.) An opcode value without a
+  // row (no one-hot bit set) is unconstrained, as the zero padding of the tables made it before.
+  typedef logic [NOps*W-1:0] row_t;              // latencies from one prev op, [next]
+  typedef logic [NOps*NCls*W-1:0] bank_row_t;    // [next * NCls + class]
   function automatic logic [WWidth-1:0] faw_weight(input logic [pim_pkg::OpcodeWidth-1:0] op);
     faw_weight = '0;
     if (op == pim_pkg::OpAct)   faw_weight = WWidth'(pim_pkg::FawWeightAct);
     if (op == pim_pkg::OpAct16) faw_weight = WWidth'(pim_pkg::FawWeightAct16);
-  endfunction
-
-  // Scope class of bank b for a command to cand_bank: 0 same bank, 1 same group, 2 other group.
-  function automatic int bank_class(input logic [pim_pkg::BankWidth-1:0] cand_bank, input int b);
-    if (32'(cand_bank) == b) begin
-      bank_class = 0;
-    end else if (32'(cand_bank) / pim_pkg::BanksPerGroup == b / pim_pkg::BanksPerGroup) begin
-      bank_class = 1;
-    end else begin
-      bank_class = 2;
-    end
   endfunction
 
   // Ops with per-bank / per-entry counters.
@@ -89,20 +80,9 @@ module sched_timing #(
   endfunction
 
   // ---------------------------------------------------------------- since counters
-  lat_t [NOps-1:0]                                       since_chan;
+  // (the channel-wide counters are with their rules below: only ops that start a rule have one)
   lat_t [NBankOps-1:0][pim_pkg::NumBanks-1:0]            since_bank;
-  localparam int unsigned GbW  = pim_pkg::SchedGbSinceWidth;
-  localparam int unsigned OutW = pim_pkg::SchedOutSinceWidth;
-  logic [NGbOps-1:0][pim_pkg::GbEntries-1:0][GbW-1:0]    since_gb;
-  logic [NOutOps-1:0][pim_pkg::ObufEntries-1:0][OutW-1:0] since_out;
 
-  for (genvar p = 0; p < NOps; p++) begin : g_chan
-    since_counter #(.Width(W), .Max(pim_pkg::SchedSinceMax)) u_cnt (
-      .clk_i, .rst_ni,
-      .event_i(issue_i && 32'(issue_op_i) == p),
-      .count_o(since_chan[p])
-    );
-  end
   for (genvar i = 0; i < NBankOps; i++) begin : g_bank_op
     for (genvar b = 0; b < pim_pkg::NumBanks; b++) begin : g_bank
       since_counter #(.Width(W), .Max(pim_pkg::SchedSinceMax)) u_cnt (
@@ -112,22 +92,50 @@ module sched_timing #(
       );
     end
   end
-  for (genvar i = 0; i < NGbOps; i++) begin : g_gb_op
-    for (genvar e = 0; e < pim_pkg::GbEntries; e++) begin : g_gb
-      since_counter #(.Width(GbW), .Max(pim_pkg::SchedGbSinceMax)) u_cnt (
-        .clk_i, .rst_ni,
-        .event_i(issue_i && 32'(issue_op_i) == gb_op(i) && 32'(issue_gb_i) == e),
-        .count_o(since_gb[i][e])
-      );
-    end
+
+  // ---------------------------------------------------------------- GB / OBuf entry history
+  // The per-entry tables' latencies are at most SchedGbSinceMax / SchedOutSinceMax cycles, so
+  // "cycles since the last op i on entry e, saturating at Max" needs only the commands of the
+  // last Max - 1 cycles: the nearest that was op i on entry e gives j (1 .. Max - 1), none gives
+  // Max. (This replaces a saturating counter per entry and op: 2 x 64 GB and 4 x 8 OBuf.)
+  localparam int unsigned GbW   = pim_pkg::SchedGbSinceWidth;
+  localparam int unsigned OutW  = pim_pkg::SchedOutSinceWidth;
+  localparam int unsigned GbH   = pim_pkg::SchedGbSinceMax - 1;
+  localparam int unsigned OutH  = pim_pkg::SchedOutSinceMax - 1;
+  localparam int unsigned GbHN  = (GbH > 0) ? GbH : 1;   // storage (unused when GbH = 0)
+  localparam int unsigned OutHN = (OutH > 0) ? OutH : 1;
+  // [j - 1]: the command of j cycles ago was gb_op(i) / out_op(i) (bit i), on entry *_e
+  logic [GbHN-1:0][NGbOps-1:0]                  gb_hist_op;
+  logic [GbHN-1:0][pim_pkg::GbWidth-1:0]        gb_hist_e;
+  logic [OutHN-1:0][NOutOps-1:0]                out_hist_op;
+  logic [OutHN-1:0][pim_pkg::OutWidth-1:0]      out_hist_e;
+  logic [NGbOps-1:0]                            gb_now;
+  logic [NOutOps-1:0]                           out_now;
+  for (genvar i = 0; i < NGbOps; i++) begin : g_gb_now
+    assign gb_now[i] = issue_i && 32'(issue_op_i) == gb_op(i);
   end
-  for (genvar i = 0; i < NOutOps; i++) begin : g_out_op
-    for (genvar e = 0; e < pim_pkg::ObufEntries; e++) begin : g_out
-      since_counter #(.Width(OutW), .Max(pim_pkg::SchedOutSinceMax)) u_cnt (
-        .clk_i, .rst_ni,
-        .event_i(issue_i && 32'(issue_op_i) == out_op(i) && 32'(issue_out_i) == e),
-        .count_o(since_out[i][e])
-      );
+  for (genvar i = 0; i < NOutOps; i++) begin : g_out_now
+    assign out_now[i] = issue_i && 32'(issue_op_i) == out_op(i);
+  end
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      gb_hist_op  <= '0;  // out of reset no event was seen: every entry reads Max
+      gb_hist_e   <= '0;
+      out_hist_op <= '0;
+      out_hist_e  <= '0;
+    end else begin
+      gb_hist_op[0]  <= gb_now;
+      gb_hist_e[0]   <= issue_gb_i;
+      out_hist_op[0] <= out_now;
+      out_hist_e[0]  <= issue_out_i;
+      for (int j = 1; j < int'(GbHN); j++) begin
+        gb_hist_op[j] <= gb_hist_op[j-1];
+        gb_hist_e[j]  <= gb_hist_e[j-1];
+      end
+      for (int j = 1; j < int'(OutHN); j++) begin
+        out_hist_op[j] <= out_hist_op[j-1];
+        out_hist_e[j]  <= out_hist_e[j-1];
+      end
     end
   end
 
@@ -184,43 +192,153 @@ module sched_timing #(
     end
   end
 
-  // ---------------------------------------------------------------- candidate legality
-  // Flat per-candidate check vectors (module level: Yosys cannot size generate-local arrays).
-  logic [NumCand-1:0][NOps-1:0]                      chan_ok;
-  logic [NumCand-1:0][NBankOps*pim_pkg::NumBanks-1:0] bank_ok;
-  logic [NumCand-1:0][NGbOps-1:0]                    gb_ok;
-  logic [NumCand-1:0][NOutOps-1:0]                   out_ok;
-  logic [NumCand-1:0][NFaw-1:0]                      faw_ok;
+  // ---------------------------------------------------------------- per-candidate inputs
+  localparam int unsigned NB  = pim_pkg::NumBanks;
+  localparam int unsigned BPG = pim_pkg::BanksPerGroup;
+  localparam int unsigned NG  = NB / BPG;
+  localparam lat_t        Max = lat_t'(pim_pkg::SchedSinceMax);
+  logic [NumCand-1:0][NOps-1:0]               cand_is;    // one-hot opcode
+  logic [NumCand-1:0][NGbOps-1:0][GbW-1:0]    cand_gb;    // since the last op i on its GB entry
+  logic [NumCand-1:0][NOutOps-1:0][OutW-1:0]  cand_out;   // ... on its OBuf entry
+  // A bank rule binds per scope class of the other bank (0 same bank, 1 same group, 2 other
+  // group): the candidate is legal for class k iff the least counter of the banks in that class
+  // has waited the rule's latency (an empty class reads Max, which every latency is below).
+  lat_t [NBankOps-1:0][NG-1:0]                group_min;  // least counter of each bank group
+  lat_t [NumCand-1:0][NBankOps-1:0][NCls-1:0] cls_min;
 
-  for (genvar c = 0; c < NumCand; c++) begin : g_cand
-    for (genvar p = 0; p < NOps; p++) begin : g_chan_ok
-      localparam row_t Row = row_t'(pim_pkg::SchedChanLat[p * NOps * W +: NOps * W]);
-      assign chan_ok[c][p] = since_chan[p] >= Row[32'(cand_op_i[c]) * W +: W];
-    end
-    for (genvar i = 0; i < NBankOps; i++) begin : g_bank_ok
-      localparam bank_row_t Row = bank_row_t'(
-          pim_pkg::SchedBankLat[bank_op(i) * NOps * NCls * W +: NOps * NCls * W]);
-      for (genvar b = 0; b < pim_pkg::NumBanks; b++) begin : g_b
-        assign bank_ok[c][i * pim_pkg::NumBanks + b] = since_bank[i][b]
-            >= Row[(32'(cand_op_i[c]) * NCls + bank_class(cand_bank_i[c], b)) * W +: W];
+  always_comb begin
+    for (int i = 0; i < int'(NBankOps); i++) begin
+      for (int g = 0; g < int'(NG); g++) begin
+        group_min[i][g] = Max;
+        for (int j = 0; j < int'(BPG); j++) begin
+          if (since_bank[i][g * BPG + j] < group_min[i][g]) group_min[i][g] = since_bank[i][g * BPG + j];
+        end
       end
     end
-    for (genvar i = 0; i < NGbOps; i++) begin : g_gb_ok
-      localparam row_t Row = row_t'(pim_pkg::SchedGbLat[gb_op(i) * NOps * W +: NOps * W]);
-      assign gb_ok[c][i] = W'(since_gb[i][cand_gb_i[c]]) >= Row[32'(cand_op_i[c]) * W +: W];
+    for (int c = 0; c < int'(NumCand); c++) begin
+      for (int n = 0; n < int'(NOps); n++) cand_is[c][n] = 32'(cand_op_i[c]) == n;
+      for (int i = 0; i < int'(NGbOps); i++) begin  // the nearest matching command wins
+        cand_gb[c][i] = GbW'(pim_pkg::SchedGbSinceMax);
+        for (int j = int'(GbH); j >= 1; j--) begin
+          if (gb_hist_op[j-1][i] && gb_hist_e[j-1] == cand_gb_i[c]) cand_gb[c][i] = GbW'(j);
+        end
+      end
+      for (int i = 0; i < int'(NOutOps); i++) begin
+        cand_out[c][i] = OutW'(pim_pkg::SchedOutSinceMax);
+        for (int j = int'(OutH); j >= 1; j--) begin
+          if (out_hist_op[j-1][i] && out_hist_e[j-1] == cand_out_i[c]) cand_out[c][i] = OutW'(j);
+        end
+      end
+      for (int i = 0; i < int'(NBankOps); i++) begin
+        cls_min[c][i] = {Max, Max, Max};
+        for (int b = 0; b < int'(NB); b++) begin
+          if (32'(cand_bank_i[c]) == b) begin
+            cls_min[c][i][0] = since_bank[i][b];
+          end else if (32'(cand_bank_i[c]) / BPG == b / BPG) begin
+            if (since_bank[i][b] < cls_min[c][i][1]) cls_min[c][i][1] = since_bank[i][b];
+          end
+        end
+        for (int g = 0; g < int'(NG); g++) begin
+          if (32'(cand_bank_i[c]) / BPG != g && group_min[i][g] < cls_min[c][i][2]) begin
+            cls_min[c][i][2] = group_min[i][g];
+          end
+        end
+      end
     end
-    for (genvar i = 0; i < NOutOps; i++) begin : g_out_ok
-      localparam row_t Row = row_t'(pim_pkg::SchedOutLat[out_op(i) * NOps * W +: NOps * W]);
-      assign out_ok[c][i] = W'(since_out[i][cand_out_i[c]]) >= Row[32'(cand_op_i[c]) * W +: W];
-    end
-    for (genvar i = 0; i < NFaw; i++) begin : g_faw_ok
-      assign faw_ok[c][i] = !faw_v_q[i]
-                            || 32'(faw_cum[i]) + 32'(faw_weight(cand_op_i[c])) <= pim_pkg::FawLimit
-                            || 32'(faw_age_q[i]) >= pim_pkg::NFaw;
-    end
+  end
 
-    assign legal_o[c] = (&chan_ok[c]) && (&bank_ok[c]) && ((&gb_ok[c]) || PlantBug == 3)
-                        && (&out_ok[c]) && (&faw_ok[c]);
+  // ---------------------------------------------------------------- shortfalls
+  // *_short[..][n]: a rule from that state to next op n is not met yet. Each (prev, next) latency
+  // is a constant: zero entries (most) make no logic, the others one compare with a constant.
+  logic [NOps-1:0][NOps-1:0]                              chan_short;  // [prev][next]
+  logic [NumCand-1:0][NBankOps-1:0][NCls-1:0][NOps-1:0]   bank_short;
+  logic [NumCand-1:0][NGbOps-1:0][NOps-1:0]               gb_short;
+  logic [NumCand-1:0][NOutOps-1:0][NOps-1:0]              out_short;
+  for (genvar p = 0; p < NOps; p++) begin : g_chan_rule
+    localparam row_t Row = row_t'(pim_pkg::SchedChanLat[p * NOps * W +: NOps * W]);
+    if (Row == '0) begin : g_free
+      assign chan_short[p] = '0;
+    end else begin : g_rules
+      lat_t since;  // cycles since the last op p anywhere on the channel
+      since_counter #(.Width(W), .Max(pim_pkg::SchedSinceMax)) u_cnt (
+        .clk_i, .rst_ni,
+        .event_i(issue_i && 32'(issue_op_i) == p),
+        .count_o(since)
+      );
+      for (genvar n = 0; n < NOps; n++) begin : g_n
+        localparam lat_t L = Row[n * W +: W];
+        if (L == '0) begin : g_free
+          assign chan_short[p][n] = 1'b0;
+        end else begin : g_rule
+          assign chan_short[p][n] = since < L;
+        end
+      end
+    end
+  end
+  for (genvar i = 0; i < NBankOps; i++) begin : g_bank_rule
+    localparam bank_row_t Row = bank_row_t'(
+        pim_pkg::SchedBankLat[bank_op(i) * NOps * NCls * W +: NOps * NCls * W]);
+    for (genvar n = 0; n < NOps; n++) begin : g_n
+      for (genvar k = 0; k < NCls; k++) begin : g_k
+        localparam lat_t L = Row[(n * NCls + k) * W +: W];
+        for (genvar c = 0; c < NumCand; c++) begin : g_c
+          if (L == '0) begin : g_free
+            assign bank_short[c][i][k][n] = 1'b0;
+          end else begin : g_rule
+            assign bank_short[c][i][k][n] = cls_min[c][i][k] < L;
+          end
+        end
+      end
+    end
+  end
+  for (genvar i = 0; i < NGbOps; i++) begin : g_gb_rule
+    localparam row_t Row = row_t'(pim_pkg::SchedGbLat[gb_op(i) * NOps * W +: NOps * W]);
+    for (genvar n = 0; n < NOps; n++) begin : g_n
+      localparam lat_t L = Row[n * W +: W];
+      for (genvar c = 0; c < NumCand; c++) begin : g_c
+        if (L == '0) begin : g_free
+          assign gb_short[c][i][n] = 1'b0;
+        end else begin : g_rule
+          assign gb_short[c][i][n] = W'(cand_gb[c][i]) < L;
+        end
+      end
+    end
+  end
+  for (genvar i = 0; i < NOutOps; i++) begin : g_out_rule
+    localparam row_t Row = row_t'(pim_pkg::SchedOutLat[out_op(i) * NOps * W +: NOps * W]);
+    for (genvar n = 0; n < NOps; n++) begin : g_n
+      localparam lat_t L = Row[n * W +: W];
+      for (genvar c = 0; c < NumCand; c++) begin : g_c
+        if (L == '0) begin : g_free
+          assign out_short[c][i][n] = 1'b0;
+        end else begin : g_rule
+          assign out_short[c][i][n] = W'(cand_out[c][i]) < L;
+        end
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- candidate legality
+  // A candidate is illegal when a shortfall names its opcode (an opcode value without a table
+  // row has no one-hot bit: unconstrained, as the tables' zero padding made it before).
+  always_comb begin
+    for (int c = 0; c < int'(NumCand); c++) begin
+      logic bad, gb_bad, faw_bad;
+      bad = 1'b0;
+      gb_bad = 1'b0;
+      faw_bad = 1'b0;
+      for (int p = 0; p < int'(NOps); p++) bad |= |(cand_is[c] & chan_short[p]);
+      for (int i = 0; i < int'(NBankOps); i++) begin
+        for (int k = 0; k < int'(NCls); k++) bad |= |(cand_is[c] & bank_short[c][i][k]);
+      end
+      for (int i = 0; i < int'(NGbOps); i++) gb_bad |= |(cand_is[c] & gb_short[c][i]);
+      for (int i = 0; i < int'(NOutOps); i++) bad |= |(cand_is[c] & out_short[c][i]);
+      for (int i = 0; i < int'(NFaw); i++) begin
+        if (faw_v_q[i] && 32'(faw_cum[i]) + 32'(faw_weight(cand_op_i[c])) > pim_pkg::FawLimit
+            && 32'(faw_age_q[i]) < pim_pkg::NFaw) faw_bad = 1'b1;
+      end
+      legal_o[c] = !bad && (!gb_bad || PlantBug == 3) && !faw_bad;
+    end
   end
 
 endmodule : sched_timing
