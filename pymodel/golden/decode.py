@@ -29,7 +29,11 @@ sums,
 
 The prefill KV (the context a request is admitted with) is placed by backdoor writes at the rows
 the DPA translation gives; decode-time KV goes through the command path above. Channels run
-concurrently: each keeps its own cycle count; a step ends when the slowest channel is done.
+concurrently within a program; the host reads a program's results when every channel is done, so
+the next program starts on all channels then (:class:`ReferenceBackend`, as the RTL bench). To
+let channels overlap, steps 3-5 put the loops of several KV heads in one QK^T and one SV program
+where their GPR regions do not collide (:mod:`pymodel.golden.decode_waves`;
+``overlap=False``: one program per loop).
 
 Backends. The orchestration above (:class:`DecodeEngine`) talks to the DPA and the channels only
 through a :class:`Backend`: host commands (OPEN/GROW/CLOSE/TRANSLATE, answered with a
@@ -66,6 +70,7 @@ import numpy as np
 from pymodel.config import PimConfig
 from pymodel.golden.bf16 import U16, from_bf16, random_bf16, to_bf16
 from pymodel.golden.channel import Channel
+from pymodel.golden.decode_waves import GprMap, Member, plan
 from pymodel.golden.dpa import (
     D_HEAD,
     ROWS_PER_BLOCK,
@@ -90,7 +95,7 @@ from pymodel.golden.dpa import (
     sv_template,
 )
 from pymodel.golden.sched import Mode, Scheduler
-from pymodel.isa import Instruction
+from pymodel.isa import InstOp, Instruction, TraceEntry
 
 # GPR map of every channel (entries of 32 B): the query at 0 (qk_template's WR_INP), the
 # segment's scores at d_head/lanes.. (then its bf16 weights, in place: sv_template's score_gpr),
@@ -211,17 +216,25 @@ class ReferenceBackend:
         self.scheds = [Scheduler(cfg, mode, ch) for ch in self.channels]
         self.gpr: list[dict[int, U16]] = [{} for _ in range(n)]
         self.clock = [0] * n
+        self.busy = [0] * n  # cycles each channel has spent running programs
+        self.traces: list[list[TraceEntry]] = [[] for _ in range(n)]  # command bus per channel
 
     async def host(self, op: HostOp, req: int, arg: int = 0) -> Response:
         return self.dpa.host(op, req, arg)
 
     async def run(self, prog: Sequence[Instruction], stats: StepStats) -> None:
+        # The host reads a program's results (scores, partial sums) once every channel is done,
+        # so a program starts on all channels when the previous one has ended on all of them.
+        start = max(self.clock)
         words, _, err = expand_prefix(self.dpa, prog)  # a failing program stops there
         for ch, p in enumerate(split(words, len(self.channels))):
+            self.clock[ch] = start
             if not p:
                 continue
-            res = self.scheds[ch].run(p, self.gpr[ch], start_cycle=self.clock[ch])
+            res = self.scheds[ch].run(p, self.gpr[ch], start_cycle=start)
             self.clock[ch] += res.stats.cycles
+            self.busy[ch] += res.stats.cycles
+            self.traces[ch].extend(res.trace)
             stats.instructions += len(p)
             stats.commands += len(res.trace)
         if err is not None:
@@ -239,8 +252,12 @@ class DecodeEngine:
     on any :class:`Backend`. Coroutine API: ``await admit_async / step_async / close_async``."""
 
     def __init__(self, cfg: PimConfig, shape: AttnShape, backend: Backend, seed: int = 0,
-                 segment: int | None = None, gqa_reuse: bool = False) -> None:
+                 segment: int | None = None, gqa_reuse: bool = False,
+                 overlap: bool = True) -> None:
         self.cfg, self.shape, self.backend = cfg, shape, backend
+        #: the loops of several KV heads in one program where the GPR allows (decode_waves);
+        #: False: one program per loop (grouped QK^T always runs that way)
+        self.overlap = overlap
         self.dpa = DpaModel(cfg, d_head=shape.d_head)  # the HUB's mirror
         self.lay = self.dpa.lay
         #: queries per grouped QK^T (K-row reuse; 1 = one QK^T loop per query head)
@@ -356,7 +373,10 @@ class DecodeEngine:
                 else random_bf16(self.rng, (self.shape.q_heads, self.shape.d_head))
             )
             self.last_queries[req] = q
-            outputs[req] = await self._attend(state, q, stats)
+            if not self.overlap or self.reuse > 1:
+                outputs[req] = await self._attend(state, q, stats)
+        if self.overlap and self.reuse == 1:
+            outputs = await self._attend_waves(self.last_queries, stats)
         stats.channel_cycles = [c - s for c, s in zip(self.backend.clocks(), start, strict=True)]
         stats.cycles = max(stats.channel_cycles)
         return outputs, stats
@@ -439,12 +459,107 @@ class DecodeEngine:
         if prog:
             await self.backend.run(prog, stats)
 
+    # ------------------------------------------------------------------ GPR staging (HUB)
+
+    def _window(self, i: int, seg: int) -> tuple[list[int], int]:
+        """Segment ``seg`` of DPA id ``i``: the channel of each of its blocks and its tokens."""
+        bt = self.lay.block_tokens
+        length = self.dpa.length(i)
+        first = seg * self.segment
+        n = min(self.segment, -(-length // bt) - first)
+        chans = [self.dpa.translate(i, ROWS_PER_BLOCK * (first + b))[0] for b in range(n)]
+        return chans, min(n * bt, length - first * bt)
+
+    def _stage_query(self, at: int, qv: U16) -> None:
+        """One query head at GPR ``at`` of every channel (the WR_INP broadcast reads it)."""
+        lanes = self.cfg.geometry.lanes
+        for gpr in self.gpr:
+            for c in range(len(qv) // lanes):
+                gpr[at + c] = qv[c * lanes : (c + 1) * lanes]
+
+    def _read_scores(self, chans: Sequence[int], at: int, stride: int = 1) -> U16:
+        """Scores of the window's blocks (block ``b`` on ``chans[b]``): slot ``s`` of block
+        ``b`` at GPR ``at + (b * slots + s) * stride``."""
+        g, bt = self.cfg.geometry, self.lay.block_tokens
+        slots = g.columns_per_row // (self.shape.d_head // g.lanes)
+        scores = np.zeros(len(chans) * bt, dtype=np.uint16)
+        for b, ch in enumerate(chans):
+            for s in range(slots):
+                tok = b * bt + s * g.banks
+                scores[tok : tok + g.banks] = self.gpr[ch][at + (b * slots + s) * stride]
+        return scores
+
+    def _write_weights(self, chans: Sequence[int], at: int, probs: U16) -> None:
+        """Block ``b``'s bf16 weights at GPR ``at + b * cols`` of its channel (SV's input)."""
+        lanes, bt = self.cfg.geometry.lanes, self.lay.block_tokens
+        cols = bt // lanes
+        for b, ch in enumerate(chans):
+            for e in range(cols):
+                self.gpr[ch][at + b * cols + e] = probs[b * bt + e * lanes : b * bt + (e + 1)
+                                                        * lanes]
+
+    def _partials(self, at: int) -> list[U16]:
+        """Every channel's SV partial sums at GPR ``at`` (d_head / banks entries)."""
+        ds = self.shape.d_head // self.cfg.geometry.banks
+        return [np.concatenate([gpr[at + j] for j in range(ds)]) for gpr in self.gpr]
+
+    async def _attend_waves(self, queries: dict[int, U16], stats: StepStats) -> dict[int, U16]:
+        """Attention of every query head of the requests in ``queries`` (req -> q_heads x
+        d_head): per segment and query of the group, the QK^T and SV loops of all KV heads in
+        as few programs as the GPR allows (:mod:`pymodel.golden.decode_waves`)."""
+        g, d, group = self.cfg.geometry, self.shape.d_head, self.shape.group
+        lanes, bt = g.lanes, self.lay.block_tokens
+        head_cols, cols, ds = d // lanes, bt // lanes, d // g.banks
+        slots = g.columns_per_row // head_cols
+        assert cols == slots, "weights overwrite the scores in place (DpaGpr.of checks it)"
+        scores_at, out_at = gpr_map(self.cfg, d)
+        gmap = GprMap(head_cols, ds, slots, out_at)
+        heads = []  # (req, kv head, DPA id, segments)
+        for req in queries:
+            for h, i in enumerate(self.requests[req].ids):
+                stats.tokens += self.dpa.length(i)
+                segs = self.segments_of(self.dpa.length(i))
+                stats.segments = max(stats.segments, segs)
+                heads.append((req, h, i, segs))
+        epus = {(r, h * group + qi): EpuSoftmax(d)
+                for r, h, _, _ in heads for qi in range(group)}
+        for seg in range(max((hd[3] for hd in heads), default=0)):
+            win = {"first": seg * self.segment, "count": self.segment}
+            members = [(r, h, i, *self._window(i, seg)) for r, h, i, segs in heads if seg < segs]
+            for qi in range(group):
+                cands = [Member(m, frozenset((ch, b) for b, ch in enumerate(m[3])), len(m[3]))
+                         for m in members]
+                for wave in plan(cands, gmap):
+                    prog: list[Instruction] = []
+                    for slot in wave:
+                        r, h, i, chans, real = slot.member.key
+                        self._stage_query(slot.query_gpr, queries[r][h * group + qi])
+                        prog += [replace(x, gpr=slot.query_gpr) if x.op is InstOp.WR_INP else x
+                                 for x in qk_template(self.cfg, i, d, **win)]
+                    await self.backend.run(prog, stats)
+                    prog = []
+                    for slot in wave:
+                        r, h, i, chans, real = slot.member.key
+                        scores = self._read_scores(chans, scores_at)
+                        probs = epus[r, h * group + qi].weights(scores[:real], len(chans) * bt)
+                        self._write_weights(chans, scores_at, probs)  # over the scores
+                        prog += sv_template(self.cfg, i, score_gpr=scores_at,
+                                            out_gpr=slot.out_gpr, d_head=d, **win)
+                    await self.backend.run(prog, stats)
+                    for slot in wave:
+                        r, h = slot.member.key[:2]
+                        epus[r, h * group + qi].add(self._partials(slot.out_gpr))
+        out = {r: np.zeros((self.shape.q_heads, d), dtype=np.uint16) for r in queries}
+        for (r, head), epu in epus.items():
+            out[r][head] = epu.output()
+        return out
+
     async def _attend(self, state: _Request, q: U16, stats: StepStats) -> U16:
         """Attention of every query head of the request, segment by segment; with GQA reuse,
         the queries of a pass share one grouped QK^T loop (the K row opened once for all)."""
         g = self.cfg.geometry
         lanes, d, bt = g.lanes, self.shape.d_head, self.lay.block_tokens
-        head_cols, cols = d // lanes, bt // lanes
+        head_cols = d // lanes
         slots = g.columns_per_row // head_cols
         n_pass = self.reuse
         scores_at, out_at = gpr_map(self.cfg, d, n_pass)
@@ -453,48 +568,30 @@ class DecodeEngine:
         for h, i in enumerate(state.ids):
             length = self.dpa.length(i)
             stats.tokens += length
-            blocks = -(-length // bt)
             segments = self.segments_of(length)
             stats.segments = max(stats.segments, segments)
             heads = [h * self.shape.group + qi for qi in range(self.shape.group)]
             epus = {head: EpuSoftmax(d) for head in heads}
             for seg in range(segments):
-                first = seg * self.segment
-                n = min(self.segment, blocks - first)
-                win = {"first": first, "count": self.segment}
-                chans = [self.dpa.translate(i, ROWS_PER_BLOCK * (first + b))[0]
-                         for b in range(n)]
-                real = min(n * bt, length - first * bt)
+                win = {"first": seg * self.segment, "count": self.segment}
+                chans, real = self._window(i, seg)
+                n = len(chans)
                 for p0 in range(0, len(heads), n_pass):
                     batch = heads[p0 : p0 + n_pass]
-                    for gpr in self.gpr:  # the pass's queries side by side
-                        for x, head in enumerate(batch):
-                            for c in range(head_cols):
-                                gpr[GPR_QUERY + x * head_cols + c] = q[head, c * lanes :
-                                                                       (c + 1) * lanes]
+                    for x, head in enumerate(batch):  # the pass's queries side by side
+                        self._stage_query(GPR_QUERY + x * head_cols, q[head])
                     prog = (qk_template(self.cfg, i, d, **win) if n_pass == 1 else
                             qk_group_template(self.cfg, i, len(batch), d, score_gpr=scores_at,
                                               **win))
                     await self.backend.run(prog, stats)
                     for x, head in enumerate(batch):
-                        scores = np.zeros(n * bt, dtype=np.uint16)
-                        for b, ch in enumerate(chans):
-                            for s in range(slots):
-                                tok = b * bt + s * g.banks
-                                at = scores_at + (b * slots + s) * len(batch) + x
-                                scores[tok : tok + g.banks] = self.gpr[ch][at]
+                        scores = self._read_scores(chans, scores_at + x, len(batch))
                         probs = epus[head].weights(scores[:real], n * bt)
-                        for b, ch in enumerate(chans):  # weights of block b for its SV
-                            for e in range(cols):
-                                self.gpr[ch][probs_at + b * cols + e] = probs[
-                                    b * bt + e * lanes : b * bt + (e + 1) * lanes]
+                        self._write_weights(chans, probs_at, probs)  # block b's, for its SV
                         prog = sv_template(self.cfg, i, score_gpr=probs_at, out_gpr=out_at,
                                            d_head=d, **win)
                         await self.backend.run(prog, stats)
-                        epus[head].add([
-                            np.concatenate([gpr[out_at + j] for j in range(d // g.banks)])
-                            for gpr in self.gpr
-                        ])
+                        epus[head].add(self._partials(out_at))
             for head in heads:
                 out[head] = epus[head].output()
         return out
@@ -518,10 +615,10 @@ class DecodeModule(DecodeEngine):
 
     def __init__(
         self, cfg: PimConfig, shape: AttnShape, mode: Mode = Mode.DCS, seed: int = 0,
-        segment: int | None = None, gqa_reuse: bool = False,
+        segment: int | None = None, gqa_reuse: bool = False, overlap: bool = True,
     ) -> None:
         self.ref = ReferenceBackend(cfg, mode, shape.d_head)
-        super().__init__(cfg, shape, self.ref, seed, segment, gqa_reuse)
+        super().__init__(cfg, shape, self.ref, seed, segment, gqa_reuse, overlap)
 
     @property
     def channels(self) -> list[Channel]:

@@ -29,6 +29,7 @@ from pymodel.golden.bf16 import from_bf16
 from pymodel.golden.decode import AttnShape, DecodeEngine, DecodeModule, reference_attention
 from pymodel.golden.dpa import DpaError, DpaLayout
 from pymodel.golden.sched import Mode
+from pymodel.isa import write_trace
 from pymodel.system.models import resolve_model
 from pymodel.ui.args import positive, seed
 from pymodel.ui.progress import Progress
@@ -86,8 +87,9 @@ def estimate_s(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int) ->
 
 
 def run_reference(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int, seed_: int,
-                  mode: Mode, gqa_reuse: bool) -> dict[str, Any]:
-    m = DecodeModule(cfg, shape, mode, seed_, gqa_reuse=gqa_reuse)
+                  mode: Mode, gqa_reuse: bool, overlap: bool = True,
+                  trace_dir: Path | None = None) -> dict[str, Any]:
+    m = DecodeModule(cfg, shape, mode, seed_, gqa_reuse=gqa_reuse, overlap=overlap)
     for r, n in enumerate(reqs):
         m.admit(r, n)
     totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
@@ -102,8 +104,12 @@ def run_reference(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int,
             worst = max(worst, worst_error(m, out))
             outputs.append({r: o.tolist() for r, o in out.items()})
             prog.update()
+    if trace_dir is not None:  # after the run: a failed step leaves no partial traces
+        for c, trace in enumerate(m.ref.traces):
+            write_trace(trace_dir / f"trace_ch{c}.txt", trace)
     return {**totals, "max_error_over_bound": worst, "outputs": outputs,
-            "gqa_queries_per_loop": m.reuse, "segment_blocks": m.segment}
+            "gqa_queries_per_loop": m.reuse, "segment_blocks": m.segment, "overlap": overlap,
+            "channel_busy_cycles": m.ref.busy}
 
 
 def worst_error(m: DecodeEngine, out: dict[int, Any]) -> float:
@@ -159,13 +165,20 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if est > 60 * args.max_minutes:
         raise LimitError(f"decode of {reqs} for {args.steps} step(s) is estimated at "
                          f"{est / 60:.0f} min > --max-minutes {args.max_minutes:g}")
+    if args.backend == "rtl" and (args.sequential or args.trace_dir):
+        raise DecodeInputError("--sequential and --trace-dir are options of --backend reference "
+                               "(the RTL bench writes its own traces)")
+    trace_dir = Path(args.trace_dir) if args.trace_dir else None
+    if trace_dir is not None and not trace_dir.is_dir():
+        raise DecodeInputError(f"--trace-dir {trace_dir}: not a directory")
     t0 = time.perf_counter()
     mode = Mode(args.mode)
     try:
         if args.backend == "rtl":
             res = run_rtl(args, reqs)
         else:
-            res = run_reference(cfg, shape, reqs, args.steps, args.seed, mode, args.gqa_reuse)
+            res = run_reference(cfg, shape, reqs, args.steps, args.seed, mode, args.gqa_reuse,
+                                not args.sequential, trace_dir)
     except DpaError as exc:  # a typed DPA error (e.g. the module ran out of chunks)
         raise DecodeInputError(str(exc)) from None
     res.pop("outputs", None)
@@ -197,6 +210,12 @@ def add_decode_parser(sub: Any) -> None:
                    help="channel scheduler mode (default dcs)")
     p.add_argument("--gqa-reuse", action="store_true",
                    help="grouped QK^T (K row opened once per KV group; needs dpa.max_body_len)")
+    p.add_argument("--sequential", action="store_true",
+                   help="one program per QK^T / SV loop (default: the loops of several KV heads "
+                        "in one program where the GPR allows, so their channels overlap)")
+    p.add_argument("--trace-dir", metavar="DIR",
+                   help="write each channel's command bus to DIR/trace_ch<c>.txt (reference; "
+                        "`pimphony timeline` renders one)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
                    help=f"refuse runs estimated longer (default {DEFAULT_MAX_MINUTES:g})")
