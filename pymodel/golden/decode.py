@@ -253,10 +253,12 @@ class DecodeEngine:
 
     def __init__(self, cfg: PimConfig, shape: AttnShape, backend: Backend, seed: int = 0,
                  segment: int | None = None, gqa_reuse: bool = False,
-                 overlap: bool = True) -> None:
+                 overlap: bool = False) -> None:
         self.cfg, self.shape, self.backend = cfg, shape, backend
         #: the loops of several KV heads in one program where the GPR allows (decode_waves);
-        #: False: one program per loop (grouped QK^T always runs that way)
+        #: False: one program per loop (grouped QK^T always runs that way). Off by default for
+        #: engines on other backends (the RTL bench has not been run with waves yet); on for
+        #: DecodeModule.
         self.overlap = overlap
         self.dpa = DpaModel(cfg, d_head=shape.d_head)  # the HUB's mirror
         self.lay = self.dpa.lay

@@ -23,8 +23,9 @@ member's commands and GPR values are the same; only the placement of its query a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 _K = TypeVar("_K")
 
@@ -50,7 +51,7 @@ class Slot(Generic[_K]):
 
 @dataclass(frozen=True)
 class GprMap:
-    """Entries of one channel's GPR the waves use (``pymodel.golden.decode.gpr_map``'s single map)."""
+    """Entries of one channel's GPR the waves use (``golden.decode.gpr_map``'s single map)."""
 
     head_cols: int  # query entries (d_head / lanes)
     dim_slots: int  # partial-sum entries (d_head / banks)
