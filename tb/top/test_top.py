@@ -1,27 +1,34 @@
-"""Module co-simulation: real attention decode steps through ``rtl/top/pim_top.sv``.
+"""Module co-simulation: real attention decode steps through ``rtl/top/pim_top.sv`` (pyuvm).
 
-The orchestration is :class:`pymodel.golden.decode.DecodeEngine` (the same code as the pure-pymodel
-``DecodeModule``) on :class:`RtlBackend`:
+The environment (agents per interface, scoreboards wrapping ``scoreboards/``, the BFM on
+``tb/common/stream``) is ``top_env.py``; this file holds the scenarios and the tests. The
+orchestration is :class:`pymodel.golden.decode.DecodeEngine` (the same code as the pure-pymodel
+``DecodeModule``) on :class:`top_env.RtlBackend`:
 
 * host commands (OPEN/GROW/CLOSE/TRANSLATE) go through the DUT's host port (dpa_ctrl); every
-  response is checked against a mirror ``DpaModel`` (and by the engine);
+  response is checked against ``pymodel.golden.dpa`` (the backend's mirror, ``DpaScoreboard``, the
+  engine);
 * programs (QK^T / SV DYN_LOOP templates over softmax segments, one APPEND instruction per KV
-  head and step) go into the DUT's instruction port, are expanded by the RTL dpa_ctrl (APPEND:
-  the controller grows the request and forms the K/V WR_BANK words itself) and routed by
-  ch_mask to the channel schedulers; per
-  channel the instructions each scheduler accepted must equal ``pymodel.golden.dpa``'s expansion
-  split by ch_mask (:class:`TopMismatch` names the channel, the instruction and the cycle);
-* behind each scheduler a golden :class:`pymodel.golden.channel.Channel` (``scoreboards.cmd_sched.
-  BusChannel``, raises on any timing or state violation) returns RDMAC data with random in-order
-  latency; a Python GPR per channel answers the read port and takes the write port;
-* each scheduler is in lockstep with ``pymodel.golden.sched`` (:class:`scoreboards.cmd_sched.
-  SchedLockstep`: same commands at the same cycles, program by program);
+  head and step) go into the DUT's instruction port, are expanded by the RTL dpa_ctrl and routed
+  by ch_mask to the channel schedulers; per channel the instructions each scheduler accepted must
+  equal ``pymodel.golden.dpa``'s expansion split by ch_mask;
+* behind each scheduler a golden channel returns RDMAC data with random in-order latency, a
+  Python GPR per channel answers the read port and takes the write port; each scheduler is in
+  lockstep with ``pymodel.golden.sched``;
 * the softmax and the cross-channel SV reduction are the engine's (HUB/EPU, Python).
 
-The attention outputs must equal the pure-pymodel run with the same seed bit for bit, and numpy
-float32 within ``attention_error_bound``. Each channel's command trace is written to
-``<test dir>/trace_ch<c>.txt`` (``pimphony timeline``). Seed: env ``SEED`` (logged; the data seed
-and the stimulus seed). Config: env ``PIMPHONY_CONFIG`` (the DUT's pim_pkg was generated from it).
+The attention outputs must equal the pure-pymodel run with the same seed bit for bit, and float64
+numpy within ``attention_error_bound``. Each channel's command trace is written to
+``<test dir>/trace_ch<c>.txt`` (``pimphony timeline``). Seed: env ``SEED`` (logged; the data
+seed and the stimulus seed). Config: env ``PIMPHONY_CONFIG`` (the DUT's pim_pkg was generated
+from it). Scheduler mode: env ``TOP_MODE``.
+
+pyuvm tests (``run_*``, each with a timeout; an error any monitor or scoreboard raises fails the
+test at once): ``run_decode`` (the multi-step scenario, or the short one with ``TOP_SHORT=1``),
+``run_stall_burst`` (a word held for one channel while its queue is full), ``run_bad_input``
+(typed errors and error responses, every other request intact), ``run_bfm_error_fails``,
+``run_planted_bug`` (``PlantBug=1`` must be caught), ``run_cli_decode`` (``pimphony decode
+--backend rtl``).
 """
 
 from __future__ import annotations
@@ -30,327 +37,46 @@ import json
 import os
 import random
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import cocotb
 import numpy as np
 import pytest
+import pyuvm
 from bench_seed import bench_seed
 from cocotb.clock import Clock
-from cocotb.triggers import Event, FallingEdge, RisingEdge
+from pyuvm import ConfigDB, uvm_test
+from top_env import RtlBackend, TopBfm, TopEnv, TopMismatch, bench_mode
 
 from pymodel.config import PimConfig, resolve
-from pymodel.golden.bf16 import U16, from_bf16, random_bf16
+from pymodel.golden.bf16 import from_bf16, random_bf16
 from pymodel.golden.decode import (
     AttnShape,
     DecodeEngine,
     ReferenceBackend,
     StepStats,
+    gpr_map,
     reference_attention,
     run_sync,
-    split,
 )
-from pymodel.golden.dpa import DpaModel, DpaStatus, HostOp, OutOfMemory, Response, expand
-from pymodel.golden.sched import MODE_CODE, Mode
-from pymodel.isa import Instruction, TraceEntry, decode_inst, encode_inst, write_trace
-from scoreboards.cmd_sched import (
-    BUS_OFFSET,
-    BusChannel,
-    SchedLockstep,
-    int_to_lanes,
-    lanes_to_int,
+from pymodel.golden.dpa import (
+    DpaError,
+    HostOp,
+    OutOfMemory,
+    TooLong,
+    UnknownRequest,
+    append_template,
+    qk_template,
 )
+from pymodel.isa import InstOp, Instruction, write_trace
 
 CLK_NS = 2
 #: Every test fails (never hangs) after this much simulated time (run_decode needs well under a
 #: tenth of it).
 TIMEOUT_MS = float(os.environ.get("TOP_TIMEOUT_MS", "50"))
 SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
-
-
-class TopMismatch(AssertionError):
-    """The DUT's routing / DPA answers differ from pymodel."""
-
-
-def bench_mode() -> Mode:
-    """Scheduler mode of every channel: env ``TOP_MODE`` (static, pingpong, dcs; default dcs)."""
-    return Mode(os.environ.get("TOP_MODE", "dcs"))
-
-
-
-# ------------------------------------------------------------------------------------- BFM
-
-
-class TopBfm:
-    """Owns every DUT pin; one coroutine per cycle: drive after the rising edge, sample at the
-    falling edge (then answer the GPR read ports and return RDMAC data)."""
-
-    def __init__(self, dut: Any, cfg: PimConfig, rng: random.Random) -> None:
-        self.dut, self.cfg, self.rng = dut, cfg, rng
-        self.n = cfg.module.channels
-        self.lanes = cfg.geometry.lanes
-        self.cw = len(dut.cmd_o) // self.n  # command word width
-        self.dw = self.cfg.geometry.column_bytes * 8
-        self.gw = len(dut.gpr_rd_addr_o) // self.n
-        self.cycle = 0
-        self.idle_prob = 0.0
-        self.ret_lat = (0, 3)
-        self.host_q: deque[tuple[int, int, int, list[Response], Event]] = deque()
-        self.waiters: deque[tuple[list[Response], Event]] = deque()
-        self.host_cur: tuple[int, int, int, list[Response], Event] | None = None  # offered
-        self.inst_q: deque[int] = deque()
-        self.returns: list[deque[tuple[int, int]]] = [deque() for _ in range(self.n)]
-        self.gpr: list[dict[int, U16]] = [{} for _ in range(self.n)]
-        self.bus = [BusChannel(cfg) for _ in range(self.n)]
-        self.lock: list[SchedLockstep] | None = None
-        self.accepted: list[list[tuple[int, int]]] = [[] for _ in range(self.n)]  # (cycle, word)
-        self.trace: list[list[TraceEntry]] = [[] for _ in range(self.n)]
-        self.dpa_errors: list[tuple[int, int]] = []
-        self.error: BaseException | None = None
-        #: test hook, called every sampled cycle (a test makes the BFM see an error with it)
-        self.fault: Callable[[int], None] | None = None
-        self.host_ready = self.busy = self.inst_pending = False
-        self._rd_prev = False
-
-    async def reset(self) -> None:
-        d = self.dut
-        d.rst_ni.value = 0
-        for sig in (d.host_valid_i, d.inst_valid_i, d.rd_valid_i, d.rd_data_i, d.gpr_rd_data_i,
-                    d.host_op_i, d.host_req_i, d.host_arg_i, d.inst_i):
-            sig.value = 0
-        d.resp_ready_i.value = 1
-        d.mode_i.value = MODE_CODE[bench_mode()]
-        for _ in range(3):
-            await RisingEdge(d.clk_i)
-        d.rst_ni.value = 1
-        cocotb.start_soon(self._run())
-
-    async def _run(self) -> None:  # noqa: C901 - the BFM cycle loop; split pending (issue 16)
-        d, n = self.dut, self.n
-        inst_cur: int | None = None
-        idle = 0
-        host_was_valid = False
-        cmask, dmask, gmask = (1 << self.cw) - 1, (1 << self.dw) - 1, (1 << self.gw) - 1
-        while True:
-            # ---- drive (start of cycle self.cycle)
-            if self.host_cur is None and self.host_q:
-                self.host_cur = self.host_q.popleft()
-                d.host_op_i.value, d.host_req_i.value, d.host_arg_i.value = self.host_cur[:3]
-                d.host_valid_i.value = 1
-            elif self.host_cur is None and host_was_valid:
-                d.host_valid_i.value = 0
-            host_was_valid = self.host_cur is not None
-            if inst_cur is None and self.inst_q:
-                inst_cur = self.inst_q.popleft()
-                idle = self.rng.randint(1, 4) if self.rng.random() < self.idle_prob else 0
-            inst_valid = inst_cur is not None and idle == 0
-            if idle:
-                idle -= 1
-            d.inst_valid_i.value = int(inst_valid)
-            if inst_valid:
-                d.inst_i.value = inst_cur
-            await FallingEdge(d.clk_i)
-            # ---- sample
-            try:
-                c = self.cycle
-                if self.host_cur is not None and d.host_ready_o.value:
-                    self.waiters.append((self.host_cur[3], self.host_cur[4]))
-                    self.host_cur = None
-                if d.resp_valid_o.value:
-                    res, ev = self.waiters.popleft()
-                    res.append(Response(DpaStatus(d.resp_status_o.value.to_unsigned()),
-                                        d.resp_chan_o.value.to_unsigned(),
-                                        d.resp_row_o.value.to_unsigned()))
-                    ev.set()
-                if inst_valid and d.inst_ready_o.value:
-                    inst_cur = None
-                if d.err_valid_o.value:
-                    self.dpa_errors.append((c, d.err_code_o.value.to_unsigned()))
-                took = d.sched_valid.value.to_unsigned() & d.sched_ready.value.to_unsigned()
-                if took:
-                    word = d.dpa_out.value.to_unsigned()
-                    inst = decode_inst(word, self.cfg)
-                    for ch in range(n):
-                        if took >> ch & 1:
-                            self.accepted[ch].append((c, word))
-                            if self.lock is not None:
-                                self.lock[ch].accept(c, inst)
-                cv = d.cmd_valid_o.value.to_unsigned()
-                datas = d.cmd_data_o.value.to_unsigned()
-                for ch in range(n):  # quiet bus: no write data without a command
-                    if not cv >> ch & 1 and (datas >> (ch * self.dw)) & dmask:
-                        raise TopMismatch(f"channel {ch} cycle {c}: cmd_data_o is nonzero while "
-                                          "cmd_valid_o is low")
-                if cv:
-                    words = d.cmd_o.value.to_unsigned()
-                    for ch in range(n):
-                        if cv >> ch & 1:
-                            mc = c - BUS_OFFSET
-                            cmd, rd = self.bus[ch].command(
-                                mc, (words >> (ch * self.cw)) & cmask,
-                                (datas >> (ch * self.dw)) & dmask)
-                            self.trace[ch].append(TraceEntry(mc, cmd))
-                            if self.lock is not None:
-                                self.lock[ch].observe(mc, cmd)
-                            if rd is not None:
-                                q = self.returns[ch]
-                                at = c + self.rng.randint(*self.ret_lat)
-                                if q:
-                                    at = max(at, q[-1][0] + 1)
-                                q.append((at, lanes_to_int(rd)))
-                wen = d.gpr_wr_en_o.value.to_unsigned()
-                if wen:
-                    addrs = d.gpr_wr_addr_o.value.to_unsigned()
-                    datas = d.gpr_wr_data_o.value.to_unsigned()
-                    for ch in range(n):
-                        if wen >> ch & 1:
-                            a = (addrs >> (ch * self.gw)) & gmask
-                            v = int_to_lanes((datas >> (ch * self.dw)) & dmask, self.lanes)
-                            self.gpr[ch][a] = np.asarray(v, dtype=np.uint16)
-                ren = d.gpr_rd_en_o.value.to_unsigned()
-                if ren:
-                    addrs = d.gpr_rd_addr_o.value.to_unsigned()
-                    val = 0
-                    for ch in range(n):
-                        if ren >> ch & 1:
-                            e = self.gpr[ch].get((addrs >> (ch * self.gw)) & gmask)
-                            if e is not None:
-                                val |= lanes_to_int(e) << (ch * self.dw)
-                    d.gpr_rd_data_i.value = val
-                rv, rdat = 0, 0
-                for ch in range(n):
-                    q = self.returns[ch]
-                    if q and q[0][0] <= c:
-                        rv |= 1 << ch
-                        rdat |= q.popleft()[1] << (ch * self.dw)
-                if rv or self._rd_prev:
-                    d.rd_valid_i.value = rv
-                    d.rd_data_i.value = rdat
-                self._rd_prev = bool(rv)
-                self.inst_pending = inst_cur is not None
-                self.host_ready = bool(d.host_ready_o.value)
-                self.busy = bool(d.sched_busy_o.value.to_unsigned())
-                if d.sched_err_o.value.to_unsigned() or d.route_err_o.value:
-                    raise TopMismatch(f"cycle {c}: scheduler error flags "
-                                      f"{d.sched_err_o.value} route_err {d.route_err_o.value}")
-                if self.fault is not None:
-                    self.fault(c)
-            except BaseException as exc:  # noqa: B036 - re-raised by the waiting coroutine
-                self._fail(exc)
-                return
-            await RisingEdge(d.clk_i)
-            self.cycle += 1
-
-    def _fail(self, exc: BaseException) -> None:
-        """Record the first error and wake every coroutine waiting for a host response, so it
-        re-raises the error instead of waiting forever."""
-        self.error = exc
-        for _, _, _, _, ev in [*self.host_q, *([self.host_cur] if self.host_cur else [])]:
-            ev.set()
-        for _, ev in self.waiters:
-            ev.set()
-
-    @property
-    def drained(self) -> bool:
-        return (not self.inst_q and not self.inst_pending and self.host_ready and not self.busy
-                and not any(self.returns))
-
-
-# ------------------------------------------------------------------------------------- backend
-
-
-class RtlBackend:
-    """:class:`pymodel.golden.decode.Backend` on the DUT (see the module docstring)."""
-
-    def __init__(self, bfm: TopBfm, cfg: PimConfig, lockstep: bool = True) -> None:
-        self.bfm, self.cfg, self.n = bfm, cfg, bfm.n
-        self.gpr = bfm.gpr
-        self.model = DpaModel(cfg)  # mirror of dpa_ctrl (expected expansion)
-        if lockstep:
-            bfm.lock = [SchedLockstep(cfg, bench_mode(), f"channel {c}") for c in range(self.n)]
-        self.programs = 0
-        self.instructions = 0
-        self.commands_seen = 0
-
-    async def host(self, op: HostOp, req: int, arg: int = 0) -> Response:
-        res: list[Response] = []
-        ev = Event()
-        self.bfm.host_q.append((int(op), req, arg, res, ev))
-        await ev.wait()
-        self._raise_bfm()
-        exp = self.model.host(op, req, arg)
-        if res[0] != exp:
-            raise TopMismatch(f"cycle {self.bfm.cycle}: host {op.name} req={req} arg={arg}: "
-                              f"DUT {res[0]}, pymodel.golden.dpa {exp}")
-        return res[0]
-
-    def _raise_bfm(self) -> None:
-        if self.bfm.error is not None:
-            raise self.bfm.error
-
-    async def run(self, prog: Sequence[Instruction], stats: StepStats) -> None:
-        bfm, n = self.bfm, self.n
-        expected = split(expand(self.model, prog), n)
-        base = [len(a) for a in bfm.accepted]
-        cmds0 = sum(len(t) for t in bfm.trace)
-        if bfm.lock is not None:
-            for c in range(n):
-                bfm.lock[c].begin(bfm.gpr[c])
-        bfm.inst_q.extend(encode_inst(i, self.cfg) for i in prog)
-        budget = 400 * sum(len(e) for e in expected) + 4 * self.cfg.timing.nREFI
-        waited = quiet = 0
-        while True:
-            await RisingEdge(bfm.dut.clk_i)
-            self._raise_bfm()
-            waited += 1
-            done = all(len(bfm.accepted[c]) - base[c] >= len(expected[c]) for c in range(n))
-            quiet = quiet + 1 if bfm.drained else 0
-            if (done and quiet) or quiet > 16:  # finished, or nothing left that could move
-                break
-            if waited > budget:
-                self._compare(expected, base)
-                raise TopMismatch(f"cycle {bfm.cycle}: not drained after {budget} cycles")
-        for _ in range(4):  # last decided command reaches the bus; last GPR write lands
-            await RisingEdge(bfm.dut.clk_i)
-        self._raise_bfm()
-        if bfm.dpa_errors:
-            raise TopMismatch(f"dpa_ctrl reported errors (cycle, code): {bfm.dpa_errors}")
-        self._compare(expected, base)
-        if bfm.lock is not None:
-            for c in range(n):
-                bfm.lock[c].check()
-        self.programs += 1
-        stats.instructions += sum(len(e) for e in expected)
-        stats.commands += sum(len(t) for t in bfm.trace) - cmds0
-
-    def _compare(self, expected: list[list[Instruction]], base: list[int]) -> None:
-        for c in range(self.n):
-            got = self.bfm.accepted[c][base[c]:]
-            for k, exp in enumerate(expected[c]):
-                if k >= len(got):
-                    last = f"cycle {got[-1][0]}" if got else "never"
-                    raise TopMismatch(f"channel {c} cycle {self.bfm.cycle}: scheduler never "
-                                      f"accepted instruction #{k} of the program ({exp}); it took "
-                                      f"{len(got)} of {len(expected[c])} (last one: {last})")
-                inst = decode_inst(got[k][1], self.cfg)
-                if inst != exp:
-                    raise TopMismatch(f"channel {c} cycle {got[k][0]}: scheduler accepted {inst}, "
-                                      f"expected instruction #{k} {exp}")
-            if len(got) > len(expected[c]):
-                cyc, w = got[len(expected[c])]
-                raise TopMismatch(f"channel {c} cycle {cyc}: extra instruction "
-                                  f"{decode_inst(w, self.cfg)}")
-
-    def load_row(self, ch: int, row: int, data: U16) -> None:
-        self.bfm.bus[ch].ch.load_row(row, data)
-        if self.bfm.lock is not None:
-            self.bfm.lock[ch].load_row(row, data)
-
-    def clocks(self) -> list[int]:
-        return [self.bfm.cycle] * self.n
 
 
 # ------------------------------------------------------------------------------------- scenario
@@ -363,16 +89,7 @@ async def scenario(eng: DecodeEngine, log: Any, short: bool = False) -> list[dic
     steps: list[dict[str, Any]] = []
 
     async def step(tag: str) -> None:
-        qs = {r: random_bf16(eng.rng, (SHAPE.q_heads, SHAPE.d_head)) for r in eng.requests}
-        lengths = {r: eng.dpa.length(s.ids[0]) for r, s in eng.requests.items()}
-        t0 = time.time()
-        out, stats = await eng.step_async(qs)
-        steps.append({"tag": tag, "queries": qs, "out": out, "stats": stats, "lengths": lengths,
-                      "kv": {r: (list(s.k), list(s.v)) for r, s in eng.requests.items()}})
-        log.info("step %s: lengths %s -> %d cycles, %d instructions, %d commands, %d tokens, "
-                 "%d segments, out of memory %s (%.1f s wall)", tag, lengths, stats.cycles,
-                 stats.instructions, stats.commands, stats.tokens, stats.segments,
-                 stats.out_of_memory, time.time() - t0)
+        steps.append(await record_step(eng, tag, log))
 
     if short:
         await eng.admit_async(0, 300)
@@ -400,6 +117,10 @@ async def scenario(eng: DecodeEngine, log: Any, short: bool = False) -> list[dic
     assert 3 not in eng.requests and eng.dpa.free_chunks == free, "failed admission took chunks"
     await eng.admit_async(3, 768)  # takes the last 6 chunks; its next token needs a 7th
     assert eng.dpa.free_chunks == 0
+    # an APPEND into the full module (the engine never issues one): the DPA's NO_MEMORY on the
+    # instruction path, nothing emitted or changed (the step below checks every request)
+    await refused(OutOfMemory, eng.backend.run(
+        append_template(eng.requests[3].ids[0], gpr_map(eng.cfg)[0]), StepStats()), log)
     before = {r: eng.dpa.length(s.ids[0]) for r, s in eng.requests.items()}
     await step("s4")
     assert steps[-1]["stats"].out_of_memory == [3], steps[-1]["stats"].out_of_memory
@@ -441,6 +162,58 @@ def compare_bit_exact(rtl: list[dict[str, Any]], ref: list[dict[str, Any]]) -> N
                                   f"0x{int(x[head, dim]):04x}, pymodel 0x{int(y[head, dim]):04x}")
 
 
+async def record_step(eng: DecodeEngine, tag: str, log: Any) -> dict[str, Any]:
+    """One decode step with random queries; the record the checks below need."""
+    qs = {r: random_bf16(eng.rng, (SHAPE.q_heads, SHAPE.d_head)) for r in eng.requests}
+    lengths = {r: eng.dpa.length(s.ids[0]) for r, s in eng.requests.items()}
+    t0 = time.time()
+    out, stats = await eng.step_async(qs)
+    log.info("step %s: lengths %s -> %d cycles, %d instructions, %d commands, %d tokens, "
+             "%d segments, out of memory %s (%.1f s wall)", tag, lengths, stats.cycles,
+             stats.instructions, stats.commands, stats.tokens, stats.segments,
+             stats.out_of_memory, time.time() - t0)
+    return {"tag": tag, "queries": qs, "out": out, "stats": stats, "lengths": lengths,
+            "kv": {r: (list(s.k), list(s.v)) for r, s in eng.requests.items()}}
+
+
+async def refused(error: type[DpaError], op: Awaitable[Any], log: Any) -> None:
+    """``op`` must raise the typed DPA ``error`` (any other exception propagates)."""
+    try:
+        await op
+    except error as exc:
+        log.info("refused as it should: %s: %s", type(exc).__name__, exc)
+        return
+    raise AssertionError(f"{error.__name__} expected, the operation succeeded")
+
+
+async def bad_input(eng: DecodeEngine, log: Any) -> list[dict[str, Any]]:
+    """Bad input, each refused with its typed error (the RTL: the error response on the host
+    port, or dpa_ctrl's instruction-path error), nothing changed: an admission longer than the
+    VA2PA table maps, a step on a closed request and that request's APPEND and QK^T loop, a
+    step that would grow a request past the table. Then a step of the request still open, whose
+    outputs the caller checks (bit-exact against the reference, bound against float64)."""
+    limit = eng.lay.max_tokens
+    await eng.admit_async(0, 300)
+    await eng.admit_async(1, 1000)
+    free = eng.dpa.free_chunks
+    await refused(TooLong, eng.admit_async(2, limit + 1), log)
+    assert 2 not in eng.requests and eng.dpa.free_chunks == free, "a refused OPEN took chunks"
+    closed = eng.requests[1].ids[0]
+    await eng.close_async(1)
+    q = random_bf16(eng.rng, (SHAPE.q_heads, SHAPE.d_head))
+    await refused(UnknownRequest, eng.step_async({0: q, 1: q}), log)
+    await refused(UnknownRequest, eng.backend.run(
+        append_template(closed, gpr_map(eng.cfg)[0]), StepStats()), log)
+    await refused(UnknownRequest, eng.backend.run(qk_template(eng.cfg, closed), StepStats()), log)
+    await eng.admit_async(3, limit)  # as long as the table maps: no room for one more token
+    length0 = eng.dpa.length(eng.requests[0].ids[0])
+    await refused(TooLong, eng.step_async(), log)
+    assert eng.dpa.length(eng.requests[0].ids[0]) == length0, "a refused step grew a request"
+    await eng.close_async(3)
+    eng.dpa.check_invariants()
+    return [await record_step(eng, "after", log)]
+
+
 # ------------------------------------------------------------------------------------- tests
 
 
@@ -448,151 +221,245 @@ def write_traces(bfm: TopBfm, log: Any) -> None:
     """Each channel's command bus as a pymodel.isa trace (model cycles), also after a failure:
     ``pimphony timeline <dir>/trace_ch<c>.txt --config <PIMPHONY_CONFIG> -o out.png``."""
     out_dir = Path(os.environ.get("TOP_TRACE_DIR", "."))
-    for c, tr in enumerate(bfm.trace):
-        write_trace(out_dir / f"trace_ch{c}.txt", tr)
+    for c, m in enumerate(bfm.mem):
+        write_trace(out_dir / f"trace_ch{c}.txt", m.trace)
     log.info("command traces: %s/trace_ch{0..%d}.txt (cycle %d)", out_dir, bfm.n - 1, bfm.cycle)
 
 
-async def _setup(dut: Any) -> tuple[PimConfig, int, TopBfm]:
-    cfg = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
-    seed = bench_seed()
-    dut._log.info("config %s, %d channels, seed %d (rerun with SEED=%d)", cfg.name,
-                  cfg.module.channels, seed, seed)
-    assert len(dut.cmd_valid_o) == cfg.module.channels, "pim_pkg from another config"
-    Clock(dut.clk_i, CLK_NS, unit="ns").start()
-    bfm = TopBfm(dut, cfg, random.Random(seed))
-    await bfm.reset()
-    return cfg, seed, bfm
+class TopTest(uvm_test):
+    """Base: config, BFM and environment; clock, reset, the BFM's cycle loop and the backend;
+    subclasses implement :meth:`body`. ``lockstep``: the schedulers' lockstep scoreboard."""
+
+    lockstep = True
+
+    def build_phase(self) -> None:
+        self.dut = cocotb.top
+        self.cfg: PimConfig = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
+        self.seed = bench_seed()
+        self.rng = random.Random(self.seed)
+        self.bfm = TopBfm(self.dut, self.cfg, self.rng)
+        for key, val in (("BFM", self.bfm), ("CFG", self.cfg), ("CLK", self.dut.clk_i),
+                         ("HOST_STREAM", self.bfm.host), ("INST_STREAM", self.bfm.inst),
+                         ("LOCKSTEP", self.lockstep)):
+            ConfigDB().set(None, "*", key, val)
+        self.env = TopEnv("env", self)
+
+    @property
+    def log(self) -> Any:
+        return self.dut._log
+
+    async def run_phase(self) -> None:
+        self.raise_objection()
+        self.log.info("config %s, %d channels, mode %s, seed %d (rerun with SEED=%d)",
+                      self.cfg.name, self.cfg.module.channels, bench_mode().value, self.seed,
+                      self.seed)
+        assert len(self.dut.cmd_valid_o) == self.cfg.module.channels, "pim_pkg of another config"
+        Clock(self.dut.clk_i, CLK_NS, unit="ns").start()
+        await self.bfm.reset(bench_mode())
+        loop = cocotb.start_soon(self.bfm.run())
+        self.backend = RtlBackend(self.env, self.bfm, self.cfg, self.rng)
+        try:
+            await self.body()
+            self.bfm.raise_error()
+            self.env.dpa_sb.sb.drain()
+            self.log.info("%s: DPA %s; router: %d words", type(self).__name__,
+                          self.env.dpa_sb.sb.summary(), self.env.route_sb.words)
+        finally:
+            write_traces(self.bfm, self.log)
+            loop.cancel()
+        self.drop_objection()
+
+    async def body(self) -> None:
+        raise NotImplementedError
+
+    def set_knobs(self, k: int) -> None:
+        """Stimulus of step ``k``: idle cycles, RDMAC latency and response backpressure on
+        (odd steps) and off (even steps)."""
+        self.backend.idle_prob = (0.0, 0.25)[k % 2]
+        self.bfm.resp_ready_prob = (1.0, 0.7)[k % 2]
+        for m in self.bfm.mem:
+            m.ret_lat = ((0, 0), (0, 3))[k % 2]
+
+    def engine(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
+        """A DecodeEngine on the DUT whose steps alternate the stimulus knobs."""
+        eng = DecodeEngine(self.cfg, shape, self.backend, self.seed, **kw)
+        orig = eng.step_async
+        steps = [0]
+
+        async def step_with_knobs(queries: Any = None) -> Any:
+            self.set_knobs(steps[0])
+            steps[0] += 1
+            return await orig(queries)
+
+        eng.step_async = step_with_knobs  # type: ignore[method-assign]
+        return eng
+
+    def reference(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
+        return DecodeEngine(self.cfg, shape, ReferenceBackend(self.cfg, bench_mode()), self.seed,
+                            **kw)
+
+    def summary(self, steps: list[dict[str, Any]], worst: float) -> None:
+        lock = self.backend.lock
+        assert lock is not None
+        lock_cmds = sum(lk.commands for lk in lock)
+        commands = sum(len(m.trace) for m in self.bfm.mem)
+        assert lock_cmds > 0 and commands >= lock_cmds and self.backend.programs > 0
+        self.log.info(
+            "co-simulated %d decode steps: %d tokens attended, %d programs, %d scheduler "
+            "instructions, %d commands (%d in lockstep with the reference scheduler, %d idle "
+            "refresh), %d cycles; outputs bit-exact vs pymodel; worst error vs float64 = %.3g "
+            "of the bound",
+            len(steps), sum(st["stats"].tokens for st in steps), self.backend.programs,
+            sum(lk.instructions for lk in lock), commands, lock_cmds,
+            sum(lk.idle_refresh for lk in lock), self.bfm.cycle, worst)
 
 
-@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
-async def run_decode(dut: Any) -> None:
-    """Multi-step decode with close/admit and out-of-memory, bit-exact against pymodel."""
-    cfg, seed, bfm = await _setup(dut)
-    log = dut._log
-    t0 = time.time()
-    ref_eng = DecodeEngine(cfg, SHAPE, ReferenceBackend(cfg, bench_mode()), seed)
-    short = os.environ.get("TOP_SHORT", "0") == "1"  # one request, one step (quick look)
-    ref = run_sync(scenario(ref_eng, log, short))
-    log.info("pure-pymodel reference: %d steps in %.1f s", len(ref), time.time() - t0)
-    backend = RtlBackend(bfm, cfg)
-    eng = DecodeEngine(cfg, SHAPE, backend, seed)
-    orig_step = eng.step_async
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+class run_decode(TopTest):
+    """Multi-step decode with close/admit and out-of-memory (or the short scenario,
+    ``TOP_SHORT=1``), bit-exact against pymodel and within the bound of float64 numpy."""
 
-    async def step_with_knobs(queries: Any = None) -> Any:  # idle cycles / latency on and off
-        k = len(backend_steps)
-        bfm.idle_prob = (0.0, 0.25)[k % 2]
-        bfm.ret_lat = ((0, 0), (0, 3))[k % 2]
-        backend_steps.append(k)
-        return await orig_step(queries)
-
-    backend_steps: list[int] = []
-    eng.step_async = step_with_knobs  # type: ignore[method-assign]
-    try:
-        rtl = await scenario(eng, log, short)
-    finally:
-        write_traces(bfm, log)
-    compare_bit_exact(rtl, ref)
-    worst = check_float32(eng, rtl)
-    assert bfm.lock is not None
-    lock_cmds = sum(lk.commands for lk in bfm.lock)
-    lock_insts = sum(lk.instructions for lk in bfm.lock)
-    tokens = sum(st["stats"].tokens for st in rtl)
-    commands = sum(len(t) for t in bfm.trace)
-    assert lock_cmds > 0 and commands >= lock_cmds and backend.programs > 0
-    log.info("co-simulated %d decode steps: %d tokens attended, %d programs, %d scheduler "
-             "instructions, %d commands (%d in lockstep with pymodel.golden.sched, %d idle "
-             "refresh), %d cycles; outputs bit-exact vs pymodel; worst error vs float32 = %.3g of "
-             "the bound", len(rtl), tokens, backend.programs, lock_insts, commands, lock_cmds,
-             sum(lk.idle_refresh for lk in bfm.lock), bfm.cycle, worst)
+    async def body(self) -> None:
+        short = os.environ.get("TOP_SHORT", "0") == "1"
+        t0 = time.time()
+        ref = run_sync(scenario(self.reference(), self.log, short))
+        self.log.info("pure-pymodel reference: %d steps in %.1f s", len(ref), time.time() - t0)
+        eng = self.engine()
+        rtl = await scenario(eng, self.log, short)
+        compare_bit_exact(rtl, ref)
+        self.summary(rtl, check_float32(eng, rtl))
 
 
-@cocotb.test(skip="PIMPHONY_DECODE" not in os.environ)
-async def run_cli_decode(dut: Any) -> None:
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+class run_bad_input(TopTest):
+    """:func:`bad_input` on the reference and on the DUT: the same typed errors, then the
+    remaining request's step bit-exact and within the bound."""
+
+    async def body(self) -> None:
+        ref = run_sync(bad_input(self.reference(), self.log))
+        eng = self.engine()
+        rtl = await bad_input(eng, self.log)
+        compare_bit_exact(rtl, ref)
+        self.summary(rtl, check_float32(eng, rtl))
+
+
+def burst_program(cfg: PimConfig, ch: int, macs: int) -> list[Instruction]:
+    """Load the GB of every channel, then ``macs`` one-hot MAC words for channel ``ch`` (a new
+    row every few, so activations slow the channel down) and their read-outs: a pass-through
+    stream at one word per cycle that the channel's queue cannot keep up with."""
+    head_cols = SHAPE.d_head // cfg.geometry.lanes
+    slots = cfg.geometry.columns_per_row // head_cols
+    obuf = cfg.buffers.obuf_entries
+    prog = [Instruction(InstOp.WR_INP, ch_mask=(1 << cfg.module.channels) - 1,
+                        op_size=head_cols, gpr=0, gb=0)]
+    for k in range(macs):
+        prog.append(Instruction(InstOp.MAC, ch_mask=1 << ch, op_size=head_cols, row=k // slots,
+                                col=(k % slots) * head_cols, out=k % obuf))
+        if k % obuf == obuf - 1 or k == macs - 1:
+            prog.append(Instruction(InstOp.RD_OUT, ch_mask=1 << ch, op_size=k % obuf + 1,
+                                    gpr=head_cols + k - k % obuf, out=0))
+    return prog
+
+
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+class run_stall_burst(TopTest):
+    """A word for one channel held while that channel's queue is full (the others idle), for
+    the first and the last channel: the scheduler must get every word once, in order, in
+    lockstep with pymodel.golden.sched (the 16-channel a_sched_hold failure, at 2 or 3 channels)."""
+
+    async def body(self) -> None:
+        cfg, bfm = self.cfg, self.bfm
+        data = np.random.default_rng(self.seed)
+        for m in bfm.mem:
+            for a in range(SHAPE.d_head // cfg.geometry.lanes):
+                m.gpr[a] = random_bf16(data, (cfg.geometry.lanes,))
+        for ch in (0, bfm.n - 1):
+            before = self.backend.stalls[ch]
+            await self.backend.run(burst_program(cfg, ch, 4 * cfg.buffers.queue_depth),
+                                   StepStats())
+            stalled = self.backend.stalls[ch] - before
+            assert stalled > 0, f"channel {ch} never stalled: the burst does not test the hold"
+            self.log.info("channel %d: burst accepted in order, %d stalled cycles", ch, stalled)
+
+
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms", expect_error=TopMismatch)
+class run_bfm_error_fails(TopTest):
+    """An error the BFM sees while a host command waits for its response reaches the caller
+    (the host call raises it) instead of leaving it waiting (the test expects the error)."""
+
+    lockstep = False
+
+    async def body(self) -> None:
+        backend = self.backend
+
+        def fault(cycle: int) -> None:
+            if backend.host_waiting:
+                raise TopMismatch(f"cycle {cycle}: injected BFM error during a host command")
+
+        self.bfm.fault = fault
+        await backend.host(HostOp.OPEN, 0, 300)
+        raise AssertionError("host() returned although the BFM saw an error")
+
+
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
+            skip=os.environ.get("TOP_PLANT_BUG", "0") != "1", expect_error=AssertionError)
+class run_planted_bug(TopTest):
+    """DUT built with PlantBug=1 (the router forgets to clear a one-hot word's taken bit): the
+    router scoreboard must catch it (the test expects the error)."""
+
+    async def body(self) -> None:
+        await scenario(self.engine(), self.log, short=True)
+
+
+@pyuvm.test(skip="PIMPHONY_DECODE" not in os.environ)
+class run_cli_decode(TopTest):
     """``pimphony decode --backend rtl``: the parameters in env ``PIMPHONY_DECODE`` (JSON), the
     same steps on the pure-pymodel reference, outputs compared bit for bit and against float64
     numpy; the figures go to the JSON file ``result`` names."""
-    from pymodel.studies.decode_cli import slice_shape
 
-    job = json.loads(os.environ["PIMPHONY_DECODE"])
-    cfg, _, bfm = await _setup(dut)
-    shape = slice_shape(job["model"], job["kv_heads"])
-    engines = [DecodeEngine(cfg, shape, ReferenceBackend(cfg, bench_mode()), job["seed"],
-                            gqa_reuse=job["gqa_reuse"])]
-    backend = RtlBackend(bfm, cfg)
-    engines.append(DecodeEngine(cfg, shape, backend, job["seed"], gqa_reuse=job["gqa_reuse"]))
-    outs: list[list[Any]] = [[], []]
-    totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
-    worst = 0.0
-    for e, eng in enumerate(engines):
-        for r, n in enumerate(job["requests"]):
-            await eng.admit_async(r, n)
-        for _ in range(job["steps"]):
-            out, st = await eng.step_async()
-            outs[e].append(out)
-            if e == 1:
-                for key in totals:
-                    totals[key] = (max(totals[key], st.segments) if key == "segments"
-                                   else totals[key] + getattr(st, key))
-                worst = max(worst, worst_vs_float64(eng, out))
-    exact = all(np.array_equal(a[r], b[r]) for a, b in zip(*outs, strict=True) for r in a)
-    Path(job["result"]).write_text(json.dumps({
-        **totals, "max_error_over_bound": worst, "bit_exact_vs_reference": exact,
-        "gqa_queries_per_loop": engines[1].reuse, "segment_blocks": engines[1].segment,
-        "rtl_cycles": bfm.cycle}))
-    dut._log.info("decode %s: %s, bit-exact %s", job, totals, exact)
+    async def body(self) -> None:
+        from pymodel.studies.decode_cli import slice_shape, worst_error
 
-
-def worst_vs_float64(eng: DecodeEngine, out: dict[int, U16]) -> float:
-    from pymodel.studies.decode_cli import worst_error
-
-    return worst_error(eng, out)
-
-
-@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
-async def run_bfm_error_fails(dut: Any) -> None:
-    """An error the BFM sees while a host command waits for its response reaches the caller
-    (the host call raises it) instead of leaving it waiting."""
-    cfg, seed, bfm = await _setup(dut)
-    backend = RtlBackend(bfm, cfg, lockstep=False)
-
-    def fault(cycle: int) -> None:
-        if bfm.host_q or bfm.host_cur or bfm.waiters:
-            raise TopMismatch(f"cycle {cycle}: injected BFM error during a host command")
-
-    bfm.fault = fault
-    try:
-        await backend.host(HostOp.OPEN, 0, 300)
-    except TopMismatch as exc:
-        dut._log.info("host() raised as it should: %s", exc)
-        return
-    raise AssertionError("host() returned although the BFM saw an error")
-
-
-@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
-             skip=os.environ.get("TOP_PLANT_BUG", "0") == "0")
-async def run_planted_bug(dut: Any) -> None:
-    """DUT built with PlantBug=1 (the router forgets to clear a one-hot word's taken bit): the
-    per-channel routing check must catch it."""
-    cfg, seed, bfm = await _setup(dut)
-    eng = DecodeEngine(cfg, SHAPE, RtlBackend(bfm, cfg), seed)
-    try:
-        await scenario(eng, dut._log, short=True)
-    except AssertionError as exc:
-        dut._log.info("planted bug caught: %s", exc)
-        return
-    finally:
-        write_traces(bfm, dut._log)
-    raise AssertionError("PlantBug=1 went unnoticed")
+        job = json.loads(os.environ["PIMPHONY_DECODE"])
+        shape = slice_shape(job["model"], job["kv_heads"])
+        engines = [DecodeEngine(self.cfg, shape, backend, job["seed"], gqa_reuse=job["gqa_reuse"])
+                   for backend in (ReferenceBackend(self.cfg, bench_mode()), self.backend)]
+        outs: list[list[Any]] = [[], []]
+        totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
+        worst = 0.0
+        for e, eng in enumerate(engines):
+            for r, n in enumerate(job["requests"]):
+                await eng.admit_async(r, n)
+            for _ in range(job["steps"]):
+                out, st = await eng.step_async()
+                outs[e].append(out)
+                if e == 1:
+                    for key in totals:
+                        totals[key] = (max(totals[key], st.segments) if key == "segments"
+                                       else totals[key] + getattr(st, key))
+                    worst = max(worst, worst_error(eng, out))
+        exact = all(np.array_equal(a[r], b[r]) for a, b in zip(*outs, strict=True) for r in a)
+        Path(job["result"]).write_text(json.dumps({
+            **totals, "max_error_over_bound": worst, "bit_exact_vs_reference": exact,
+            "gqa_queries_per_loop": engines[1].reuse, "segment_blocks": engines[1].segment,
+            "rtl_cycles": self.bfm.cycle}))
+        self.log.info("decode %s: %s, bit-exact %s", job, totals, exact)
 
 
 # ------------------------------------------------------------------------------------- pytest
 
-CONFIG_TOML = (
-    'preset = "aim-gddr6"\nname = "top-small"\n\n'
-    "[geometry]\nrows_per_bank = 64\n\n[module]\nchannels = 3\ngpr_bytes = 6144\n\n"
-    "[dpa]\nmax_requests = 16\nmax_chunks_per_request = 16\nchunk_rows = 4\n"
-)
+
+def small_config(channels: int = 3) -> tuple[str, str]:
+    """Name and TOML of the small bench module: aim-gddr6 timing, 64-row banks, a 6 KB GPR (one
+    softmax segment is 22 blocks)."""
+    name = "top-small" if channels == 3 else f"top-small-{channels}ch"
+    return name, (
+        f'preset = "aim-gddr6"\nname = "{name}"\n\n'
+        f"[geometry]\nrows_per_bank = 64\n\n[module]\nchannels = {channels}\n"
+        "gpr_bytes = 6144\n\n"
+        "[dpa]\nmax_requests = 16\nmax_chunks_per_request = 16\nchunk_rows = 4\n"
+    )
+
 
 TOP_SOURCES = [
     "common/since_counter.sv",
@@ -611,27 +478,45 @@ TOP_SOURCES = [
 ]
 
 
-def _sources() -> tuple[list[Path], str]:
+def _sources(channels: int = 3) -> tuple[list[Path], str]:
     import simlib
 
-    pkg, cfg = simlib.config_package("top-small", CONFIG_TOML)
+    pkg, cfg = simlib.config_package(*small_config(channels))
     return pkg + [simlib.RTL / s for s in TOP_SOURCES], cfg
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("mode", ["static", "pingpong"])
 def test_top_sim_modes(mode: str, tmp_path: Path) -> None:
-    """The short scenario (one request, one step) with every channel scheduler in ``mode``, in
-    lockstep with pymodel.golden.sched (the full scenario runs in DCS: test_top_sim)."""
+    """The short scenario (one request, one step) and the stall burst with every channel
+    scheduler in ``mode``, in lockstep with ``pymodel.golden.sched`` (the full scenario and the
+    bad input run in DCS: test_top_sim)."""
     import simlib
 
     if simlib.SIM != "verilator":
         pytest.skip("pim_top needs Verilator")
     sources, cfg = _sources()
     simlib.run(toplevel="pim_top", sources=sources, test_file=__file__, test_dir=tmp_path,
-               testcase="run_decode",
+               testcase=["run_decode", "run_stall_burst"],
                extra_env={"PIMPHONY_CONFIG": cfg, "TOP_SHORT": "1", "TOP_MODE": mode,
                           "TOP_TRACE_DIR": str(tmp_path)})
+
+
+@pytest.mark.sim
+def test_top_stall_hold_2ch(tmp_path: Path) -> None:
+    """Regression for the 16-channel co-simulation's a_sched_hold failure, on 2 channels: a
+    word held for channel 0 alone while its queue is full. Before the fix the assertion's $past
+    sampled the loop variable after the loop (= NumCh), which at a power-of-two NumCh wraps to
+    channel 0: channel 0's stall was checked against every channel's valid and fired here (at
+    3 channels the index is out of range and the check never ran)."""
+    import simlib
+
+    if simlib.SIM != "verilator":
+        pytest.skip("pim_top needs Verilator")
+    sources, cfg = _sources(channels=2)
+    simlib.run(toplevel="pim_top", sources=sources, test_file=__file__, test_dir=tmp_path,
+               testcase="run_stall_burst",
+               extra_env={"PIMPHONY_CONFIG": cfg, "TOP_TRACE_DIR": str(tmp_path)})
 
 
 @pytest.mark.sim
@@ -655,8 +540,8 @@ def test_top_cli_decode(tmp_path: Path) -> None:
 @pytest.mark.sim
 @pytest.mark.parametrize("plant", [0, 1], ids=["decode", "planted-bug"])
 def test_top_sim(plant: int, tmp_path: Path) -> None:
-    """Decode (and a BFM error during a host command must fail the test); PlantBug=1 built
-    without assertions: the bench's routing check must catch it."""
+    """Decode, bad input, the stall burst (and a BFM error during a host command must fail
+    the test); PlantBug=1 built without assertions: the router scoreboard must catch it."""
     import simlib
 
     if simlib.SIM != "verilator":
@@ -668,7 +553,8 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
         test_file=__file__,
         test_dir=tmp_path,
         params={"PlantBug": plant} if plant else {},
-        testcase="run_planted_bug" if plant else ["run_decode", "run_bfm_error_fails"],
+        testcase="run_planted_bug" if plant else ["run_decode", "run_bad_input",
+                                                  "run_stall_burst", "run_bfm_error_fails"],
         extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": str(plant),
                    "TOP_TRACE_DIR": str(tmp_path)},
         assertions=not plant,
@@ -676,13 +562,21 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
 
 
 @pytest.mark.sim
-def test_top_assertion_fires(tmp_path: Path, capfd: Any) -> None:
-    """PlantBug=1 with the assertions on: the router's a_done_clear stops the simulation."""
+@pytest.mark.parametrize(("plant", "label", "testcase"), [
+    (1, "a_done_clear", "run_planted_bug"),
+    (2, "a_sched_hold", "run_stall_burst"),
+], ids=["done-clear", "sched-hold"])
+def test_top_assertion_fires(plant: int, label: str, testcase: str, tmp_path: Path,
+                             capfd: Any) -> None:
+    """A planted router bug with the assertions on stops the simulation at its assertion:
+    PlantBug=1 (taken bits not cleared) at a_done_clear; PlantBug=2 (the last channel's valid
+    dropped after it stalled, nothing lost) at a_sched_hold."""
     import simlib
 
     sources, cfg = _sources()
     simlib.expect_assertion(
-        capfd, {"a_done_clear"}, toplevel="pim_top", sources=sources, test_file=__file__,
-        test_dir=tmp_path, params={"PlantBug": 1}, testcase="run_planted_bug",
-        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": "1", "TOP_TRACE_DIR": str(tmp_path)},
+        capfd, {label}, toplevel="pim_top", sources=sources, test_file=__file__,
+        test_dir=tmp_path, params={"PlantBug": plant}, testcase=testcase,
+        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": str(plant),
+                   "TOP_TRACE_DIR": str(tmp_path)},
     )
