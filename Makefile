@@ -93,19 +93,10 @@ waves: $(STAMP)
 	@rc=0; PIMPHONY_WAVES=1 $(PYTEST) -m sim -k '$(TEST)' || rc=$$?; \
 	  echo "waves:"; sed 's/^/  /' build/waves.txt 2>/dev/null || echo "  (none written)"; exit $$rc
 
-# ruff format is checked on the files listed in FORMATTED (the rest of the tree is not yet formatted).
-FORMATTED := tests/test_docs.py tests/test_layering.py tests/test_extending.py \
-	tests/test_latch_check.py tools/latch_check.py pymodel/golden/__init__.py pymodel/gen/__init__.py \
-	pymodel/ui/__init__.py pymodel/studies/__init__.py \
-	pymodel/golden/channel.py pymodel/golden/channel_data.py pymodel/golden/inorder.py \
-	pymodel/golden/sched.py tests/test_channel_fast.py tools/bench_channel.py \
-	tb/common/stream.py tb/stream/test_stream_protocol.py tests/test_stream_monitor.py \
-	tests/test_coverage_report.py tb/cmd_sched/sched_coverage.py
-
 lint: $(STAMP)
 	tools/lint_rtl.sh
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check $(FORMATTED)
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy pymodel scoreboards
 
 # One co-simulated decode step on 16 channels (long: builds pim_top for tb/top/top16.toml).

@@ -85,7 +85,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
     )
     if SEEDS:
         terminalreporter.write_line(f"seeds {SEED_BASE}..{SEED_BASE + SEEDS - 1} (SEEDS={SEEDS})")
-    failing = [_reproduce(name) for name, outcome, _ in sorted(rows) if outcome in ("failed",
-                                                                                    "error")]
+    failing = [
+        _reproduce(name) for name, outcome, _ in sorted(rows) if outcome in ("failed", "error")
+    ]
     for line in filter(None, failing):
         terminalreporter.write_line(f"FAILED {line}")

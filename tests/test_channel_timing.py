@@ -82,9 +82,7 @@ SCENARIOS: dict[str, Scenario] = {
     "nWTRL_BANK": Scenario(_wr(0), _rd(0, col=1), setup=list(OPEN_B0_B1_B4)),
     "bus:reads": Scenario(_rd(0), _rd(4), setup=list(OPEN_B0_B1_B4), timing={"nBL": 4}),
     "bus:writes": Scenario(_wr(0), _wr(4), setup=list(OPEN_B0_B1_B4), timing={"nBL": 4}),
-    "nCCDS_RD": Scenario(
-        MAC0, C(Op.MAC16, col=1, gb=1, out=1), setup=[ACT16], timing={"nCCDS": 8}
-    ),
+    "nCCDS_RD": Scenario(MAC0, C(Op.MAC16, col=1, gb=1, out=1), setup=[ACT16], timing={"nCCDS": 8}),
     "nCCDS_WR": Scenario(_wrgb(0), _wrgb(1), timing={"nCCDS": 8}),
     "nCCDL_MAC": Scenario(
         MAC0, C(Op.MAC16, col=1, gb=1, out=1), setup=[ACT16], timing={"nCCDL": 4}
@@ -94,9 +92,7 @@ SCENARIOS: dict[str, Scenario] = {
     "nCCDL_BIAS_WR": Scenario(
         _wrbias(0), _wr(0), setup=[C(Op.ACT, bank=0, row=0)], timing={"nCCDL": 4}
     ),
-    "nCCDL_RD": Scenario(
-        _rd(0), _rd(1), setup=list(OPEN_B0_B1_B4), timing={"nCCDL": 4}
-    ),
+    "nCCDL_RD": Scenario(_rd(0), _rd(1), setup=list(OPEN_B0_B1_B4), timing={"nCCDL": 4}),
     "nCCDL_WR": Scenario(_wr(0), _wr(1), setup=list(OPEN_B0_B1_B4), timing={"nCCDL": 4}),
     "nRFC": Scenario(C(Op.REF), ACT16),
     "nMODCH": Scenario(C(Op.TMOD), _wrgb(0), timing={"mode_switch": "aim-register"}),
@@ -310,8 +306,10 @@ def test_mode_classes(policy: str, register_ops: set[Op]) -> None:
     from pymodel.timing import MODE_NORMAL, MODE_REGISTER, mode_of
 
     for op in Op:
-        want = None if op in (Op.REF, Op.TMOD, Op.NOP) else (
-            MODE_REGISTER if op in register_ops else MODE_NORMAL
+        want = (
+            None
+            if op in (Op.REF, Op.TMOD, Op.NOP)
+            else (MODE_REGISTER if op in register_ops else MODE_NORMAL)
         )
         assert mode_of(op, policy) == want, op
     cfg = preset("aim-gddr6").with_overrides({"timing": {"mode_switch": policy}})

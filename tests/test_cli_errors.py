@@ -50,16 +50,28 @@ CASES: list[tuple[str, list[str], str]] = [
     ("seed -1 demo", ["demo", "--seed", "-1"], "demo: argument --seed: -1 must be at least 0"),
     ("seed -1 demo-system", ["demo-system", "--seed", "-1"], "--seed: -1 must be at least 0"),
     ("d-head 0", ["kernel", "--op", "qk", "--d-head", "0"], "kernel: --d-head = 0 must be"),
-    ("hours of kernel", ["kernel", "--op", "qk", "--tokens", "250000", "--max-minutes", "0.1"],
-     "limit --max-minutes 0.1"),
-    ("scores past the GPR", ["kernel", "--op", "qk", "--tokens", "1000000"],
-     "results from GPR entry 8 exceed the GPR (16383 entries, module.gpr_bytes)"),
-    ("unwritable kernel cache", SIM[:-1] + ["{file}/sub"] + MODEL + ["--context", "100"],
-     "--kernel-cache {file}/sub: {file} is a file"),
+    (
+        "hours of kernel",
+        ["kernel", "--op", "qk", "--tokens", "250000", "--max-minutes", "0.1"],
+        "limit --max-minutes 0.1",
+    ),
+    (
+        "scores past the GPR",
+        ["kernel", "--op", "qk", "--tokens", "1000000"],
+        "results from GPR entry 8 exceed the GPR (16383 entries, module.gpr_bytes)",
+    ),
+    (
+        "unwritable kernel cache",
+        SIM[:-1] + ["{file}/sub"] + MODEL + ["--context", "100"],
+        "--kernel-cache {file}/sub: {file} is a file",
+    ),
     ("repro into a file", ["repro", "--out", "{file}"], "--out {file} exists and is a file"),
     ("compile over a file", ["compile", "{layer}", "-o", "{file}"], "-o {file} exists and is a"),
-    ("hours of compile", ["compile", "{layer}", "--batch", "4096", "--max-minutes", "0.01",
-                          "-o", "{dir}/c"], "compile --batch 4096: about"),
+    (
+        "hours of compile",
+        ["compile", "{layer}", "--batch", "4096", "--max-minutes", "0.01", "-o", "{dir}/c"],
+        "compile --batch 4096: about",
+    ),
     ("compile batch 0", ["compile", "{layer}", "--batch", "0", "-o", "{dir}/c"], "--batch: 0"),
     ("compile unknown model", ["compile", "{layer}", "--model", "llm-9b"], "unknown model"),
     ("demo-system picture type", ["demo-system", "--out", "{dir}/x.txt"], "must end in .png"),
@@ -89,7 +101,10 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 @pytest.mark.parametrize("name, argv, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_one_line_exit_2(
-    name: str, argv: list[str], message: str, files: dict[str, str],
+    name: str,
+    argv: list[str],
+    message: str,
+    files: dict[str, str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main([_fill(a, files) for a in argv]) == 2
@@ -99,7 +114,8 @@ def test_bad_input_one_line_exit_2(
 def test_whole_program_exit_2_without_traceback(files: dict[str, str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pymodel.cli", "config", "show", "--config", files["bad.toml"]],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("pimphony: error: ") and "Traceback" not in proc.stderr

@@ -143,8 +143,9 @@ U = 2.0**-8  # bf16 round-to-nearest: relative error <= 2^-8 (8 significant bits
 F = 2.0**-24  # float32 addition
 
 
-def _attention_bound(q: np.ndarray, k: np.ndarray, v: np.ndarray, length: int) -> tuple[
-        np.ndarray, np.ndarray]:
+def _attention_bound(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """float64 reference and a rigorous-by-construction error bound for the PIM attention.
 
     Scores: bf16 rounding of an fp32 tree sum: |ds| <= U|s| + (d/16 + 4) F sum|q||k|. Softmax of
@@ -166,8 +167,9 @@ def _attention_bound(q: np.ndarray, k: np.ndarray, v: np.ndarray, length: int) -
     return o, eps * m + U * (np.abs(o) + eps * m)
 
 
-def _check_attention(c: Compiled, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-                     lengths: list[int]) -> float:
+def _check_attention(
+    c: Compiled, q: np.ndarray, k: np.ndarray, v: np.ndarray, lengths: list[int]
+) -> float:
     """Run one decode step (token length-1 appended by the compiled kernels) and check every
     request against the bound; returns the largest error seen."""
     o, _ = run_attention(c, q, k, v, lengths)
@@ -241,9 +243,10 @@ def test_dpa_kernels_are_the_dpa_templates() -> None:
     c = compile_layer(TINY128, "t", memory="dpa", batch=2)
     by_name = {kk["name"]: kk for kk in c.table["kernels"]}
     win = {"first": 0, "count": 2046}  # one softmax segment: the GPR holds 2046 blocks' scores
-    for name, tpl in (("qk.m0.b1.h1.q0", qk_template(c.cfg, 3, **win)),
-                      ("sv.m0.b1.h1.q1", sv_template(c.cfg, 3, score_gpr=8, out_gpr=16376,
-                                                     **win))):
+    for name, tpl in (
+        ("qk.m0.b1.h1.q0", qk_template(c.cfg, 3, **win)),
+        ("sv.m0.b1.h1.q1", sv_template(c.cfg, 3, score_gpr=8, out_gpr=16376, **win)),
+    ):
         p = by_name[name]["program"]
         assert c.programs[0][p["start"] : p["start"] + p["count"]] == tpl
     assert c.table["requests"][1]["modules"]["0"]["dpa_ids"] == [2, 3]
@@ -272,8 +275,11 @@ def test_dpa_rejects_a_head_size_the_layout_cannot_hold() -> None:
 @pytest.mark.slow
 def test_hfp_static_long_context_is_rejected_with_the_gpr_budget() -> None:
     text = (EXAMPLES / "llm-7b-128k-gqa.mlir").read_text()
-    with pytest.raises(CompileError, match=r"HFP STATIC attention at T_max = 65536: QK\^T of "
-                       r"the 4-query group needs 16416 GPR entries .* the GPR has 16384"):
+    with pytest.raises(
+        CompileError,
+        match=r"HFP STATIC attention at T_max = 65536: QK\^T of "
+        r"the 4-query group needs 16416 GPR entries .* the GPR has 16384",
+    ):
         compile_layer(text, "7b.mlir", partition="hfp", context_tokens=65536)
     compile_layer(text, "7b.mlir", partition="hfp", context_tokens=32768)  # fits
 
@@ -311,8 +317,11 @@ def test_ffn_matches_numpy_within_bound() -> None:
     rng = np.random.default_rng(3)
     c = compile_layer(TINY, "t", memory="static")
     x = random_bf16(rng, (64,))
-    wg, wu, wd = random_bf16(rng, (64, 128)), random_bf16(rng, (64, 128)), random_bf16(
-        rng, (128, 64))
+    wg, wu, wd = (
+        random_bf16(rng, (64, 128)),
+        random_bf16(rng, (64, 128)),
+        random_bf16(rng, (128, 64)),
+    )
     g = from_bf16(run_gemv(c, "ffn_gate", wg, x)).astype(np.float64)
     u = from_bf16(run_gemv(c, "ffn_up", wu, x)).astype(np.float64)
     silu = g / (1 + np.exp(-g))
@@ -326,8 +335,11 @@ def test_ffn_matches_numpy_within_bound() -> None:
     eu = U * np.abs(u64) + 8 * F * (np.abs(xf) @ np.abs(wuf))
     s64 = g64 / (1 + np.exp(-g64))
     h64 = s64 * u64
-    eh = 1.1 * eg * (np.abs(u64) + eu) + np.abs(s64) * eu + U * (np.abs(h64) + 1.1 * eg * (
-        np.abs(u64) + eu) + np.abs(s64) * eu)
+    eh = (
+        1.1 * eg * (np.abs(u64) + eu)
+        + np.abs(s64) * eu
+        + U * (np.abs(h64) + 1.1 * eg * (np.abs(u64) + eu) + np.abs(s64) * eu)
+    )
     y64 = h64 @ wdf
     ey = np.abs(wdf.T) @ eh
     bound = ey + U * (np.abs(y64) + ey) + 12 * F * (np.abs(h64) + eh) @ np.abs(wdf)

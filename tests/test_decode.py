@@ -135,9 +135,15 @@ def test_bad_input_is_refused_with_typed_errors_and_changes_nothing() -> None:
     an APPEND into a full channel and on a closed request: each raises its typed error, the
     host log shows the device's error status, and the open request's next step is unchanged
     (bit-exact against a twin module that never saw the bad input)."""
-    cfg = with_channels(preset("aim-gddr6").with_overrides(
-        {"dpa": {"chunk_rows": 4, "max_chunks_per_request": 2},
-         "geometry": {"rows_per_bank": 32}}), 2)
+    cfg = with_channels(
+        preset("aim-gddr6").with_overrides(
+            {
+                "dpa": {"chunk_rows": 4, "max_chunks_per_request": 2},
+                "geometry": {"rows_per_bank": 32},
+            }
+        ),
+        2,
+    )
     limit = 512  # 2 chunks x 256 tokens
     m, twin = (DecodeModule(cfg, SHAPE, seed=5, segment=2) for _ in range(2))
     for mod in (m, twin):
@@ -244,8 +250,9 @@ def test_online_softmax_matches_one_pass() -> None:
 def test_gqa_reuse_is_bit_exact_and_saves_row_opens() -> None:
     """Grouped QK^T (K row opened once for the group's queries; needs a body of 38 words) gives
     the same outputs bit for bit and fewer instructions and commands than one loop per query."""
-    cfg = with_channels(preset("aim-gddr6").with_overrides(
-        {"dpa": {"chunk_rows": 4, "max_body_len": 40}}), 3)
+    cfg = with_channels(
+        preset("aim-gddr6").with_overrides({"dpa": {"chunk_rows": 4, "max_body_len": 40}}), 3
+    )
     shape = AttnShape(q_heads=4, kv_heads=1)
     runs = []
     for reuse in (False, True):

@@ -15,7 +15,8 @@ SHAPE = AttnShape(q_heads=4, kv_heads=2)
 
 def _small(channels: int = 3, gpr_bytes: int = 6144):
     cfg = preset("aim-gddr6").with_overrides(
-        {"dpa": {"chunk_rows": 4}, "module": {"gpr_bytes": gpr_bytes}})
+        {"dpa": {"chunk_rows": 4}, "module": {"gpr_bytes": gpr_bytes}}
+    )
     return with_channels(cfg, channels)
 
 

@@ -243,11 +243,30 @@ def test_append_writes_the_newest_token(length: int) -> None:
     kch, krow = d.translate(3, 2 * b)
     vch, vrow = d.translate(3, 2 * b + 1)
     assert vch == kch
-    want = [Instruction(InstOp.WR_BANK, ch_mask=1 << kch, op_size=8, gpr=40,
-                        bank=t % 16, row=krow, col=(i // 16) * 8)]
-    want += [Instruction(InstOp.WR_BANK, ch_mask=1 << vch, op_size=1, gpr=48 + k * 8 + j,
-                         bank=k, row=vrow, col=j * 8 + i // 16)
-             for k in range(16) for j in range(8)]
+    want = [
+        Instruction(
+            InstOp.WR_BANK,
+            ch_mask=1 << kch,
+            op_size=8,
+            gpr=40,
+            bank=t % 16,
+            row=krow,
+            col=(i // 16) * 8,
+        )
+    ]
+    want += [
+        Instruction(
+            InstOp.WR_BANK,
+            ch_mask=1 << vch,
+            op_size=1,
+            gpr=48 + k * 8 + j,
+            bank=k,
+            row=vrow,
+            col=j * 8 + i // 16,
+        )
+        for k in range(16)
+        for j in range(8)
+    ]
     assert got == want
 
 

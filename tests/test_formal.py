@@ -26,7 +26,8 @@ def test_formal_ci(proof: formal.Proof, planted: bool) -> None:
     want = "FAIL" if planted else "PASS"
     assert out.status == want, (
         f"{proof.name}: {out.status} (expected {want}) {out.detail}; log: "
-        f"{formal.WORK / (formal.run_tag(run, planted) + '.log')}")
+        f"{formal.WORK / (formal.run_tag(run, planted) + '.log')}"
+    )
     if planted:  # the counterexample violates one of the proof's own assertions
         assert any(a in out.detail for a in proof.asserts), out.detail
 
@@ -35,9 +36,11 @@ def test_table_rejects_bad_entries(tmp_path: Path) -> None:
     good = (formal.TABLE).read_text()
     (tmp_path / "ok.toml").write_text(good)
     assert formal.load(tmp_path / "ok.toml")[0]
-    for bad, msg in ((good.replace('mode = "bmc"', 'mode = "sim"', 1), "mode"),
-                     (good.replace("ci = true", "ci = true\ncolour = 1", 1), "unknown key"),
-                     (good.replace('config = "dpa-formal"', 'config = "nope"', 1), "config")):
+    for bad, msg in (
+        (good.replace('mode = "bmc"', 'mode = "sim"', 1), "mode"),
+        (good.replace("ci = true", "ci = true\ncolour = 1", 1), "unknown key"),
+        (good.replace('config = "dpa-formal"', 'config = "nope"', 1), "config"),
+    ):
         (tmp_path / "bad.toml").write_text(bad)
         with pytest.raises(formal.TableError, match=msg):
             formal.load(tmp_path / "bad.toml")

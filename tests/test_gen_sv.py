@@ -81,7 +81,10 @@ def test_values_match_config(cfg: PimConfig) -> None:
     assert f"ModeRegOps = {len(Op)}'h{reg:x};" in text
     g, b = cfg.geometry, cfg.buffers
     assert (p["NumBanks"], p["NumBankGroups"], p["NumRows"], p["NumCols"]) == (
-        g.banks, g.bank_groups, g.rows_per_bank, g.columns_per_row,
+        g.banks,
+        g.bank_groups,
+        g.rows_per_bank,
+        g.columns_per_row,
     )
     assert (p["Lanes"], p["GbEntries"], p["ObufEntries"]) == (g.lanes, b.gb_entries, b.obuf_entries)
     lay = CmdLayout.of(cfg)

@@ -53,11 +53,7 @@ def test_dual_port_lifts_only_the_column_path_between_reads_and_read_out() -> No
     same = dual.probe(Command(Op.CLRMAC, out=0), at_d + 1)
     assert same == at_d + CFG.timing.nCCDL  # out:MAC16->CLRMAC holds on the same entry
     lifted = {
-        (r.name, p, n)
-        for r in RULES
-        for p in r.prev
-        for n in r.next
-        if not applies(r, p, n, True)
+        (r.name, p, n) for r in RULES for p in r.prev for n in r.next if not applies(r, p, n, True)
     }
     assert lifted and all(Op.RDMAC in (p, n) and r.startswith("nCCD") for r, p, n in lifted)
     assert all(applies(r, p, n, False) for r in RULES for p in r.prev for n in r.next)

@@ -44,16 +44,23 @@ RULES = tuple(
 def _probe(pkg_root: Path, cache: Path) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(pkg_root))
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(cache)], env=env, capture_output=True, text=True,
-        check=True, cwd=pkg_root,
+        [sys.executable, "-c", PROBE, str(cache)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pkg_root,
     )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def test_timing_rule_change_misses_the_cache(tmp_path: Path) -> None:
     root = tmp_path / "src"
-    shutil.copytree(Path(pymodel.__file__).parent, root / "pymodel",
-                    ignore=shutil.ignore_patterns("__pycache__", "compiler"))
+    shutil.copytree(
+        Path(pymodel.__file__).parent,
+        root / "pymodel",
+        ignore=shutil.ignore_patterns("__pycache__", "compiler"),
+    )
     cache = tmp_path / "cache"
     cold = _probe(root, cache)
     assert cold["runs"] > 0
@@ -69,8 +76,14 @@ def test_timing_rule_change_misses_the_cache(tmp_path: Path) -> None:
 
 def test_key_covers_the_cycle_code_and_the_config() -> None:
     names = {m for m, _ in source_closure("pymodel.system.kernel_cost")}
-    assert {"pymodel.timing", "pymodel.golden.sched", "pymodel.golden.channel",
-            "pymodel.golden.kernels", "pymodel.config", "pymodel.isa"} <= names
+    assert {
+        "pymodel.timing",
+        "pymodel.golden.sched",
+        "pymodel.golden.channel",
+        "pymodel.golden.kernels",
+        "pymodel.config",
+        "pymodel.isa",
+    } <= names
     cfg = PRESETS["aim-gddr6"]
     other = cfg.with_overrides({"timing": {"nRCD_MAC": cfg.timing.nRCD_MAC + 1}})
     assert cache_key(cfg) != cache_key(other)

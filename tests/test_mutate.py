@@ -52,8 +52,9 @@ def test_generator_operators() -> None:
     assert ("inv", "!", "") in got  # the reset condition
     # nothing from the header, the assertion block, or the non-blocking assignments
     assert not any(m.op == "rel" for m in mutants(TOY, "rtl/toy.sv"))
-    rel = mutants("module m (input logic a, b, output logic y);\n  assign y = a < b;\nendmodule\n",
-                  "m.sv")
+    rel = mutants(
+        "module m (input logic a, b, output logic y);\n  assign y = a < b;\nendmodule\n", "m.sv"
+    )
     assert sorted(m.new for m in rel if m.op == "rel") == ["<=", ">="]
     m = next(m for m in mutants(TOY, "rtl/toy.sv") if m.old.strip() == "a ||")
     assert "assign z = b;" in m.apply(TOY)
@@ -69,8 +70,9 @@ def _toy_root(tmp_path: Path) -> Path:
 
 
 def _config(equivalent: list[mutate.Pattern]) -> mutate.Config:
-    return mutate.Config({"rtl/toy.sv": ["tb/check.py"]}, [sys.executable], [], equivalent,
-                         lint=False)
+    return mutate.Config(
+        {"rtl/toy.sv": ["tb/check.py"]}, [sys.executable], [], equivalent, lint=False
+    )
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -78,8 +80,17 @@ def test_outcomes_and_restore(jobs: int, tmp_path: Path) -> None:
     root = _toy_root(tmp_path)
     eq = mutate.Pattern("rtl/toy.sv", "assign z", "|| b", "", reason="z is never observed")
     n = len(mutants(TOY, "rtl/toy.sv"))
-    run = mutate.mutate(_config([eq]), root, tmp_path / "out", sample=n, seed=3, budget_s=300,
-                        timeout=3.0, jobs=jobs, progress=lambda s: None)
+    run = mutate.mutate(
+        _config([eq]),
+        root,
+        tmp_path / "out",
+        sample=n,
+        seed=3,
+        budget_s=300,
+        timeout=3.0,
+        jobs=jobs,
+        progress=lambda s: None,
+    )
     by = {(r.line_text, r.old.strip(), r.new): r.outcome for r in run.results}
     assert all(o == "killed" for (line, _, _), o in by.items() if line.startswith("assign y"))
     assert by[("assign z = a || b;", "a ||", "")] == "timeout"
@@ -120,17 +131,36 @@ def test_rerun_after_a_new_test(tmp_path: Path) -> None:
     """--rerun: the survivors run again against a stronger bench and keep their first outcome."""
     root = _toy_root(tmp_path)
     n = len(mutants(TOY, "rtl/toy.sv"))
-    first = mutate.mutate(_config([]), root, tmp_path / "out", sample=n, seed=1, budget_s=300,
-                          timeout=3.0, progress=lambda s: None)
+    first = mutate.mutate(
+        _config([]),
+        root,
+        tmp_path / "out",
+        sample=n,
+        seed=1,
+        budget_s=300,
+        timeout=3.0,
+        progress=lambda s: None,
+    )
     survivors = {r.id for r in first.results if r.outcome == "survived"}
     assert survivors
     # the "new test": the toy bench now also checks z's line and the reset value
-    (root / "tb" / "check.py").write_text(CHECK.replace(
-        'sys.exit(0 if "assign y = a && b;" in text else 1)',
-        'ok = all(s in text for s in ("assign y = a && b;", "assign z = a || b;", "q <= 1\'b0"))\n'
-        "sys.exit(0 if ok else 1)"))
-    merged = mutate.rerun(_config([]), root, tmp_path / "out2", first, budget_s=300, timeout=3.0,
-                          progress=lambda s: None)
+    (root / "tb" / "check.py").write_text(
+        CHECK.replace(
+            'sys.exit(0 if "assign y = a && b;" in text else 1)',
+            'ok = all(s in text for s in ("assign y = a && b;", "assign z = a || b;",'
+            ' "q <= 1\'b0"))\n'
+            "sys.exit(0 if ok else 1)",
+        )
+    )
+    merged = mutate.rerun(
+        _config([]),
+        root,
+        tmp_path / "out2",
+        first,
+        budget_s=300,
+        timeout=3.0,
+        progress=lambda s: None,
+    )
     again = {r.id: r for r in merged.results if r.first}
     hung = {r.id for r in first.results if r.outcome == "timeout"}
     assert set(again) == survivors | hung
@@ -147,20 +177,38 @@ def test_harness_error_is_not_a_kill(tmp_path: Path) -> None:
     the run with an error instead of counting the mutant as killed."""
     root = _toy_root(tmp_path)
     (root / "tb" / "check.py").write_text(
-        'import pathlib, sys\n'
-        'sys.exit(0 if "a && b" in pathlib.Path("rtl/toy.sv").read_text() else 4)\n')
+        "import pathlib, sys\n"
+        'sys.exit(0 if "a && b" in pathlib.Path("rtl/toy.sv").read_text() else 4)\n'
+    )
     m = next(m for m in mutants(TOY, "rtl/toy.sv") if m.old.strip() == "&& b")
     with pytest.raises(RuntimeError, match="did not run"):
-        mutate.mutate(_config([]), root, tmp_path / "out", sample=0, seed=1, budget_s=60,
-                      timeout=3.0, exactly=[m], progress=lambda s: None)
+        mutate.mutate(
+            _config([]),
+            root,
+            tmp_path / "out",
+            sample=0,
+            seed=1,
+            budget_s=60,
+            timeout=3.0,
+            exactly=[m],
+            progress=lambda s: None,
+        )
 
 
 def test_equivalents_applied_to_a_saved_run(tmp_path: Path) -> None:
     """--from-json: a survivor the reviewed list now names becomes equivalent (first: survived)."""
     root = _toy_root(tmp_path)
     n = len(mutants(TOY, "rtl/toy.sv"))
-    run = mutate.mutate(_config([]), root, tmp_path / "out", sample=n, seed=1, budget_s=300,
-                        timeout=3.0, progress=lambda s: None)
+    run = mutate.mutate(
+        _config([]),
+        root,
+        tmp_path / "out",
+        sample=n,
+        seed=1,
+        budget_s=300,
+        timeout=3.0,
+        progress=lambda s: None,
+    )
     target = next(r for r in run.results if r.outcome == "survived")
     eq = mutate.Pattern(target.file, target.line_text, target.old, target.new, reason="toy")
     mutate.apply_equivalents(run, _config([eq]))

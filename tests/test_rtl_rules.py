@@ -42,7 +42,7 @@ def past_in_loops(text: str) -> list[int]:
                     pending = not genvar
             continue
         if tok.startswith("for"):
-            header, genvar = 1, text[m.end():m.end() + 12].lstrip().startswith("genvar")
+            header, genvar = 1, text[m.end() : m.end() + 12].lstrip().startswith("genvar")
             continue
         if pending:
             pending = False
@@ -62,8 +62,11 @@ def past_in_loops(text: str) -> list[int]:
 
 
 def test_no_past_inside_procedural_loops() -> None:
-    bad = [f"{p.relative_to(RTL)}:{line}" for p in sorted(RTL.rglob("*.sv"))
-           for line in past_in_loops(p.read_text())]
+    bad = [
+        f"{p.relative_to(RTL)}:{line}"
+        for p in sorted(RTL.rglob("*.sv"))
+        for line in past_in_loops(p.read_text())
+    ]
     assert not bad, f"$past inside a procedural for loop (see this file's docstring): {bad}"
 
 

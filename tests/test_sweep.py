@@ -115,9 +115,26 @@ def test_serve_points_match_pimphony_serve(
     assert modes.count("step") == 2 and modes.count("serve") == 4  # x2 techniques
     p = next(p for p in spec.points if p["mode"] == "serve" and p["technique"] == "pimphony")
     row = run_point(p, str(kernel_cache_file))
-    argv = ["serve", "--model", p["model"], "--system", "pim-only", "--modules", "4",
-            "--dataset", "qmsum", "--requests", "40", "--rate", str(p["rate"]),
-            "--techniques", "pimphony", "--out", str(tmp_path), "--json"]
+    argv = [
+        "serve",
+        "--model",
+        p["model"],
+        "--system",
+        "pim-only",
+        "--modules",
+        "4",
+        "--dataset",
+        "qmsum",
+        "--requests",
+        "40",
+        "--rate",
+        str(p["rate"]),
+        "--techniques",
+        "pimphony",
+        "--out",
+        str(tmp_path),
+        "--json",
+    ]
     assert main(argv) == 0
     ref = json.loads(capsys.readouterr().out)
     assert row["status"] == "ok" and row["completed"] == ref["completed"] == 40
@@ -130,8 +147,11 @@ def test_sweep_command_writes_store_and_plot_and_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "two.toml"
-    spec.write_text(SPEC.replace("modules = [2, 4]", "modules = [2]").replace(
-        'technique = ["+tcp", "pimphony"]', 'technique = ["pimphony"]'))
+    spec.write_text(
+        SPEC.replace("modules = [2, 4]", "modules = [2]").replace(
+            'technique = ["+tcp", "pimphony"]', 'technique = ["pimphony"]'
+        )
+    )
     argv = ["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -148,8 +168,16 @@ def test_a_row_the_store_refuses_is_printed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p = parse_spec(SPEC, "t.toml").points[0]
-    row = {"key": point_key(p), "code_version": "v", "config_hash": "c", "params": p,
-           "status": "ok", "error": None, "buffer_bytes": 1, "throughput_tokens_per_s": 2.5}
+    row = {
+        "key": point_key(p),
+        "code_version": "v",
+        "config_hash": "c",
+        "params": p,
+        "status": "ok",
+        "error": None,
+        "buffer_bytes": 1,
+        "throughput_tokens_per_s": 2.5,
+    }
     store = Store(store_path(tmp_path))
     store.db.execute("PRAGMA query_only = ON")  # every write now fails (as a full disk would)
     with pytest.raises(OutputError, match="cannot store a row"):

@@ -52,8 +52,9 @@ def _json(tmp_path: Path, params: dict[str, str]) -> Path:
 
 
 def test_ram_bits_from_parameters(tmp_path: Path) -> None:
-    rams = synth._parse_rams(_json(tmp_path, {"Depth": f"{1024:032b}", "Width": "1001"}),
-                             ["dpa_ram"])
+    rams = synth._parse_rams(
+        _json(tmp_path, {"Depth": f"{1024:032b}", "Width": "1001"}), ["dpa_ram"]
+    )
     assert [(r.instance, r.depth, r.width, r.bits) for r in rams] == [("u_a", 1024, 9, 9216)]
 
 

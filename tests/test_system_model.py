@@ -100,8 +100,7 @@ def test_dpa_capacity_and_techniques_ordering(cache: KernelCache, work: workload
     pim = {t: StepModel(M7, pim_only(8, CFG), bundle(t), cache).best(work) for t in BUNDLES}
     assert pim["pimphony"].max_batch > pim["+tcp+dcs"].max_batch
     xpu = {
-        t: StepModel(M7, xpu_pim(4, CFG), bundle(t, "xpu-pim"), cache).best(work)
-        for t in BUNDLES
+        t: StepModel(M7, xpu_pim(4, CFG), bundle(t, "xpu-pim"), cache).best(work) for t in BUNDLES
     }
     assert xpu["+tcp+dcs"].max_batch >= xpu["pimphony"].max_batch
     assert xpu["+tcp"].throughput_tokens_per_s > xpu["baseline"].throughput_tokens_per_s

@@ -34,8 +34,11 @@ def render(cfg: PimConfig) -> str:
         "// cmd_decoder formal proof: pymodel.isa.decode's verdict on a command word, per opcode.",
         "package cmd_spec;",
         f"  localparam int Width = {lay.width};",
-        *(f"  localparam int {n.capitalize()}Offset = {lay.offsets[n]}, "
-          f"{n.capitalize()}Bits = {lay.widths[n]};" for n in ("opcode", *CMD_FIELDS)),
+        *(
+            f"  localparam int {n.capitalize()}Offset = {lay.offsets[n]}, "
+            f"{n.capitalize()}Bits = {lay.widths[n]};"
+            for n in ("opcode", *CMD_FIELDS)
+        ),
         "",
         "  // {error (pymodel.isa.CmdErr), index of the failing field in CMD_FIELDS}",
         f"  function automatic logic [{ret_w - 1}:0] check(input logic [{lay.width - 1}:0] w);",
@@ -49,11 +52,14 @@ def render(cfg: PimConfig) -> str:
         for i, name in enumerate(CMD_FIELDS):
             key = "if" if i == 0 else "else if"
             if name in used:
-                lines.append(f"        {key} ({bits(name)} >= {lay.limits[name]}) "
-                             f"check = {verdict(CmdErr.RANGE, i)};")
+                lines.append(
+                    f"        {key} ({bits(name)} >= {lay.limits[name]}) "
+                    f"check = {verdict(CmdErr.RANGE, i)};"
+                )
             else:
-                lines.append(f"        {key} ({bits(name)} != 0) "
-                             f"check = {verdict(CmdErr.UNUSED, i)};")
+                lines.append(
+                    f"        {key} ({bits(name)} != 0) check = {verdict(CmdErr.UNUSED, i)};"
+                )
         lines += [f"        else check = {verdict(CmdErr.NONE)};", "      end"]
     lines += [
         "      default: ;  // not an Op",

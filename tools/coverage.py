@@ -46,8 +46,15 @@ def parse_dat(text: str) -> list[Point]:
         fields = dict(kv.split("\x02", 1) for kv in m.group(1).split("\x01") if "\x02" in kv)
         page = fields.get("page", "")
         kind = page.split("/", 1)[0].removeprefix("v_")
-        out.append(Point(fields.get("f", "?"), int(fields.get("l", 0)), kind,
-                         int(m.group(2)), fields.get("o", "")))
+        out.append(
+            Point(
+                fields.get("f", "?"),
+                int(fields.get("l", 0)),
+                kind,
+                int(m.group(2)),
+                fields.get("o", ""),
+            )
+        )
     return out
 
 
@@ -144,11 +151,22 @@ def run_dpa(seed: int, simulate: bool = True) -> BenchResult:
     if simulate:
         yaml_path.unlink(missing_ok=True)
         (run_dir / "coverage.dat").unlink(missing_ok=True)
-        simlib.run(toplevel="dpa_ctrl", sources=sources, test_file=bench.__file__,
-                   test_dir=run_dir, params={"PlantBug": 0}, testcase=bench.TESTS,
-                   build_args=COV_ARGS, assertions=False, seed=seed,
-                   extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": "0",
-                              "PIMPHONY_COVERAGE": str(yaml_path)})
+        simlib.run(
+            toplevel="dpa_ctrl",
+            sources=sources,
+            test_file=bench.__file__,
+            test_dir=run_dir,
+            params={"PlantBug": 0},
+            testcase=bench.TESTS,
+            build_args=COV_ARGS,
+            assertions=False,
+            seed=seed,
+            extra_env={
+                "PIMPHONY_CONFIG": cfg,
+                "DPA_PLANT_BUG": "0",
+                "PIMPHONY_COVERAGE": str(yaml_path),
+            },
+        )
     intro = [
         "The DPA bench (`tb/dpa_ctrl`, small sizes: 6 requests x 8 chunks, 3 channels x 8",
         f"chunks; tests {', '.join(bench.TESTS)}) on one Verilator build.",
@@ -156,8 +174,9 @@ def run_dpa(seed: int, simulate: bool = True) -> BenchResult:
     ]
     srcs = [ROOT / "rtl" / "dpa" / "dpa_ctrl.sv", ROOT / "rtl" / "common" / "dpa_ram.sv"]
     points = parse_dat((run_dir / "coverage.dat").read_text(errors="replace"))
-    return BenchResult("dpa", "DPA controller (`dpa_ctrl`)", intro, points, [yaml_path], srcs,
-                       DPA_HOLES)
+    return BenchResult(
+        "dpa", "DPA controller (`dpa_ctrl`)", intro, points, [yaml_path], srcs, DPA_HOLES
+    )
 
 
 #: The scheduler's coverage runs: (label, config of tb/cmd_sched SIM_CONFIGS, cocotb tests, env).
@@ -189,10 +208,17 @@ def run_sched(seed: int, simulate: bool = True) -> BenchResult:
         if simulate:
             yaml_path.unlink(missing_ok=True)
             (run_dir / "coverage.dat").unlink(missing_ok=True)
-            simlib.run(toplevel="pim_sched", sources=sources, test_file=bench.__file__,
-                       test_dir=run_dir, testcase=tests, build_args=COV_ARGS, assertions=False,
-                       seed=seed, extra_env={"PIMPHONY_CONFIG": cfg, **env,
-                                             "PIMPHONY_COVERAGE": str(yaml_path)})
+            simlib.run(
+                toplevel="pim_sched",
+                sources=sources,
+                test_file=bench.__file__,
+                test_dir=run_dir,
+                testcase=tests,
+                build_args=COV_ARGS,
+                assertions=False,
+                seed=seed,
+                extra_env={"PIMPHONY_CONFIG": cfg, **env, "PIMPHONY_COVERAGE": str(yaml_path)},
+            )
         points += parse_dat((run_dir / "coverage.dat").read_text(errors="replace"))
         yamls.append(yaml_path)
     intro = [
@@ -202,12 +228,16 @@ def run_sched(seed: int, simulate: bool = True) -> BenchResult:
         "Coverpoints: `tb/cmd_sched/sched_coverage.py` (per accepted instruction, per bus",
         "command, per cycle). Rules no pair of the scheduler's commands is subject to (it",
         "issues no RD and no PRE) are not bins: "
-        + ", ".join(f"`{r}`" for r in sched_coverage.unreachable_rules()) + ".",
+        + ", ".join(f"`{r}`" for r in sched_coverage.unreachable_rules())
+        + ".",
     ]
     srcs = sorted((ROOT / "rtl" / "sched").glob("*.sv")) + [
-        ROOT / "rtl" / "common" / "peek_fifo.sv", ROOT / "rtl" / "common" / "since_counter.sv"]
-    return BenchResult("sched", "Command scheduler (`pim_sched`)", intro, points, yamls, srcs,
-                       SCHED_HOLES)
+        ROOT / "rtl" / "common" / "peek_fifo.sv",
+        ROOT / "rtl" / "common" / "since_counter.sv",
+    ]
+    return BenchResult(
+        "sched", "Command scheduler (`pim_sched`)", intro, points, yamls, srcs, SCHED_HOLES
+    )
 
 
 def _pct(c: int, t: int) -> str:
@@ -217,20 +247,34 @@ def _pct(c: int, t: int) -> str:
 def bench_markdown(b: BenchResult) -> list[str]:
     func = functional(b.yamls)
     summary = summarize([p for p in b.points if Path(p.file).name in {s.name for s in b.sources}])
-    lines = [f"## {b.title}", "", *b.intro, "",
-             "### Functional coverage (cocotb-coverage)", "",
-             "| coverpoint | covered | bins not hit |", "|---|---:|---|"]
+    lines = [
+        f"## {b.title}",
+        "",
+        *b.intro,
+        "",
+        "### Functional coverage (cocotb-coverage)",
+        "",
+        "| coverpoint | covered | bins not hit |",
+        "|---|---:|---|",
+    ]
     for name, p, miss, _ in func:
         lines.append(f"| `{name}` | {p:.1f}% | {', '.join(miss) if miss else '-'} |")
     bins = sum(n for *_, n in func)
     hit = bins - sum(len(miss) for _, _, miss, _ in func)
     if bins:
         lines += ["", f"All coverpoints: {hit}/{bins} bins hit ({_pct(hit, bins)})."]
-    lines += ["", "### Verilator line and toggle coverage", "",
-              "| file | lines | branches | toggles |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "### Verilator line and toggle coverage",
+        "",
+        "| file | lines | branches | toggles |",
+        "|---|---:|---:|---:|",
+    ]
     for f in sorted({f for f, _ in summary}):
-        cells = [f"{c}/{t} ({_pct(c, t)})" for c, t in
-                 (summary.get((f, kind), (0, 0)) for kind in ("line", "branch", "toggle"))]
+        cells = [
+            f"{c}/{t} ({_pct(c, t)})"
+            for c, t in (summary.get((f, kind), (0, 0)) for kind in ("line", "branch", "toggle"))
+        ]
         lines.append(f"| `{f}` | " + " | ".join(cells) + " |")
     for src in b.sources:
         dead = uncovered_lines(b.points, src)
@@ -243,19 +287,28 @@ def bench_markdown(b: BenchResult) -> list[str]:
             lines += ["", f"Branches of `{src.name}` never taken:", "", "```"]
             lines += [f"{n:4d}  {side:<6} {text}" for n, side, text in br] + ["```"]
         if sigs:
-            lines += ["", f"Signals of `{src.name}` with bits that never toggled (most first):",
-                      "", "| signal | bits never toggled / toggle points |", "|---|---:|"]
+            lines += [
+                "",
+                f"Signals of `{src.name}` with bits that never toggled (most first):",
+                "",
+                "| signal | bits never toggled / toggle points |",
+                "|---|---:|",
+            ]
             lines += [f"| `{n}` | {m} / {t} |" for n, m, t in sigs]
     lines += ["", "### Holes", "", *b.holes_note, ""]
     return lines
 
 
 def markdown(benches: list[BenchResult], seed: int) -> str:
-    lines = ["# Coverage", "",
-             "Generated by `make coverage` (`tools/coverage.py`): each bench on Verilator builds",
-             f"with line and toggle coverage, RTL assertions off, seed {seed}. A bin, line or",
-             "branch counts as covered if any run of the bench hit it; files and signals with",
-             "nothing missing are not listed.", ""]
+    lines = [
+        "# Coverage",
+        "",
+        "Generated by `make coverage` (`tools/coverage.py`): each bench on Verilator builds",
+        f"with line and toggle coverage, RTL assertions off, seed {seed}. A bin, line or",
+        "branch counts as covered if any run of the bench hit it; files and signals with",
+        "nothing missing are not listed.",
+        "",
+    ]
     for b in benches:
         lines += bench_markdown(b)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -304,10 +357,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "coverage.md"))
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--bench", choices=["dpa", "sched"], action="append",
-                    help="only this bench (repeatable; default: both)")
-    ap.add_argument("--report-only", action="store_true",
-                    help="no simulation: rewrite the report from the last runs' outputs")
+    ap.add_argument(
+        "--bench",
+        choices=["dpa", "sched"],
+        action="append",
+        help="only this bench (repeatable; default: both)",
+    )
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no simulation: rewrite the report from the last runs' outputs",
+    )
     args = ap.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     seed = args.seed if args.seed is not None else int(os.environ.get("SEED", "1"), 0)
@@ -321,14 +381,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pimphony: error: the {name} coverage run failed: {exc}", file=sys.stderr)
             return 1
         except FileNotFoundError as exc:  # --report-only before any run
-            print(f"pimphony: error: no coverage output of the {name} bench: {exc.filename} "
-                  "(run without --report-only first)", file=sys.stderr)
+            print(
+                f"pimphony: error: no coverage output of the {name} bench: {exc.filename} "
+                "(run without --report-only first)",
+                file=sys.stderr,
+            )
             return 2
     Path(args.out).write_text(markdown(benches, seed))
     for b in benches:
         srcs = {s.name for s in b.sources}
-        for (f, kind), (c, t) in summarize([p for p in b.points
-                                            if Path(p.file).name in srcs]).items():
+        for (f, kind), (c, t) in summarize(
+            [p for p in b.points if Path(p.file).name in srcs]
+        ).items():
             print(f"coverage: {f:<22} {kind:<7} {c}/{t} ({_pct(c, t)})")
         for name, p, miss, _ in functional(b.yamls):
             print(f"coverage: {name:<28} {p:5.1f}%  {'holes: ' + ', '.join(miss) if miss else ''}")

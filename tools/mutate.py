@@ -74,9 +74,13 @@ class Pattern:
     col: int = 0  # the span's column, when the same change fits several places of the line
 
     def matches(self, m: Mutant) -> bool:
-        return (m.file == self.file and self.line in m.line_text
-                and " ".join(m.old.split()) == " ".join(self.old.split()) and m.new == self.new
-                and self.col in (0, m.col))
+        return (
+            m.file == self.file
+            and self.line in m.line_text
+            and " ".join(m.old.split()) == " ".join(self.old.split())
+            and m.new == self.new
+            and self.col in (0, m.col)
+        )
 
 
 @dataclass
@@ -115,8 +119,9 @@ def load_config(path: Path) -> Config:
         return out
 
     command = list(raw.get("command", PYTEST))
-    return Config(files, command, patterns("pinned"), patterns("equivalent"),
-                  bool(raw.get("lint", True)))
+    return Config(
+        files, command, patterns("pinned"), patterns("equivalent"), bool(raw.get("lint", True))
+    )
 
 
 @dataclass
@@ -186,13 +191,21 @@ def kill_active() -> None:
                 pass
 
 
-def run_tests(cmd: Sequence[str], tree: Path, env: dict[str, str], timeout: float,
-              log: Path | None) -> tuple[str, float, str]:
+def run_tests(
+    cmd: Sequence[str], tree: Path, env: dict[str, str], timeout: float, log: Path | None
+) -> tuple[str, float, str]:
     """Run ``cmd`` in ``tree``: ('pass' | 'fail' | 'timeout', seconds, output). The whole
     process group is killed on timeout (the simulator included)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(list(cmd), cwd=tree, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     with _ACTIVE_LOCK:
         _ACTIVE.add(proc)
     try:
@@ -239,10 +252,19 @@ def lint_ok(tree: Path, file: str) -> bool:
     libs = sorted(d for d in rtl.iterdir() if d.is_dir() and d.name not in ("pkg", "lint"))
     src = tree / file
     largs = re.findall(r"^// lint-args: *(.*)$", src.read_text(), re.M)
-    base = ["verilator", "--lint-only", "--quiet", "-Wall", *(largs[0].split() if largs else []),
-            *map(str, sorted((rtl / "lint").glob("*.vlt"))),
-            *[a for d in libs for a in ("-y", str(d))],
-            *map(str, sorted((rtl / "pkg").glob("*.sv"))), str(src), "--top-module", src.stem]
+    base = [
+        "verilator",
+        "--lint-only",
+        "--quiet",
+        "-Wall",
+        *(largs[0].split() if largs else []),
+        *map(str, sorted((rtl / "lint").glob("*.vlt"))),
+        *[a for d in libs for a in ("-y", str(d))],
+        *map(str, sorted((rtl / "pkg").glob("*.sv"))),
+        str(src),
+        "--top-module",
+        src.stem,
+    ]
     for extra in ([], ["--public-flat-rw", "--assert", "+define+PIM_ASSERT"]):
         r = subprocess.run([*base, *extra], cwd=tree, env=env, capture_output=True, timeout=300)
         if r.returncode != 0:
@@ -253,9 +275,17 @@ def lint_ok(tree: Path, file: str) -> bool:
 class Mutator:
     """Runs mutants in a private tree (``tree``); ``progress`` gets one line per mutant."""
 
-    def __init__(self, cfg: Config, tree: Path, out: Path, *, timeout: float | None = None,
-                 progress: Callable[[str], None] = print, env: dict[str, str] | None = None,
-                 lint: Callable[[Path, str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        tree: Path,
+        out: Path,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[str], None] = print,
+        env: dict[str, str] | None = None,
+        lint: Callable[[Path, str], bool] | None = None,
+    ) -> None:
         self.cfg, self.tree, self.out = cfg, tree, out
         self.fixed_timeout = timeout
         self.progress = progress
@@ -283,11 +313,14 @@ class Mutator:
             if key not in self._groups:
                 self.progress(f"baseline ({self.tree.name}): {' '.join(key)}")
                 log = self.out / "logs" / f"baseline-{self.tree.name}-{len(self._groups)}.log"
-                status, secs, out = run_tests(self.command(file), self.tree, self.env,
-                                              self.fixed_timeout or 3600.0, log)
+                status, secs, out = run_tests(
+                    self.command(file), self.tree, self.env, self.fixed_timeout or 3600.0, log
+                )
                 if status != "pass":
-                    raise RuntimeError(f"the unmutated RTL fails {file}'s tests ({status}); "
-                                       f"see {log}\n{out[-2000:]}")
+                    raise RuntimeError(
+                        f"the unmutated RTL fails {file}'s tests ({status}); "
+                        f"see {log}\n{out[-2000:]}"
+                    )
                 self._groups[key] = secs
             self.baseline[file] = self._groups[key]
 
@@ -303,12 +336,18 @@ class Mutator:
             if self.lint is not None and not self.lint(self.tree, m.file):
                 res.outcome = "lint"
             else:
-                status, _, out = run_tests(self.command(m.file), self.tree, self.env,
-                                           self.timeout_for(m.file),
-                                           self.out / "logs" / f"{n:03d}.log")
+                status, _, out = run_tests(
+                    self.command(m.file),
+                    self.tree,
+                    self.env,
+                    self.timeout_for(m.file),
+                    self.out / "logs" / f"{n:03d}.log",
+                )
                 if status == "error":
-                    raise RuntimeError(f"{m.id}: the tests did not run (pytest exit code not 0/1); "
-                                       f"see {self.out / 'logs' / f'{n:03d}.log'}\n{out[-2000:]}")
+                    raise RuntimeError(
+                        f"{m.id}: the tests did not run (pytest exit code not 0/1); "
+                        f"see {self.out / 'logs' / f'{n:03d}.log'}\n{out[-2000:]}"
+                    )
                 res.outcome = {"pass": "survived", "fail": "killed", "timeout": "timeout"}[status]
                 if status == "fail":
                     res.by = killer(out)
@@ -324,8 +363,9 @@ class Mutator:
         return res
 
 
-def select(cfg: Config, root: Path, only: Sequence[str], seed: int) -> tuple[list[Mutant],
-                                                                          list[Mutant]]:
+def select(
+    cfg: Config, root: Path, only: Sequence[str], seed: int
+) -> tuple[list[Mutant], list[Mutant]]:
     """(pinned mutants, the other candidates shuffled with ``seed``)."""
     pool: list[Mutant] = []
     for file in cfg.files:
@@ -336,19 +376,33 @@ def select(cfg: Config, root: Path, only: Sequence[str], seed: int) -> tuple[lis
     for p in cfg.pinned:
         hits = [m for m in pool if p.matches(m)]
         if len(hits) != 1 and (not only or p.file in only):
-            raise ConfigError(f"pinned mutant {p.file}: '{p.line}' {p.old!r}->{p.new!r}: "
-                              f"{len(hits)} matches (the source changed? update mutate.toml)")
+            raise ConfigError(
+                f"pinned mutant {p.file}: '{p.line}' {p.old!r}->{p.new!r}: "
+                f"{len(hits)} matches (the source changed? update mutate.toml)"
+            )
         pinned += hits
     rest = [m for m in pool if m not in pinned]
     random.Random(seed).shuffle(rest)
     return pinned, rest
 
 
-def mutate(cfg: Config, root: Path, out: Path, *, sample: int, seed: int, budget_s: float,
-           only: Sequence[str] = (), timeout: float | None = None, jobs: int = 1,
-           progress: Callable[[str], None] = print, env: dict[str, str] | None = None,
-           lint: Callable[[Path, str], bool] | None = None, keep: bool = False,
-           exactly: Sequence[Mutant] | None = None) -> Run:
+def mutate(
+    cfg: Config,
+    root: Path,
+    out: Path,
+    *,
+    sample: int,
+    seed: int,
+    budget_s: float,
+    only: Sequence[str] = (),
+    timeout: float | None = None,
+    jobs: int = 1,
+    progress: Callable[[str], None] = print,
+    env: dict[str, str] | None = None,
+    lint: Callable[[Path, str], bool] | None = None,
+    keep: bool = False,
+    exactly: Sequence[Mutant] | None = None,
+) -> Run:
     """The whole run, in ``jobs`` private copies of ``root`` (deleted afterwards unless
     ``keep``), one mutant at a time in each. ``exactly``: run these mutants and nothing else."""
     t_start = time.monotonic()
@@ -392,8 +446,10 @@ def mutate(cfg: Config, root: Path, out: Path, *, sample: int, seed: int, budget
                 with lock:
                     run.results.append(res)
                     count["ran"] += res.outcome != "lint"
-                    progress(f"[{count['ran']}/{target}] {res.outcome:<10} {res.id} "
-                             f"({res.seconds:.0f} s{', ' + res.by if res.by else ''})")
+                    progress(
+                        f"[{count['ran']}/{target}] {res.outcome:<10} {res.id} "
+                        f"({res.seconds:.0f} s{', ' + res.by if res.by else ''})"
+                    )
         except BaseException as exc:  # noqa: B036 - re-raised by the main thread
             errors.append(exc)
             stop.set()
@@ -404,10 +460,16 @@ def mutate(cfg: Config, root: Path, out: Path, *, sample: int, seed: int, budget
         for w in range(jobs):
             tree = make_tree(root, tmp / f"tree{w}")
             pypath = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH")) if p)
-            envs = {"SIM_BUILD_ROOT": str(tmp / f"sim_build{w}"), "SEED": str(seed),
-                    "MAKEFLAGS": makeflags, "PYTHONPATH": pypath, **(env or {})}
-            muts.append(Mutator(cfg, tree, out, timeout=timeout, progress=progress, env=envs,
-                                lint=lint))
+            envs = {
+                "SIM_BUILD_ROOT": str(tmp / f"sim_build{w}"),
+                "SEED": str(seed),
+                "MAKEFLAGS": makeflags,
+                "PYTHONPATH": pypath,
+                **(env or {}),
+            }
+            muts.append(
+                Mutator(cfg, tree, out, timeout=timeout, progress=progress, env=envs, lint=lint)
+            )
         threads = [threading.Thread(target=work, args=(m,), daemon=True) for m in muts]
         for t in threads:
             t.start()
@@ -423,8 +485,11 @@ def mutate(cfg: Config, root: Path, out: Path, *, sample: int, seed: int, budget
                 t.join()
         if errors:
             raise errors[0]
-        run.baseline_s = {f: round(max(m.baseline.get(f, 0.0) for m in muts), 1) for f in files
-                          if any(f in m.baseline for m in muts)}
+        run.baseline_s = {
+            f: round(max(m.baseline.get(f, 0.0) for m in muts), 1)
+            for f in files
+            if any(f in m.baseline for m in muts)
+        }
         if not run.stopped and count["ran"] < target:
             run.stopped = f"only {count['ran']} mutants could run"
     finally:
@@ -467,19 +532,28 @@ def summary_md(run: Run) -> str:
     for file in sorted({r.file for r in run.results}):
         f = run.counts(file)
         n = sum(f[o] for o in OUTCOMES if o != "lint")
-        lines.append(f"| `{file}` | {n} | {f['killed']} | {f['survived']} | {f['timeout']} | "
-                     f"{f['equivalent']} | {f['lint']} | {_pct(run.score(file))} |")
-    lines.append(f"| **all** | {ran} | {c['killed']} | {c['survived']} | {c['timeout']} | "
-                 f"{c['equivalent']} | {c['lint']} | {_pct(run.score())} |")
-    notable = [r for r in run.results if r.outcome in ("survived", "timeout", "equivalent")
-               or r.pinned or r.note or r.first]
+        lines.append(
+            f"| `{file}` | {n} | {f['killed']} | {f['survived']} | {f['timeout']} | "
+            f"{f['equivalent']} | {f['lint']} | {_pct(run.score(file))} |"
+        )
+    lines.append(
+        f"| **all** | {ran} | {c['killed']} | {c['survived']} | {c['timeout']} | "
+        f"{c['equivalent']} | {c['lint']} | {_pct(run.score())} |"
+    )
+    notable = [
+        r
+        for r in run.results
+        if r.outcome in ("survived", "timeout", "equivalent") or r.pinned or r.note or r.first
+    ]
     if notable:
         lines += ["", "| mutant | first run | outcome | killed by / reason |", "|---|---|---|---|"]
         for r in notable:
             why = (r.by or r.reason or r.note).replace("|", "\\|")
             mid = r.id.replace("|", "\\|")
-            lines.append(f"| `{mid}`{' (pinned)' if r.pinned else ''} | {r.first or r.outcome} "
-                         f"| {r.outcome} | {why} |")
+            lines.append(
+                f"| `{mid}`{' (pinned)' if r.pinned else ''} | {r.first or r.outcome} "
+                f"| {r.outcome} | {why} |"
+            )
     return "\n".join(lines)
 
 
@@ -487,15 +561,24 @@ def first_pass(run: Run) -> str:
     """The score before the survivors were re-run against new tests (``--rerun``)."""
     c = Counter(r.first or r.outcome for r in run.results)
     n = c["killed"] + c["survived"] + c["timeout"]
-    return (f"First pass: {c['killed']} killed of {n} ({_pct(c['killed'] / n if n else None)}); "
-            f"its survivors were then re-run against new tests (`--rerun`) or reviewed as "
-            f"equivalent.")
+    return (
+        f"First pass: {c['killed']} killed of {n} ({_pct(c['killed'] / n if n else None)}); "
+        f"its survivors were then re-run against new tests (`--rerun`) or reviewed as "
+        f"equivalent."
+    )
 
 
 def report_md(run: Run) -> str:
-    lines = ["# Mutation run", "", summary_md(run), "", "## Every mutant", "",
-             "| # | mutant | source line | outcome | s | killed by |",
-             "|---:|---|---|---|---:|---|"]
+    lines = [
+        "# Mutation run",
+        "",
+        summary_md(run),
+        "",
+        "## Every mutant",
+        "",
+        "| # | mutant | source line | outcome | s | killed by |",
+        "|---:|---|---|---|---:|---|",
+    ]
     for k, r in enumerate(run.results):
         src, mid = r.line_text.replace("|", "\\|"), r.id.replace("|", "\\|")
         lines.append(f"| {k} | `{mid}` | `{src}` | {r.outcome} | {r.seconds:.0f} | {r.by} |")
@@ -505,8 +588,11 @@ def report_md(run: Run) -> str:
 def write_reports(run: Run, out: Path, doc: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = {k: v for k, v in asdict(run).items() if k != "results"}
-    data |= {"counts": dict(run.counts()), "score": run.score(),
-             "results": [asdict(r) for r in run.results]}
+    data |= {
+        "counts": dict(run.counts()),
+        "score": run.score(),
+        "results": [asdict(r) for r in run.results],
+    }
     (out / "report.json").write_text(json.dumps(data, indent=1) + "\n")
     (out / "report.md").write_text(report_md(run))
     if doc is not None:
@@ -533,8 +619,9 @@ def rerun(cfg: Config, root: Path, out: Path, old: Run, **kw: Any) -> Run:
         if len(hits) != 1:
             raise ConfigError(f"--rerun: {r.id}: {len(hits)} matches in the current source")
         todo.append(hits[0])
-    new = mutate(cfg, root, out, sample=0, seed=old.seed, budget_s=kw.pop("budget_s"),
-                 exactly=todo, **kw)
+    new = mutate(
+        cfg, root, out, sample=0, seed=old.seed, budget_s=kw.pop("budget_s"), exactly=todo, **kw
+    )
     return merge(old, new)
 
 
@@ -542,8 +629,14 @@ def merge(old: Run, new: Run) -> Run:
     """``old`` with each mutant that ``new`` ran again replaced by its new result (which keeps
     the old outcome in ``first``)."""
     by_key = {_key(r): r for r in new.results}
-    merged = Run(old.seed, old.sample, baseline_s=old.baseline_s, candidates=old.candidates,
-                 stopped=old.stopped or new.stopped, seconds=old.seconds + new.seconds)
+    merged = Run(
+        old.seed,
+        old.sample,
+        baseline_s=old.baseline_s,
+        candidates=old.candidates,
+        stopped=old.stopped or new.stopped,
+        seconds=old.seconds + new.seconds,
+    )
     for r in old.results:
         n = by_key.get(_key(r))
         if n is not None:
@@ -570,8 +663,15 @@ def load_report(path: Path) -> Run:
     try:
         data = json.loads(path.read_text())
         results = [Result(**r) for r in data["results"]]
-        return Run(data["seed"], data["sample"], results, data["baseline_s"], data["seconds"],
-                   data["candidates"], data["stopped"])
+        return Run(
+            data["seed"],
+            data["sample"],
+            results,
+            data["baseline_s"],
+            data["seconds"],
+            data["candidates"],
+            data["stopped"],
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a mutation report ({exc})") from None
 
@@ -584,9 +684,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--sample", type=int, default=60, help="mutants to run besides the pinned")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget-min", type=float, default=120.0, help="stop after this many minutes")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="per-mutant timeout in s (default: 3 x the unmutated run + 60 s, "
-                    "at least 600 s)")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="per-mutant timeout in s (default: 3 x the unmutated run + 60 s, at least 600 s)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at once (private trees)")
     ap.add_argument("--only", nargs="*", default=[], metavar="FILE", help="only these rtl files")
     ap.add_argument("--config", type=Path, default=CONFIG)
@@ -595,15 +698,36 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--doc", type=Path, default=None, help="markdown file for the summary block")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--keep", action="store_true", help="keep the private tree (debugging)")
-    ap.add_argument("--rerun", type=Path, default=None, metavar="REPORT",
-                    help="run the survivors and timeouts of a report.json again and merge")
-    ap.add_argument("--ids", nargs="+", default=None, metavar="ID",
-                    help="run exactly these mutants (ids as in a report) and nothing else")
-    ap.add_argument("--merge", nargs=2, type=Path, default=None, metavar=("FIRST", "AGAIN"),
-                    help="merge two report.json (AGAIN re-ran some mutants of FIRST), run nothing")
-    ap.add_argument("--from-json", type=Path, default=None, metavar="REPORT",
-                    help="re-write the reports (and --doc) from a report.json, run nothing; "
-                    "survivors now listed as equivalent become equivalent")
+    ap.add_argument(
+        "--rerun",
+        type=Path,
+        default=None,
+        metavar="REPORT",
+        help="run the survivors and timeouts of a report.json again and merge",
+    )
+    ap.add_argument(
+        "--ids",
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="run exactly these mutants (ids as in a report) and nothing else",
+    )
+    ap.add_argument(
+        "--merge",
+        nargs=2,
+        type=Path,
+        default=None,
+        metavar=("FIRST", "AGAIN"),
+        help="merge two report.json (AGAIN re-ran some mutants of FIRST), run nothing",
+    )
+    ap.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        metavar="REPORT",
+        help="re-write the reports (and --doc) from a report.json, run nothing; "
+        "survivors now listed as equivalent become equivalent",
+    )
     return ap
 
 
@@ -616,8 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config)
         for f in args.only:
             if f not in cfg.files:
-                raise ConfigError(f"--only {f}: not a file of {args.config} "
-                                  f"({', '.join(cfg.files)})")
+                raise ConfigError(
+                    f"--only {f}: not a file of {args.config} ({', '.join(cfg.files)})"
+                )
         for f in cfg.files:
             if not (ROOT / f).is_file():
                 raise ConfigError(f"{args.config}: files.{f}: no such file")
@@ -641,9 +766,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{sum(per.values()):5d}  candidates, {len(pinned)} pinned")
             return 0
         if args.rerun is not None:
-            run = rerun(cfg, ROOT, args.out, load_report(args.rerun),
-                        budget_s=60 * args.budget_min, timeout=args.timeout, jobs=args.jobs,
-                        keep=args.keep, progress=_flush_print)
+            run = rerun(
+                cfg,
+                ROOT,
+                args.out,
+                load_report(args.rerun),
+                budget_s=60 * args.budget_min,
+                timeout=args.timeout,
+                jobs=args.jobs,
+                keep=args.keep,
+                progress=_flush_print,
+            )
             write_reports(run, args.out, args.doc)
             print(summary_md(run))
             score = run.score()
@@ -655,10 +788,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if missing:
                 raise ConfigError(f"--ids: no such mutant in the current source: {missing[0]}")
             exactly = [pool[i] for i in args.ids]
-        run = mutate(cfg, ROOT, args.out, sample=0 if exactly else args.sample, seed=args.seed,
-                     budget_s=60 * args.budget_min, only=args.only, timeout=args.timeout,
-                     jobs=args.jobs, keep=args.keep, progress=_flush_print,
-                     exactly=exactly)
+        run = mutate(
+            cfg,
+            ROOT,
+            args.out,
+            sample=0 if exactly else args.sample,
+            seed=args.seed,
+            budget_s=60 * args.budget_min,
+            only=args.only,
+            timeout=args.timeout,
+            jobs=args.jobs,
+            keep=args.keep,
+            progress=_flush_print,
+            exactly=exactly,
+        )
     except ConfigError as exc:
         print(f"pimphony: error: {exc}", file=sys.stderr)
         return 2

@@ -38,17 +38,61 @@ _TOKEN = re.compile(
 
 #: Binding strength of binary operators (higher binds tighter), IEEE 1800 table 11-2.
 PREC = {
-    "||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6, "===": 6, "!==": 6,
-    "<": 7, "<=": 7, ">": 7, ">=": 7, "<<": 8, ">>": 8, "<<<": 8, ">>>": 8,
-    "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+    "||": 1,
+    "&&": 2,
+    "|": 3,
+    "^": 4,
+    "&": 5,
+    "==": 6,
+    "!=": 6,
+    "===": 6,
+    "!==": 6,
+    "<": 7,
+    "<=": 7,
+    ">": 7,
+    ">=": 7,
+    "<<": 8,
+    ">>": 8,
+    "<<<": 8,
+    ">>>": 8,
+    "+": 9,
+    "-": 9,
+    "*": 10,
+    "/": 10,
+    "%": 10,
 }
-REL_FLIPS = {"<": ("<=", ">="), "<=": ("<", ">"), ">": (">=", "<="), ">=": (">", "<"),
-             "==": ("!=",), "!=": ("==",)}
+REL_FLIPS = {
+    "<": ("<=", ">="),
+    "<=": ("<", ">"),
+    ">": (">=", "<="),
+    ">=": (">", "<"),
+    "==": ("!=",),
+    "!=": ("==",),
+}
 #: Tokens that end an operand scan at bracket depth 0 (besides lower-binding operators).
 _STOP = {"?", ":", ",", ";", "=", "begin", "end", "assign", "if", "else", "return"}
-_DECL = {"localparam", "parameter", "typedef", "logic", "input", "output", "inout", "wire",
-         "reg", "bit", "int", "integer", "genvar", "function", "module", "import", "endmodule",
-         "endfunction", "enum", "struct"}
+_DECL = {
+    "localparam",
+    "parameter",
+    "typedef",
+    "logic",
+    "input",
+    "output",
+    "inout",
+    "wire",
+    "reg",
+    "bit",
+    "int",
+    "integer",
+    "genvar",
+    "function",
+    "module",
+    "import",
+    "endmodule",
+    "endfunction",
+    "enum",
+    "struct",
+}
 _OPEN, _CLOSE = "([{", ")]}"
 
 
@@ -76,12 +120,13 @@ class Mutant:
 
     @property
     def id(self) -> str:
-        return (f"{self.file}:{self.line}:{self.col}:{self.op}:"
-                f"{' '.join(self.old.split())}->{self.new}")
+        return (
+            f"{self.file}:{self.line}:{self.col}:{self.op}:{' '.join(self.old.split())}->{self.new}"
+        )
 
     def apply(self, text: str) -> str:
-        assert text[self.start:self.end] == self.old, f"{self.id}: source changed"
-        return text[: self.start] + self.new + text[self.end:]
+        assert text[self.start : self.end] == self.old, f"{self.id}: source changed"
+        return text[: self.start] + self.new + text[self.end :]
 
 
 def tokenize(text: str) -> list[Token]:
@@ -249,8 +294,9 @@ def _literal_variants(tx: str) -> list[str]:
         width, base = int(m.group(1)), m.group(2)
         val = int(m.group(3).replace("_", ""), {"b": 2, "d": 10, "h": 16}[base])
         fmt = {"b": "b", "d": "d", "h": "x"}[base]
-        return [f"{width}'{base}{format(v, fmt)}" for v in (val + 1, val - 1)
-                if 0 <= v < (1 << width)]
+        return [
+            f"{width}'{base}{format(v, fmt)}" for v in (val + 1, val - 1) if 0 <= v < (1 << width)
+        ]
     if re.fullmatch(r"\d[\d_]*", tx):
         val = int(tx.replace("_", ""))
         return [str(v) for v in (val + 1, val - 1) if v >= 0]
@@ -287,8 +333,19 @@ def mutants(text: str, file: str) -> list[Mutant]:
         ln = line_of(start)
         end_line = text.find("\n", start)
         line_text = text[line_starts[ln - 1] : end_line if end_line >= 0 else len(text)]
-        out.append(Mutant(file, op, start, end, text[start:end], new, ln, line_text.strip(),
-                          start - line_starts[ln - 1] + 1))
+        out.append(
+            Mutant(
+                file,
+                op,
+                start,
+                end,
+                text[start:end],
+                new,
+                ln,
+                line_text.strip(),
+                start - line_starts[ln - 1] + 1,
+            )
+        )
 
     def in_reset(i: int) -> bool:
         return any(a <= i <= b for a, b in resets)
@@ -331,5 +388,14 @@ def _tidy(text: str, m: Mutant) -> Mutant:
     start, end = m.start, m.end
     while end < len(text) and text[end] == " " and start > 0 and text[start - 1] in " (":
         end += 1
-    return Mutant(m.file, m.op, start, end, text[start:end], m.new, m.line, m.line_text,
-                  m.col - (m.start - start))
+    return Mutant(
+        m.file,
+        m.op,
+        start,
+        end,
+        text[start:end],
+        m.new,
+        m.line,
+        m.line_text,
+        m.col - (m.start - start),
+    )

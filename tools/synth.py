@@ -151,9 +151,7 @@ def synth_one(top: dict) -> Result:
     ys, logf = work / f"{top['name']}.ys", work / f"{top['name']}.log"
     jsonf = work / f"{top['name']}.blackbox.json"
     rel = [f.relative_to(ROOT) for f in files]
-    ys.write_text(
-        _script(top, rel, [f.relative_to(ROOT) for f in libs], jsonf.relative_to(ROOT))
-    )
+    ys.write_text(_script(top, rel, [f.relative_to(ROOT) for f in libs], jsonf.relative_to(ROOT)))
     logf.unlink(missing_ok=True)
     jsonf.unlink(missing_ok=True)
     proc = subprocess.run(

@@ -57,9 +57,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     def run(batch: int) -> Any:
         return compile_layer(
-            text, args.layer, model=args.model, modules=args.modules, pp=args.pp,
-            partition=args.partition, memory=args.memory, config=args.config or "aim-gddr6",
-            context_tokens=args.context or 0, layer=args.layer_index, batch=batch,
+            text,
+            args.layer,
+            model=args.model,
+            modules=args.modules,
+            pp=args.pp,
+            partition=args.partition,
+            memory=args.memory,
+            config=args.config or "aim-gddr6",
+            context_tokens=args.context or 0,
+            layer=args.layer_index,
+            batch=batch,
         )
 
     est = _estimate_s(run, args.batch)
@@ -87,8 +95,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         write_bytes(out / f"module{m}.bin", blob)
         write_text(out / f"module{m}.pim", format_program(c.programs[m]))
     total = sum(s["instructions"] for s in sizes.values())
-    print(f"{args.layer}: {len(c.table['kernels'])} kernels, {total} instructions on "
-          f"{len(sizes)} module(s) ({args.partition}, {args.memory}) in {seconds:.2f} s -> {out}")
+    print(
+        f"{args.layer}: {len(c.table['kernels'])} kernels, {total} instructions on "
+        f"{len(sizes)} module(s) ({args.partition}, {args.memory}) in {seconds:.2f} s -> {out}"
+    )
     return 0
 
 
@@ -101,22 +111,38 @@ def model_name(text: str) -> str:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("compile", help="compile a decoder layer (MLIR) to PIM programs",
-                       description=cmd_compile.__doc__)
+    p = sub.add_parser(
+        "compile",
+        help="compile a decoder layer (MLIR) to PIM programs",
+        description=cmd_compile.__doc__,
+    )
     p.add_argument("layer", metavar="LAYER.mlir")
-    p.add_argument("--model", default="tiny", type=model_name, metavar="MODEL",
-                   help=f"any case of: {', '.join([*EXAMPLES, *TABLE_I])} (default tiny)")
+    p.add_argument(
+        "--model",
+        default="tiny",
+        type=model_name,
+        metavar="MODEL",
+        help=f"any case of: {', '.join([*EXAMPLES, *TABLE_I])} (default tiny)",
+    )
     p.add_argument("--modules", type=positive, default=1, help="PIM modules (tp x pp)")
     p.add_argument("--pp", type=positive, default=1, help="pipeline stages (default 1: all TP)")
     p.add_argument("--layer-index", type=int, default=0, help="which layer this is (for PP)")
     p.add_argument("--partition", choices=("hfp", "tcp"), default="tcp")
     p.add_argument("--memory", choices=("static", "dpa"), default="static")
-    p.add_argument("--batch", type=positive, default=1,
-                   help="requests decoded together (each its own KV; lengths are runtime)")
+    p.add_argument(
+        "--batch",
+        type=positive,
+        default=1,
+        help="requests decoded together (each its own KV; lengths are runtime)",
+    )
     p.add_argument("--context", type=int, default=None, help="T_max (default: cache length)")
-    p.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
-                   help="refuse a compile estimated longer than this (default "
-                   f"{DEFAULT_MAX_MINUTES:g}; batches of {PROBE_BATCH}+ are estimated first)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=DEFAULT_MAX_MINUTES,
+        help="refuse a compile estimated longer than this (default "
+        f"{DEFAULT_MAX_MINUTES:g}; batches of {PROBE_BATCH}+ are estimated first)",
+    )
     p.add_argument("--config", metavar="PRESET|FILE", default=None)
     p.add_argument("--emit", choices=("pim", "program"), default="program")
     p.add_argument("-o", "--output", metavar="OUT", help="output directory")

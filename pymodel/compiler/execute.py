@@ -52,8 +52,9 @@ def _words(compiled: Compiled, k: dict[str, Any]) -> list[Instruction]:
     return compiled.programs[p["module"]][p["start"] : p["start"] + p["count"]]
 
 
-def _lengths(compiled: Compiled, lengths: dict[int, int] | Sequence[int] | int | None
-             ) -> dict[int, int]:
+def _lengths(
+    compiled: Compiled, lengths: dict[int, int] | Sequence[int] | int | None
+) -> dict[int, int]:
     n = len(compiled.table["requests"])
     if lengths is None:
         return dict.fromkeys(range(n), compiled.table["program"]["context"])
@@ -70,9 +71,11 @@ def dpa_model(compiled: Compiled, module: int, lengths: dict[int, int]) -> dpa.D
     limit = t["max_tokens_per_request"]
     for r, n in lengths.items():
         if n > limit:
-            raise RunError(f"request {r}: {n} tokens > {limit}, the most the compiled "
-                           f"{t['segments']} softmax segment(s) of {t['segment_blocks']} KV "
-                           f"blocks cover (or the page table maps)")
+            raise RunError(
+                f"request {r}: {n} tokens > {limit}, the most the compiled "
+                f"{t['segments']} softmax segment(s) of {t['segment_blocks']} KV "
+                f"blocks cover (or the page table maps)"
+            )
     d = dpa.DpaModel(compiled.cfg, d_head=t["d_head"])
     for res in t["reserve"].get(str(module), []):
         d.open(res["req"], res["tokens"])
@@ -82,8 +85,9 @@ def dpa_model(compiled: Compiled, module: int, lengths: dict[int, int]) -> dpa.D
     return d
 
 
-def expand_kernel(compiled: Compiled, k: dict[str, Any], lengths: dict[int, int],
-                  model: dpa.DpaModel | None) -> list[Instruction]:
+def expand_kernel(
+    compiled: Compiled, k: dict[str, Any], lengths: dict[int, int], model: dpa.DpaModel | None
+) -> list[Instruction]:
     """The kernel's instructions as the channels receive them (ch_mask still the module's)."""
     words = _words(compiled, k)
     if k["kind"] == "gemv":
@@ -127,8 +131,11 @@ def kernel_streams(
     request; tokens after the step's KV append) sets the DPA loop trip counts and the KV-append
     position (``length - 1``)."""
     lens = _lengths(compiled, lengths)
-    model = (dpa_model(compiled, module, {r: max(n - 1, 0) for r, n in lens.items()})
-             if compiled.table["program"]["memory"] == "dpa" else None)
+    model = (
+        dpa_model(compiled, module, {r: max(n - 1, 0) for r, n in lens.items()})
+        if compiled.table["program"]["memory"] == "dpa"
+        else None
+    )
     out: list[tuple[str, list[Instruction]]] = []
     for k in compiled.table["kernels"]:
         if k["program"]["module"] != module or past_end(compiled, k, lens[k.get("req", 0)]):
@@ -151,8 +158,14 @@ def _rows_empty(cfg: PimConfig) -> U16:
     return np.zeros((g.banks, g.columns_per_row, g.lanes), dtype=np.uint16)
 
 
-def run_gemv(compiled: Compiled, name: str, w: U16, x: U16, mode: Mode = Mode.DCS,
-             channels: Sequence[int] | None = None) -> U16:
+def run_gemv(
+    compiled: Compiled,
+    name: str,
+    w: U16,
+    x: U16,
+    mode: Mode = Mode.DCS,
+    channels: Sequence[int] | None = None,
+) -> U16:
     """``x[d_in] @ w[d_in, d_out]`` with the compiled GEMV ``name`` (request 0; every module of
     its TP group), each channel on the golden model (``channels``: only those, the other
     outputs stay 0)."""
@@ -179,7 +192,8 @@ def run_gemv(compiled: Compiled, name: str, w: U16, x: U16, mode: Mode = Mode.DC
                     arr[:, col : col + n, :] = seg.reshape(g.banks, n, g.lanes)
             res = run_kernel(cfg, mode, stream[c], rows, _gpr(x, GPR_IN, g.lanes))
             y[lo : lo + k["d_out"]] = np.concatenate(
-                [res.gpr[kern.out_gpr + i] for i in range(kern.groups)])
+                [res.gpr[kern.out_gpr + i] for i in range(kern.groups)]
+            )
     return y
 
 
@@ -231,8 +245,12 @@ def _softmax(scores: np.ndarray, length: int, d: int) -> U16:
 
 
 def run_attention(  # noqa: C901 - one pass over the attention ops; split pending (issue 16)
-    compiled: Compiled, q: U16, k_cache: U16, v_cache: U16,
-    lengths: Sequence[int] | int, mode: Mode = Mode.DCS,
+    compiled: Compiled,
+    q: U16,
+    k_cache: U16,
+    v_cache: U16,
+    lengths: Sequence[int] | int,
+    mode: Mode = Mode.DCS,
 ) -> tuple[U16, np.ndarray]:
     """One decode step of the layer's attention on the golden model, following the table.
 
@@ -291,8 +309,7 @@ def run_attention(  # noqa: C901 - one pass over the attention ops; split pendin
             head = k["head_offset"] + k["head"]
             for kind, cache in (("k", k_cache), ("v", v_cache)):
                 if k["kv"] in (kind, "kv"):
-                    at = L.GPR_KV_STAGE + (d // geo.lanes if k["kv"] == "kv" and kind == "v"
-                                           else 0)
+                    at = L.GPR_KV_STAGE + (d // geo.lanes if k["kv"] == "kv" and kind == "v" else 0)
                     _stage_kv(cfg, mod, kind, cache[b, :, head], t, d, at)
             mod.run(expand_kernel(compiled, k, lmap, model))
             continue
@@ -301,8 +318,7 @@ def run_attention(  # noqa: C901 - one pass over the attention ops; split pendin
             assert model is not None
             head, qi = k["head_offset"] + k["head"], k["query"]
             epu = epus.setdefault((b, head, qi), EpuSoftmax(k["d_head"]))
-            _run_dpa(cfg, mod, model, k, prog, q[b, head, qi], lens[b],
-                     scores[b, head, qi], epu)
+            _run_dpa(cfg, mod, model, k, prog, q[b, head, qi], lens[b], scores[b, head, qi], epu)
             if k["kind"] == "sv" and _last_segment(k, lens[b], model.lay.block_tokens):
                 out[b, head, qi] = from_bf16(epu.output())
             continue
@@ -364,18 +380,31 @@ def _prefill_static(a: L.AttnShape, mod: _Module, k: dict[str, Any], toks: U16) 
         if k["kv"] == "k":
             row, col = a.k_place(k["base_row"], r, local)
             for cc in range(a.head_cols):
-                mod.put(ch, row, bank, col + cc, slice(None),
-                        toks[t, cc * geo.lanes : (cc + 1) * geo.lanes])
+                mod.put(
+                    ch,
+                    row,
+                    bank,
+                    col + cc,
+                    slice(None),
+                    toks[t, cc * geo.lanes : (cc + 1) * geo.lanes],
+                )
             continue
         for j in range(a.dim_slots):
             row, col, lane = a.v_place(k["base_row"], r, local, j)
             for kk in range(geo.banks):
-                mod.put(ch, row, kk, col, slice(lane, lane + 1),
-                        toks[t, j * geo.banks + kk : j * geo.banks + kk + 1])
+                mod.put(
+                    ch,
+                    row,
+                    kk,
+                    col,
+                    slice(lane, lane + 1),
+                    toks[t, j * geo.banks + kk : j * geo.banks + kk + 1],
+                )
 
 
-def _stage_kv(cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: int,
-              base: int) -> None:
+def _stage_kv(
+    cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: int, base: int
+) -> None:
     """Host step before a KV-append kernel: ``base..`` on every channel holds token ``t``'s
     K (``d/lanes`` entries) or, for V, entry ``k * d/banks + j`` = the column of dims
     ``j * banks + k`` over tokens ``t - t % lanes .. t`` (lanes after ``t`` zero)."""
@@ -387,15 +416,26 @@ def _stage_kv(cfg: PimConfig, mod: _Module, kind: str, cache: U16, t: int, d: in
         col = np.zeros((geo.lanes, d), dtype=np.uint16)
         col[: t - first + 1] = cache[first : t + 1]
         ds = d // geo.banks
-        stage = {base + kk * ds + j: col[:, j * geo.banks + kk].copy()
-                 for kk in range(geo.banks) for j in range(ds)}
+        stage = {
+            base + kk * ds + j: col[:, j * geo.banks + kk].copy()
+            for kk in range(geo.banks)
+            for j in range(ds)
+        }
     for g in mod.gpr:
         g.update(stage)
 
 
-def _run_dpa(cfg: PimConfig, mod: _Module, model: dpa.DpaModel, k: dict[str, Any],
-             prog: list[Instruction], q: U16, length: int, scores: np.ndarray,
-             epu: EpuSoftmax) -> None:
+def _run_dpa(
+    cfg: PimConfig,
+    mod: _Module,
+    model: dpa.DpaModel,
+    k: dict[str, Any],
+    prog: list[Instruction],
+    q: U16,
+    length: int,
+    scores: np.ndarray,
+    epu: EpuSoftmax,
+) -> None:
     """One DPA QK^T or SV kernel of (id, query head, segment): stage its GPR inputs, run, read
     back; the EPU's online softmax turns the segment's scores into weights before its SV."""
     geo = cfg.geometry

@@ -47,8 +47,15 @@ def flatten(items: list[Item]) -> list[Instruction]:
     out: list[Instruction] = []
     for it in items:
         if isinstance(it, Loop):
-            out.append(Instruction(InstOp.DYN_LOOP, req=it.req, body_len=len(it.body),
-                                   first=it.first, count=it.count))
+            out.append(
+                Instruction(
+                    InstOp.DYN_LOOP,
+                    req=it.req,
+                    body_len=len(it.body),
+                    first=it.first,
+                    count=it.count,
+                )
+            )
             out.extend(it.body)
         else:
             out.append(it)
@@ -99,8 +106,9 @@ def gemv(cfg: PimConfig, d_out: int, d_in: int, base_row: int) -> tuple[GemvKern
     kern = GemvKernel(d_out // n, d_in, cfg, base_row=base_row, acc_init=ACC_INIT)
     need = kern.out_gpr + kern.groups
     if need > gpr_entries(cfg):
-        raise KernelError(f"GEMV {d_in} -> {d_out // n} per channel needs {need} GPR entries "
-                          f"> {gpr_entries(cfg)}")
+        raise KernelError(
+            f"GEMV {d_in} -> {d_out // n} per channel needs {need} GPR entries > {gpr_entries(cfg)}"
+        )
     return kern, n
 
 
@@ -160,7 +168,11 @@ class AttnShape:
 
     def qk(self, base_row: int = 0) -> QkKernel:
         return QkKernel(
-            self.local_tokens, self.cfg, self.d_head, self.group, base_row=base_row,
+            self.local_tokens,
+            self.cfg,
+            self.d_head,
+            self.group,
+            base_row=base_row,
             acc_init=ACC_INIT,
         )
 
@@ -266,15 +278,32 @@ def kv_append_static(a: AttnShape, kind: str, base: int, h: int, t: int) -> list
     m = 1 << (ch if ch >= 0 else hch)
     if kind == "k":
         row, col = a.k_place(base, r, local)
-        return [Instruction(InstOp.WR_BANK, ch_mask=m, op_size=a.head_cols, gpr=GPR_KV_STAGE,
-                            bank=bank, row=row, col=col)]
+        return [
+            Instruction(
+                InstOp.WR_BANK,
+                ch_mask=m,
+                op_size=a.head_cols,
+                gpr=GPR_KV_STAGE,
+                bank=bank,
+                row=row,
+                col=col,
+            )
+        ]
     out: list[Instruction] = []
     for k in range(a.cfg.geometry.banks):
         for j in range(a.dim_slots):
             row, col, _ = a.v_place(base, r, local, j)
-            out.append(Instruction(InstOp.WR_BANK, ch_mask=m, op_size=1,
-                                   gpr=GPR_KV_STAGE + k * a.dim_slots + j, bank=k, row=row,
-                                   col=col))
+            out.append(
+                Instruction(
+                    InstOp.WR_BANK,
+                    ch_mask=m,
+                    op_size=1,
+                    gpr=GPR_KV_STAGE + k * a.dim_slots + j,
+                    bank=k,
+                    row=row,
+                    col=col,
+                )
+            )
     return out
 
 
@@ -297,8 +326,10 @@ class DpaGpr:
         lay = dpa.DpaLayout.of(cfg, d_head)
         slots = g.columns_per_row // head_cols
         if slots != lay.block_tokens // g.lanes:
-            raise KernelError(f"DPA: score entries per K row ({slots}) != probability entries "
-                              f"per V row ({lay.block_tokens // g.lanes}) (banks != lanes)")
+            raise KernelError(
+                f"DPA: score entries per K row ({slots}) != probability entries "
+                f"per V row ({lay.block_tokens // g.lanes}) (banks != lanes)"
+            )
         out = gpr_entries(cfg) - d_head // g.banks
         return DpaGpr(0, head_cols, out, (out - head_cols) // slots)
 
@@ -306,20 +337,24 @@ class DpaGpr:
         return self.max_blocks * dpa.DpaLayout.of(cfg, d_head).block_tokens
 
 
-def dpa_attention(cfg: PimConfig, req: int, d_head: int, first: int = 0,
-                  count: int = 0) -> tuple[list[Item], list[Item]]:
+def dpa_attention(
+    cfg: PimConfig, req: int, d_head: int, first: int = 0, count: int = 0
+) -> tuple[list[Item], list[Item]]:
     """(QK^T, SV) kernels of one (DPA id, query head) over the block window (softmax segment)
     ``first``/``count``: pymodel.golden.dpa's templates."""
     try:
         gpr = DpaGpr.of(cfg, d_head)
         qk = dpa.qk_template(cfg, req, d_head, first, count)
-        sv = dpa.sv_template(cfg, req, score_gpr=gpr.scores, out_gpr=gpr.out, d_head=d_head,
-                             first=first, count=count)
+        sv = dpa.sv_template(
+            cfg, req, score_gpr=gpr.scores, out_gpr=gpr.out, d_head=d_head, first=first, count=count
+        )
     except dpa.DpaConfigError as exc:
         raise KernelError(f"DPA (d_head = {d_head}): {exc}") from None
     for prog in (qk, sv):
         body = max(i.body_len for i in prog if i.op is InstOp.DYN_LOOP)
         if body > cfg.dpa.max_body_len:
-            raise KernelError(f"DPA loop body of {body} instructions (d_head = {d_head}) exceeds "
-                              f"dpa.max_body_len = {cfg.dpa.max_body_len}")
+            raise KernelError(
+                f"DPA loop body of {body} instructions (d_head = {d_head}) exceeds "
+                f"dpa.max_body_len = {cfg.dpa.max_body_len}"
+            )
     return items_of(qk), items_of(sv)

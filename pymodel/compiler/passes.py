@@ -56,9 +56,7 @@ _PASSTHROUGH = ("stablehlo.reshape", "stablehlo.convert", "stablehlo.transpose")
 
 
 def _dims(op: Operation) -> dict[str, list[int]]:
-    attr = op.properties.get("dot_dimension_numbers") or op.attributes.get(
-        "dot_dimension_numbers"
-    )
+    attr = op.properties.get("dot_dimension_numbers") or op.attributes.get("dot_dimension_numbers")
     text = str(attr)
     out: dict[str, list[int]] = {}
     for key in ("lhs_batching", "rhs_batching", "lhs_contracting", "rhs_contracting"):
@@ -114,8 +112,10 @@ def _dce(func: FuncOp) -> None:
     while changed:
         changed = False
         for op in reversed(list(func.body.walk())):
-            if isinstance(op, UnregisteredOp) and op.results and all(
-                not r.uses for r in op.results
+            if (
+                isinstance(op, UnregisteredOp)
+                and op.results
+                and all(not r.uses for r in op.results)
             ):
                 op.detach()
                 op.erase()
@@ -135,8 +135,12 @@ class MatchPass(ModulePass):
             ls, rs = _shape(lhs), _shape(rhs)
             root = _root(rhs)
             if (
-                len(rs) == 2 and len(ls) == 2 and ls[0] == 1 and not d["lhs_batching"]
-                and d["lhs_contracting"] == [1] and d["rhs_contracting"] == [0]
+                len(rs) == 2
+                and len(ls) == 2
+                and ls[0] == 1
+                and not d["lhs_batching"]
+                and d["lhs_contracting"] == [1]
+                and d["rhs_contracting"] == [0]
                 and isinstance(root, BlockArgument)
             ):
                 new: Operation = GemvOp.create(
@@ -150,8 +154,11 @@ class MatchPass(ModulePass):
                 )
                 gemvs.append(new)  # type: ignore[arg-type]
             elif (
-                len(rs) == 3 and len(ls) == 3 and d["lhs_batching"] == [0]
-                and d["rhs_batching"] == [1] and isinstance(root, BlockArgument)
+                len(rs) == 3
+                and len(ls) == 3
+                and d["lhs_batching"] == [0]
+                and d["rhs_batching"] == [1]
+                and isinstance(root, BlockArgument)
                 and d["rhs_contracting"] in ([2], [0])
             ):
                 t, kv, dh = rs
@@ -162,8 +169,9 @@ class MatchPass(ModulePass):
                     "tokens": i64(t),
                 }
                 cls = QkOp if d["rhs_contracting"] == [2] else SvOp
-                new = cls.create(operands=[lhs, rhs], result_types=[dot.results[0].type],
-                                 properties=props)
+                new = cls.create(
+                    operands=[lhs, rhs], result_types=[dot.results[0].type], properties=props
+                )
             else:
                 raise CompileError(
                     f"{where(dot)}: stablehlo.dot_general {ls} x {rs} with {d} is neither a "
@@ -187,8 +195,11 @@ class MatchPass(ModulePass):
                 raise CompileError(f"{where(sv)}: SV probabilities are not a softmax (divide)")
             exp = _producer(div.operands[0])
             sub = _producer(exp.operands[0]) if exp is not None else None
-            if exp is None or op_name(exp) != "stablehlo.exponential" or sub is None or (
-                op_name(sub) != "stablehlo.subtract"
+            if (
+                exp is None
+                or op_name(exp) != "stablehlo.exponential"
+                or sub is None
+                or (op_name(sub) != "stablehlo.subtract")
             ):
                 raise CompileError(f"{where(div)}: softmax must be exp(x - max) / sum")
             scores = sub.operands[0]
@@ -236,9 +247,13 @@ class MatchPass(ModulePass):
                 role = "o_proj"
             elif any(op_name(u) == "func.call" for u in users):
                 role = "ffn_gate"
-            elif src is not None and op_name(src) == "stablehlo.multiply" and any(
-                isinstance(_producer(v), GemvOp) or op_name(_producer(v) or src) == "func.call"
-                for v in src.operands
+            elif (
+                src is not None
+                and op_name(src) == "stablehlo.multiply"
+                and any(
+                    isinstance(_producer(v), GemvOp) or op_name(_producer(v) or src) == "func.call"
+                    for v in src.operands
+                )
             ):
                 role = "ffn_down"
             else:
@@ -267,12 +282,15 @@ class PartitionPass(ModulePass):
         for o in main_func(op).body.walk():
             if isinstance(o, GemvOp):
                 if o.d_out.value.data % self.tp:
-                    raise CompileError(f"{where(o)}: d_out {o.d_out.value.data} not divisible "
-                                       f"by tp = {self.tp}")
+                    raise CompileError(
+                        f"{where(o)}: d_out {o.d_out.value.data} not divisible by tp = {self.tp}"
+                    )
             elif isinstance(o, (QkOp, SvOp)):
                 if o.kv_heads.value.data % self.tp:
-                    raise CompileError(f"{where(o)}: {o.kv_heads.value.data} KV heads not "
-                                       f"divisible by tp = {self.tp}")
+                    raise CompileError(
+                        f"{where(o)}: {o.kv_heads.value.data} KV heads not "
+                        f"divisible by tp = {self.tp}"
+                    )
             elif not isinstance(o, (SoftmaxOp, KvWriteOp)):
                 continue
             o.attributes["pim.modules"] = modules
@@ -304,13 +322,26 @@ class _Emitter:
 
     def flush_host(self, module: int) -> None:
         if self.host:
-            self.ops.append(HostOp.create(properties={
-                "sym_name": StringAttr(f"host{len(self.ops)}"), "module": i64(module),
-                "ops": ArrayAttr([StringAttr(h) for h in self.host])}))
+            self.ops.append(
+                HostOp.create(
+                    properties={
+                        "sym_name": StringAttr(f"host{len(self.ops)}"),
+                        "module": i64(module),
+                        "ops": ArrayAttr([StringAttr(h) for h in self.host]),
+                    }
+                )
+            )
             self.host = []
 
-    def add_kernel(self, o: Operation, name: str, kind: str, module: int, items: list[L.Item],
-                   info: dict[str, Any]) -> None:
+    def add_kernel(
+        self,
+        o: Operation,
+        name: str,
+        kind: str,
+        module: int,
+        items: list[L.Item],
+        info: dict[str, Any],
+    ) -> None:
         self.flush_host(module)
         body: list[Operation] = []
         for it in items:
@@ -361,15 +392,13 @@ class LowerPass(ModulePass):
         requests: list[dict[str, Any]] = [{"req": b, "modules": {}} for b in range(self.batch)]
         for o in list(func.body.ops):
             mods = o.attributes.get("pim.modules")
-            modules = [int(m.value.data) for m in mods.data] if isinstance(mods, ArrayAttr) else [
-                0]
+            modules = [int(m.value.data) for m in mods.data] if isinstance(mods, ArrayAttr) else [0]
             try:
                 if isinstance(o, GemvOp):
                     self._gemv(o, cfg, modules, bufs, emit)
                 elif isinstance(o, (QkOp, SvOp, KvWriteOp)):
                     emit.flush_host(modules[0])
-                    self._attention(o, cfg, modules, bufs, requests, emit.add_kernel,
-                                    emit.add_host)
+                    self._attention(o, cfg, modules, bufs, requests, emit.add_kernel, emit.add_host)
                     if not isinstance(o, KvWriteOp):
                         tokens = o.tokens.value.data
                     if isinstance(o, SvOp) and (self.layout == "tcp" or self.memory == "dpa"):
@@ -386,18 +415,27 @@ class LowerPass(ModulePass):
             if b.next_row > cfg.geometry.rows_per_bank:
                 raise CompileError(
                     f"module {m}: weights and KV need {b.next_row} rows per bank, the device has "
-                    f"{cfg.geometry.rows_per_bank} (the layer does not fit; add modules)")
+                    f"{cfg.geometry.rows_per_bank} (the layer does not fit; add modules)"
+                )
         self._replace_body(op, func, emit.ops, tokens)
-        self.table.update({
-            "buffers": {str(m): b.regions for m, b in sorted(bufs.items())},
-            "kernels": emit.kernels,
-            "requests": requests,
-        })
+        self.table.update(
+            {
+                "buffers": {str(m): b.regions for m, b in sorted(bufs.items())},
+                "kernels": emit.kernels,
+                "requests": requests,
+            }
+        )
         if self.memory == "dpa":
             self.table["dpa"] = self._dpa_table(cfg, bufs, requests, emit.kernels)
 
-    def _gemv(self, o: GemvOp, cfg: PimConfig, modules: list[int], bufs: dict[int, Buffers],
-              emit: _Emitter) -> None:
+    def _gemv(
+        self,
+        o: GemvOp,
+        cfg: PimConfig,
+        modules: list[int],
+        bufs: dict[int, Buffers],
+        emit: _Emitter,
+    ) -> None:
         """One GEMV kernel per (module, request): the module's slice of the output rows."""
         d_out = o.d_out.value.data // len(modules)
         for i, m in enumerate(modules):
@@ -407,20 +445,37 @@ class LowerPass(ModulePass):
             prog = list(L.with_mask(kern.program(), L.mask(n)))
             for r in range(self.batch):
                 suffix = f".b{r}" if self.batch > 1 else ""
-                emit.add_kernel(o, f"{o.sym_name.data}.m{m}{suffix}", "gemv", m, list(prog),
-                                {"op": o.sym_name.data, "req": r, "channels": n,
-                                 "d_out": kern.d_out, "d_in": kern.d_in,
-                                 "out_offset": i * d_out, "base_row": kern.base_row,
-                                 "gpr": {"in": GPR_IN, "out": kern.out_gpr}})
+                emit.add_kernel(
+                    o,
+                    f"{o.sym_name.data}.m{m}{suffix}",
+                    "gemv",
+                    m,
+                    list(prog),
+                    {
+                        "op": o.sym_name.data,
+                        "req": r,
+                        "channels": n,
+                        "d_out": kern.d_out,
+                        "d_in": kern.d_in,
+                        "out_offset": i * d_out,
+                        "base_row": kern.base_row,
+                        "gpr": {"in": GPR_IN, "out": kern.out_gpr},
+                    },
+                )
 
-    def _replace_body(self, op: ModuleOp, func: Operation, prog_ops: list[Operation],
-                      tokens: int) -> None:
+    def _replace_body(
+        self, op: ModuleOp, func: Operation, prog_ops: list[Operation], tokens: int
+    ) -> None:
         """The module's body becomes one ``pim.program`` holding ``prog_ops``."""
         program = ProgramOp.create(
             properties={
-                "config": StringAttr(self.config), "model": StringAttr(self.model),
-                "layout": StringAttr(self.layout), "memory": StringAttr(self.memory),
-                "modules": i64(self.tp * self.pp), "tp": i64(self.tp), "pp": i64(self.pp),
+                "config": StringAttr(self.config),
+                "model": StringAttr(self.model),
+                "layout": StringAttr(self.layout),
+                "memory": StringAttr(self.memory),
+                "modules": i64(self.tp * self.pp),
+                "tp": i64(self.tp),
+                "pp": i64(self.pp),
                 "context": i64(self._tokens(tokens)),
             },
             regions=[Region([Block(prog_ops)])],
@@ -434,8 +489,13 @@ class LowerPass(ModulePass):
     def _tokens(self, t: int) -> int:
         return self.context or t
 
-    def _dpa_table(self, cfg: PimConfig, bufs: dict[int, Buffers],
-                   requests: list[dict[str, Any]], kernels: list[dict[str, Any]]) -> dict[str, Any]:
+    def _dpa_table(
+        self,
+        cfg: PimConfig,
+        bufs: dict[int, Buffers],
+        requests: list[dict[str, Any]],
+        kernels: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         """DPA parameters, and per module the pseudo requests the runtime OPENs first so that
         the weight rows' chunks are never handed to KV (chunk ``i`` of every channel is rows
         ``[i * chunk_rows, (i + 1) * chunk_rows)``; a request of ``n * C`` chunks takes chunks
@@ -450,8 +510,10 @@ class LowerPass(ModulePass):
         for m, b in sorted(bufs.items()):
             need = -(-b.next_row // lay.chunk_rows)
             if need >= lay.chunks_per_channel:
-                raise CompileError(f"module {m}: weights take {b.next_row} rows per bank; no "
-                                   f"chunk is left for the KV pool (add modules)")
+                raise CompileError(
+                    f"module {m}: weights take {b.next_row} rows per bank; no "
+                    f"chunk is left for the KV pool (add modules)"
+                )
             ids: list[dict[str, int]] = []
             rid = lay.max_requests - 1
             while need > 0:
@@ -463,54 +525,94 @@ class LowerPass(ModulePass):
             if used and max(used) >= rid + 1:
                 raise CompileError(
                     f"module {m}: {len(used)} DPA request ids (one per request and KV head) and "
-                    f"{len(ids)} for the weight rows exceed dpa.max_requests = {lay.max_requests}")
+                    f"{len(ids)} for the weight rows exceed dpa.max_requests = {lay.max_requests}"
+                )
             reserve[str(m)] = ids
         gpr = L.DpaGpr.of(cfg, d_head)
-        segs = max((k.get("segment", {}).get("first", 0) // gpr.max_blocks + 1 for k in kernels),
-                   default=1)
+        segs = max(
+            (k.get("segment", {}).get("first", 0) // gpr.max_blocks + 1 for k in kernels), default=1
+        )
         return {
-            "d_head": d_head, "block_tokens": lay.block_tokens,
-            "rows_per_block": dpa.ROWS_PER_BLOCK, "chunk_rows": lay.chunk_rows,
+            "d_head": d_head,
+            "block_tokens": lay.block_tokens,
+            "rows_per_block": dpa.ROWS_PER_BLOCK,
+            "chunk_rows": lay.chunk_rows,
             "chunk_tokens": lay.chunk_tokens,
             "reserve": reserve,
             "max_tokens_per_request": min(segs * gpr.max_tokens(cfg, d_head), lay.max_tokens),
-            "segment_blocks": gpr.max_blocks, "segments": segs,
-            "gpr": {"query": gpr.query, "scores": gpr.scores, "out": gpr.out,
-                    "kv_stage": L.GPR_KV_STAGE},
+            "segment_blocks": gpr.max_blocks,
+            "segments": segs,
+            "gpr": {
+                "query": gpr.query,
+                "scores": gpr.scores,
+                "out": gpr.out,
+                "kv_stage": L.GPR_KV_STAGE,
+            },
             "append": "one APPEND(dpa_req, kv_stage) per request and KV head and step: the DPA "
-                      "grows the id by a token and writes its K and V (pymodel.golden.dpa)",
+            "grows the id by a token and writes its K and V (pymodel.golden.dpa)",
         }
 
-    def _attention(self, o: Operation, cfg: PimConfig, modules: list[int],
-                   bufs: dict[int, Buffers], requests: list[dict[str, Any]], add: Any,
-                   add_host: Any) -> None:
+    def _attention(
+        self,
+        o: Operation,
+        cfg: PimConfig,
+        modules: list[int],
+        bufs: dict[int, Buffers],
+        requests: list[dict[str, Any]],
+        add: Any,
+        add_host: Any,
+    ) -> None:
         if isinstance(o, KvWriteOp):
             t, kv, dh = _shape(o.cache)
             group = 1
             kind = o.kind.data
         else:
             assert isinstance(o, (QkOp, SvOp))
-            kv, group, dh, t = (o.kv_heads.value.data, o.group.value.data,
-                                o.d_head.value.data, o.tokens.value.data)
+            kv, group, dh, t = (
+                o.kv_heads.value.data,
+                o.group.value.data,
+                o.d_head.value.data,
+                o.tokens.value.data,
+            )
             kind = "qk" if isinstance(o, QkOp) else "sv"
         t = self._tokens(t)
         kv_m = kv // len(modules)
         for m in modules:
             bufs.setdefault(m, Buffers())
             for b in range(self.batch):
-                common = {"req": b, "kv_heads": kv_m, "group": group, "d_head": dh, "tokens": t,
-                          "layout": self.layout, "memory": self.memory,
-                          "head_offset": modules.index(m) * kv_m}
+                common = {
+                    "req": b,
+                    "kv_heads": kv_m,
+                    "group": group,
+                    "d_head": dh,
+                    "tokens": t,
+                    "layout": self.layout,
+                    "memory": self.memory,
+                    "head_offset": modules.index(m) * kv_m,
+                }
                 if self.memory == "dpa":
-                    self._dpa(o, cfg, m, b, kind, kv_m, group, dh, common, requests, add,
-                              add_host)
+                    self._dpa(o, cfg, m, b, kind, kv_m, group, dh, common, requests, add, add_host)
                 else:
-                    self._static(o, cfg, m, b, kind, kv_m, group, dh, t, common, bufs[m],
-                                 requests, add)
+                    self._static(
+                        o, cfg, m, b, kind, kv_m, group, dh, t, common, bufs[m], requests, add
+                    )
 
-    def _static(self, o: Operation, cfg: PimConfig, m: int, b: int, kind: str, kv_m: int,
-                group: int, dh: int, t: int, common: dict[str, Any], buf: Buffers,
-                requests: list[dict[str, Any]], add: Any) -> None:
+    def _static(
+        self,
+        o: Operation,
+        cfg: PimConfig,
+        m: int,
+        b: int,
+        kind: str,
+        kv_m: int,
+        group: int,
+        dh: int,
+        t: int,
+        common: dict[str, Any],
+        buf: Buffers,
+        requests: list[dict[str, Any]],
+        add: Any,
+    ) -> None:
         a = L.AttnShape(cfg, kv_m, group, dh, t, self.layout)
         region = "K" if kind in ("qk", "k") else "V"
         name = f"{region}.b{b}"
@@ -519,46 +621,105 @@ class LowerPass(ModulePass):
             rows = a.rounds * (a.k_rows if region == "K" else a.v_rows)
             base = buf.take(name, rows, "kv_static")
             requests[b]["modules"].setdefault(str(m), {"t_max": t})[region] = base
-        info = {**common, "base_row": base, "channels": a.used_channels,
-                "local_tokens": a.local_tokens}
+        info = {
+            **common,
+            "base_row": base,
+            "channels": a.used_channels,
+            "local_tokens": a.local_tokens,
+        }
         if kind in ("k", "v"):
             for h in range(kv_m):
-                add(o, f"kv_append_{kind}.m{m}.b{b}.h{h}", "kv_append", m,
+                add(
+                    o,
+                    f"kv_append_{kind}.m{m}.b{b}.h{h}",
+                    "kv_append",
+                    m,
                     L.kv_append_static(a, kind, base, h, 0),
-                    {**info, "head": h, "kv": kind, "issue": "static_position",
-                     "gpr": {"stage": L.GPR_KV_STAGE}})
+                    {
+                        **info,
+                        "head": h,
+                        "kv": kind,
+                        "issue": "static_position",
+                        "gpr": {"stage": L.GPR_KV_STAGE},
+                    },
+                )
             return
         if kind == "qk":
             for suffix, items, r in L.qk_static(a, base):
                 qk = a.qk()
-                add(o, f"qk.m{m}.b{b}.{suffix}", kind, m, items,
-                    {**info, "round": r, "ch_mask": a.round_mask(r),
-                     "gpr": {"query": GPR_IN, "scores": qk.out_gpr}})
+                add(
+                    o,
+                    f"qk.m{m}.b{b}.{suffix}",
+                    kind,
+                    m,
+                    items,
+                    {
+                        **info,
+                        "round": r,
+                        "ch_mask": a.round_mask(r),
+                        "gpr": {"query": GPR_IN, "scores": qk.out_gpr},
+                    },
+                )
             return
         for suffix, items, r in L.sv_static(a, base):
-            add(o, f"sv.m{m}.b{b}.{suffix}", kind, m, items,
-                {**info, "round": r, "ch_mask": a.round_mask(r),
-                 "query": int(suffix.rsplit("q", 1)[1]),
-                 "gpr": {"probs": GPR_IN, "out": a.sv().out_gpr}})
+            add(
+                o,
+                f"sv.m{m}.b{b}.{suffix}",
+                kind,
+                m,
+                items,
+                {
+                    **info,
+                    "round": r,
+                    "ch_mask": a.round_mask(r),
+                    "query": int(suffix.rsplit("q", 1)[1]),
+                    "gpr": {"probs": GPR_IN, "out": a.sv().out_gpr},
+                },
+            )
 
-    def _dpa(self, o: Operation, cfg: PimConfig, m: int, b: int, kind: str, kv_m: int,
-             group: int, dh: int, common: dict[str, Any], requests: list[dict[str, Any]],
-             add: Any, add_host: Any) -> None:
+    def _dpa(
+        self,
+        o: Operation,
+        cfg: PimConfig,
+        m: int,
+        b: int,
+        kind: str,
+        kv_m: int,
+        group: int,
+        dh: int,
+        common: dict[str, Any],
+        requests: list[dict[str, Any]],
+        add: Any,
+        add_host: Any,
+    ) -> None:
         ids = [b * kv_m + h for h in range(kv_m)]
         if ids[-1] >= cfg.dpa.max_requests:
-            raise KernelError(f"DPA: {self.batch} requests x {kv_m} KV heads need "
-                              f"{ids[-1] + 1} request ids > dpa.max_requests = "
-                              f"{cfg.dpa.max_requests}")
+            raise KernelError(
+                f"DPA: {self.batch} requests x {kv_m} KV heads need "
+                f"{ids[-1] + 1} request ids > dpa.max_requests = "
+                f"{cfg.dpa.max_requests}"
+            )
         requests[b]["modules"][str(m)] = {"dpa_ids": ids}
         gpr = L.DpaGpr.of(cfg, dh)
         if kind == "v":
             return  # one APPEND writes K and V
         if kind == "k":
             for h, rid in enumerate(ids):
-                add(o, f"kv_append.m{m}.b{b}.h{h}", "kv_append", m,
+                add(
+                    o,
+                    f"kv_append.m{m}.b{b}.h{h}",
+                    "kv_append",
+                    m,
                     dpa.append_template(rid, L.GPR_KV_STAGE),
-                    {**common, "head": h, "kv": "kv", "dpa_req": rid, "issue": "dpa_append",
-                     "gpr": {"stage": L.GPR_KV_STAGE}})
+                    {
+                        **common,
+                        "head": h,
+                        "kv": "kv",
+                        "dpa_req": rid,
+                        "issue": "dpa_append",
+                        "gpr": {"stage": L.GPR_KV_STAGE},
+                    },
+                )
             return
         if kind == "sv":
             return  # emitted with its QK^T: per query head and segment QK^T -> softmax -> SV
@@ -572,12 +733,23 @@ class LowerPass(ModulePass):
                     win = {"first": s * seg, "count": seg}
                     qk, sv = L.dpa_attention(cfg, rid, dh, **win)
                     sfx = f".s{s}" if segments > 1 else ""
-                    add(o, f"qk.m{m}.b{b}.h{h}.q{q}{sfx}", "qk", m, list(qk),
-                        {**info, "segment": win, "gpr": {"query": gpr.query,
-                                                         "scores": gpr.scores}})
+                    add(
+                        o,
+                        f"qk.m{m}.b{b}.h{h}.q{q}{sfx}",
+                        "qk",
+                        m,
+                        list(qk),
+                        {**info, "segment": win, "gpr": {"query": gpr.query, "scores": gpr.scores}},
+                    )
                     add_host(m, ["softmax_segment"])
-                    add(o, f"sv.m{m}.b{b}.h{h}.q{q}{sfx}", "sv", m, list(sv),
-                        {**info, "segment": win, "gpr": {"probs": gpr.scores, "out": gpr.out}})
+                    add(
+                        o,
+                        f"sv.m{m}.b{b}.h{h}.q{q}{sfx}",
+                        "sv",
+                        m,
+                        list(sv),
+                        {**info, "segment": win, "gpr": {"probs": gpr.scores, "out": gpr.out}},
+                    )
 
 
 # ---------------------------------------------------------------------------- emission
@@ -608,8 +780,13 @@ class EmitPass(ModulePass):
         steps: list[dict[str, Any]] = []
         for o in prog.body.ops:
             if isinstance(o, HostOp):
-                steps.append({"host": o.sym_name.data, "module": o.module.value.data,
-                              "ops": [s.data for s in o.ops.data]})
+                steps.append(
+                    {
+                        "host": o.sym_name.data,
+                        "module": o.module.value.data,
+                        "ops": [s.data for s in o.ops.data],
+                    }
+                )
                 continue
             assert isinstance(o, KernelOp)
             m = o.module.value.data
@@ -627,10 +804,15 @@ class EmitPass(ModulePass):
         self.table["steps"] = steps
         self.table["kernels"] = list(kinfo.values())
         self.table["program"] = {
-            "config": prog.config.data, "model": prog.model.data, "layout": prog.layout.data,
-            "memory": prog.memory.data, "modules": prog.modules.value.data,
-            "tp": prog.tp.value.data, "pp": prog.pp.value.data,
-            "context": prog.context.value.data, "inst_bits": inst_width(cfg),
+            "config": prog.config.data,
+            "model": prog.model.data,
+            "layout": prog.layout.data,
+            "memory": prog.memory.data,
+            "modules": prog.modules.value.data,
+            "tp": prog.tp.value.data,
+            "pp": prog.pp.value.data,
+            "context": prog.context.value.data,
+            "inst_bits": inst_width(cfg),
             "instructions": {str(m): len(p) for m, p in sorted(self.programs.items())},
             "batch": len(self.table.get("requests", [])) or 1,
         }

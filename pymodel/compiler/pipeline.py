@@ -55,13 +55,20 @@ def compile_layer(
     cfg = resolve(config)
     module = parse_layer(text, filename)
     ctx = context()
-    lower = LowerPass(config=config, model=model, layout=partition, memory=memory,
-                      context=context_tokens, tp=modules // pp, pp=pp, batch=batch)
+    lower = LowerPass(
+        config=config,
+        model=model,
+        layout=partition,
+        memory=memory,
+        context=context_tokens,
+        tp=modules // pp,
+        pp=pp,
+        batch=batch,
+    )
     emit = EmitPass(table=lower.table)
     try:
         MatchPass().apply(ctx, module)
-        PartitionPass(tp=modules // pp, pp=pp, layer=layer,
-                      layers=layers).apply(ctx, module)
+        PartitionPass(tp=modules // pp, pp=pp, layer=layer, layers=layers).apply(ctx, module)
         lower.apply(ctx, module)
         emit.apply(ctx, module)
     except VerifyException as exc:

@@ -78,8 +78,10 @@ def _cache(cfg: PimConfig, cache_dir: str | None) -> KernelCache:
 def _serve(p: Point, cache: KernelCache) -> dict[str, Any]:
     """Serving-simulation metrics of a serve point (as ``pimphony serve`` computes them)."""
     sm = StepModel(
-        resolve_model(p["model"]), pim_system(p["system"], p["modules"], cache.cfg),
-        bundle(p["technique"], p["system"]), cache,
+        resolve_model(p["model"]),
+        pim_system(p["system"], p["modules"], cache.cfg),
+        bundle(p["technique"], p["system"]),
+        cache,
     )
     summary = ServingSim(sm, ServeOptions(max_batch=p["max_batch"])).run(build_trace(p)).summary
     return {m: summary[m] for m in SERVE_METRICS}
@@ -105,8 +107,13 @@ def run_point(p: Point, cache_dir: str | None) -> dict[str, Any]:
             row.update(_serve(p, cache))
         else:
             res = simulate_one(
-                p["model"], p["system"], p["modules"], build_workload(p), p["technique"],
-                cache, p["batch"],
+                p["model"],
+                p["system"],
+                p["modules"],
+                build_workload(p),
+                p["technique"],
+                cache,
+                p["batch"],
             )
             row.update({m: getattr(res, m) for m in METRICS})
         if p["system"] != "gpu":

@@ -58,13 +58,16 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
-    with LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # any free port: several clusters may run at once
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # any free port: several clusters may run at once
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -102,8 +105,12 @@ def run_sweep(
                     on_row(row)
     workers = len(client.scheduler_info()["workers"])
     return Summary(
-        len(spec.points), len(spec.points) - len(todo), ran, errors,
-        time.perf_counter() - started, workers,
+        len(spec.points),
+        len(spec.points) - len(todo),
+        ran,
+        errors,
+        time.perf_counter() - started,
+        workers,
     )
 
 

@@ -110,6 +110,7 @@ def _values(src: str, key: str, raw: Any) -> list[Any]:
 
 def _check(src: str, p: Point) -> None:
     """Raise :class:`SpecError` naming the grid key of the first bad value of ``p``."""
+
     def bad(key: str, why: str) -> SpecError:
         return SpecError(f"{src}: grid.{key} = {p[key] if key in p else '?'!r}: {why}")
 
@@ -149,8 +150,9 @@ def _check_serve(p: Point, bad: Callable[[str, str], SpecError]) -> None:
     if p["batch"] is not None:
         raise bad("batch", "serving batches continuously: use max_batch")
     rate = p["rate"]
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
-                             or not rate > 0):
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0
+    ):
         raise bad("rate", "must be a positive number (requests/s)")
     for key in ("requests", "max_batch"):
         if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:

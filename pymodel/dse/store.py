@@ -78,8 +78,10 @@ class Store:
     def add(self, row: dict[str, Any]) -> bool:
         """Store one result row (committed at once); False if the point was already there."""
         p = row["params"]
-        values = row | {k: p[k] for k in ("model", "system", "modules", "technique", "workload",
-                                          "preset", "mode")}
+        values = row | {
+            k: p[k]
+            for k in ("model", "system", "modules", "technique", "workload", "preset", "mode")
+        }
         values["params"] = json.dumps(p, sort_keys=True)
         values["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         marks = ", ".join("?" for _ in NAMES)

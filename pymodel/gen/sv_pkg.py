@@ -168,8 +168,17 @@ def render(cfg: PimConfig) -> dict[str, str]:
 def render_pkg(cfg: PimConfig) -> str:
     """The text of ``pim_pkg.sv``: header, then one section per source of constants."""
     p = _Pkg()
-    for section in (render_header, render_sizes, render_timing, render_cmd_word,
-                    render_cmd_functions, render_rules, render_inst_word, render_sched, render_dpa):
+    for section in (
+        render_header,
+        render_sizes,
+        render_timing,
+        render_cmd_word,
+        render_cmd_functions,
+        render_rules,
+        render_inst_word,
+        render_sched,
+        render_dpa,
+    ):
         section(p, cfg)
     p.blank()
     p.raw(f"endpackage : {PKG_NAME}", "")
@@ -633,8 +642,12 @@ def check(out_dir: str | Path, cfg: PimConfig) -> list[str]:
         if old != text:
             diff = list(
                 difflib.unified_diff(
-                    old.splitlines(), text.splitlines(), f"{path} (on disk)", f"{path} (expected)",
-                    lineterm="", n=0,
+                    old.splitlines(),
+                    text.splitlines(),
+                    f"{path} (on disk)",
+                    f"{path} (expected)",
+                    lineterm="",
+                    n=0,
                 )
             )
             shown = "\n".join(diff[:12]) + ("\n  ..." if len(diff) > 12 else "")
@@ -674,8 +687,9 @@ def render_dpa(p: _Pkg, cfg: PimConfig) -> None:
         p.int_param(f"DpaHost{sv_ident(op.name)}", int(op), f"pymodel.golden.dpa.HostOp.{op.name}")
     p.int_param("DpaStatusWidth", 3)
     for stat in DpaStatus:
-        p.int_param(f"DpaSt{sv_ident(stat.name)}", int(stat),
-        f"pymodel.golden.dpa.DpaStatus.{stat.name}")
+        p.int_param(
+            f"DpaSt{sv_ident(stat.name)}", int(stat), f"pymodel.golden.dpa.DpaStatus.{stat.name}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -712,4 +726,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

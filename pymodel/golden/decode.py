@@ -120,15 +120,23 @@ def segment_blocks(cfg: PimConfig, d_head: int = D_HEAD, queries: int = 1) -> in
     per_block = slots * queries + (0 if queries == 1 else slots)
     n = (out - scores) // per_block
     if n < 1:
-        raise ValueError(f"module.gpr_bytes = {cfg.module.gpr_bytes}: no room for one KV "
-                         "block's scores")
+        raise ValueError(
+            f"module.gpr_bytes = {cfg.module.gpr_bytes}: no room for one KV block's scores"
+        )
     return n
 
 
 ERRORS: dict[DpaStatus, type[DpaError]] = {
     e.status: e
-    for e in (OutOfMemory, UnknownRequest, AlreadyOpen, TooManyRequests, TooLong, OutOfRange,
-              BadProgram)
+    for e in (
+        OutOfMemory,
+        UnknownRequest,
+        AlreadyOpen,
+        TooManyRequests,
+        TooLong,
+        OutOfRange,
+        BadProgram,
+    )
 }
 
 
@@ -251,9 +259,16 @@ class DecodeEngine:
     """Decode attention for several requests on one module (``cfg.module.channels`` channels),
     on any :class:`Backend`. Coroutine API: ``await admit_async / step_async / close_async``."""
 
-    def __init__(self, cfg: PimConfig, shape: AttnShape, backend: Backend, seed: int = 0,
-                 segment: int | None = None, gqa_reuse: bool = False,
-                 overlap: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: PimConfig,
+        shape: AttnShape,
+        backend: Backend,
+        seed: int = 0,
+        segment: int | None = None,
+        gqa_reuse: bool = False,
+        overlap: bool = False,
+    ) -> None:
         self.cfg, self.shape, self.backend = cfg, shape, backend
         #: the loops of several KV heads in one program where the GPR allows (decode_waves);
         #: False: one program per loop (grouped QK^T always runs that way). Off by default for
@@ -397,7 +412,8 @@ class DecodeEngine:
                 resp = await self._host(HostOp.GROW, full[0], 1)
                 raise ERRORS.get(resp.status, TooLong)(
                     f"step: request {req} holds {self.dpa.length(full[0])} tokens, the VA2PA "
-                    f"table maps {limit} (dpa.max_chunks_per_request x chunk tokens)")
+                    f"table maps {limit} (dpa.max_chunks_per_request x chunk tokens)"
+                )
 
     def _needs(self, state: _Request) -> dict[int, list[int]]:
         """Channel -> KV heads (DPA ids) that need a new chunk there to grow by one token."""
@@ -497,8 +513,9 @@ class DecodeEngine:
         cols = bt // lanes
         for b, ch in enumerate(chans):
             for e in range(cols):
-                self.gpr[ch][at + b * cols + e] = probs[b * bt + e * lanes : b * bt + (e + 1)
-                                                        * lanes]
+                self.gpr[ch][at + b * cols + e] = probs[
+                    b * bt + e * lanes : b * bt + (e + 1) * lanes
+                ]
 
     def _partials(self, at: int) -> list[U16]:
         """Every channel's SV partial sums at GPR ``at`` (d_head / banks entries)."""
@@ -523,21 +540,24 @@ class DecodeEngine:
                 segs = self.segments_of(self.dpa.length(i))
                 stats.segments = max(stats.segments, segs)
                 heads.append((req, h, i, segs))
-        epus = {(r, h * group + qi): EpuSoftmax(d)
-                for r, h, _, _ in heads for qi in range(group)}
+        epus = {(r, h * group + qi): EpuSoftmax(d) for r, h, _, _ in heads for qi in range(group)}
         for seg in range(max((hd[3] for hd in heads), default=0)):
             win = {"first": seg * self.segment, "count": self.segment}
             members = [(r, h, i, *self._window(i, seg)) for r, h, i, segs in heads if seg < segs]
             for qi in range(group):
-                cands = [Member(m, frozenset((ch, b) for b, ch in enumerate(m[3])), len(m[3]))
-                         for m in members]
+                cands = [
+                    Member(m, frozenset((ch, b) for b, ch in enumerate(m[3])), len(m[3]))
+                    for m in members
+                ]
                 for wave in plan(cands, gmap):
                     prog: list[Instruction] = []
                     for slot in wave:
                         r, h, i, chans, real = slot.member.key
                         self._stage_query(slot.query_gpr, queries[r][h * group + qi])
-                        prog += [replace(x, gpr=slot.query_gpr) if x.op is InstOp.WR_INP else x
-                                 for x in qk_template(self.cfg, i, d, **win)]
+                        prog += [
+                            replace(x, gpr=slot.query_gpr) if x.op is InstOp.WR_INP else x
+                            for x in qk_template(self.cfg, i, d, **win)
+                        ]
                     await self.backend.run(prog, stats)
                     prog = []
                     for slot in wave:
@@ -545,8 +565,9 @@ class DecodeEngine:
                         scores = self._read_scores(chans, scores_at)
                         probs = epus[r, h * group + qi].weights(scores[:real], len(chans) * bt)
                         self._write_weights(chans, scores_at, probs)  # over the scores
-                        prog += sv_template(self.cfg, i, score_gpr=scores_at,
-                                            out_gpr=slot.out_gpr, d_head=d, **win)
+                        prog += sv_template(
+                            self.cfg, i, score_gpr=scores_at, out_gpr=slot.out_gpr, d_head=d, **win
+                        )
                     await self.backend.run(prog, stats)
                     for slot in wave:
                         r, h = slot.member.key[:2]
@@ -582,16 +603,21 @@ class DecodeEngine:
                     batch = heads[p0 : p0 + n_pass]
                     for x, head in enumerate(batch):  # the pass's queries side by side
                         self._stage_query(GPR_QUERY + x * head_cols, q[head])
-                    prog = (qk_template(self.cfg, i, d, **win) if n_pass == 1 else
-                            qk_group_template(self.cfg, i, len(batch), d, score_gpr=scores_at,
-                                              **win))
+                    prog = (
+                        qk_template(self.cfg, i, d, **win)
+                        if n_pass == 1
+                        else qk_group_template(
+                            self.cfg, i, len(batch), d, score_gpr=scores_at, **win
+                        )
+                    )
                     await self.backend.run(prog, stats)
                     for x, head in enumerate(batch):
                         scores = self._read_scores(chans, scores_at + x, len(batch))
                         probs = epus[head].weights(scores[:real], n * bt)
                         self._write_weights(chans, probs_at, probs)  # block b's, for its SV
-                        prog = sv_template(self.cfg, i, score_gpr=probs_at, out_gpr=out_at,
-                                           d_head=d, **win)
+                        prog = sv_template(
+                            self.cfg, i, score_gpr=probs_at, out_gpr=out_at, d_head=d, **win
+                        )
                         await self.backend.run(prog, stats)
                         epus[head].add(self._partials(out_at))
             for head in heads:
@@ -616,8 +642,14 @@ class DecodeModule(DecodeEngine):
     """:class:`DecodeEngine` on the pure-pymodel :class:`ReferenceBackend`, synchronous API."""
 
     def __init__(
-        self, cfg: PimConfig, shape: AttnShape, mode: Mode = Mode.DCS, seed: int = 0,
-        segment: int | None = None, gqa_reuse: bool = False, overlap: bool = True,
+        self,
+        cfg: PimConfig,
+        shape: AttnShape,
+        mode: Mode = Mode.DCS,
+        seed: int = 0,
+        segment: int | None = None,
+        gqa_reuse: bool = False,
+        overlap: bool = True,
     ) -> None:
         self.ref = ReferenceBackend(cfg, mode, shape.d_head)
         super().__init__(cfg, shape, self.ref, seed, segment, gqa_reuse, overlap)
@@ -712,8 +744,9 @@ U_BF16, U_F32 = 2.0**-8, 2.0**-24
 EXP_F32 = 1e-6
 
 
-def attention_error_bound(q: U16, k: U16, v: U16, segments: int = 1,
-                          channels: int = 1) -> np.ndarray:
+def attention_error_bound(
+    q: U16, k: U16, v: U16, segments: int = 1, channels: int = 1
+) -> np.ndarray:
     """Per output dim, a bound on |pipeline - exact attention| (float64 analysis of the
     segmented pipeline above; ``segments`` softmax segments, ``channels`` partial sums each):
 

@@ -91,8 +91,10 @@ def plan(members: Sequence[Member[_K]], gpr: GprMap, max_width: int = 0) -> list
     out: list[list[Slot[_K]]] = []
     for wave in waves:
         low = gpr.low(len(wave))
-        out.append([
-            Slot(m, 0 if w == 0 else low + (w - 1) * gpr.head_cols, gpr.out - w * gpr.dim_slots)
-            for w, m in enumerate(wave)
-        ])
+        out.append(
+            [
+                Slot(m, 0 if w == 0 else low + (w - 1) * gpr.head_cols, gpr.out - w * gpr.dim_slots)
+                for w, m in enumerate(wave)
+            ]
+        )
     return out

@@ -122,8 +122,13 @@ from pymodel.isa import (
 
 D_HEAD = 128  # head size the KV layout assumes (every model of the paper's Table I)
 ROWS_PER_BLOCK = 2  # virtual rows per KV block: K row, V row
-MODI_NAMES = {ModiField.ROW: "row", ModiField.COL: "col", ModiField.GB: "gb",
-              ModiField.OUT: "out", ModiField.GPR: "gpr"}
+MODI_NAMES = {
+    ModiField.ROW: "row",
+    ModiField.COL: "col",
+    ModiField.GB: "gb",
+    ModiField.OUT: "out",
+    ModiField.GPR: "gpr",
+}
 
 
 class DpaStatus(IntEnum):
@@ -214,9 +219,11 @@ class DpaLayout:
         # (a head size not dividing the row leaves the remaining columns unused)
         slots = g.columns_per_row // (d_head // g.lanes)
         block_tokens = g.banks * slots
-        if not slots or block_tokens % g.lanes or (d_head // g.banks) * (
-            block_tokens // g.lanes
-        ) > g.columns_per_row:
+        if (
+            not slots
+            or block_tokens % g.lanes
+            or (d_head // g.banks) * (block_tokens // g.lanes) > g.columns_per_row
+        ):
             raise DpaConfigError(
                 f"d_head = {d_head}: a KV block does not fit one row of "
                 f"{g.columns_per_row} columns (geometry.columns_per_row)"
@@ -625,12 +632,27 @@ def append_writes(dpa: DpaModel, req: int, gpr: int) -> list[Instruction]:
     b, i = divmod(dpa.length(req) - 1, lay.block_tokens)
     ch, k_row = dpa.translate(req, ROWS_PER_BLOCK * b)
     m = 1 << ch
-    out = [Instruction(InstOp.WR_BANK, ch_mask=m, op_size=head_cols, gpr=gpr & gmask,
-                       bank=i % g.banks, row=k_row, col=(i // g.banks) * head_cols)]
+    out = [
+        Instruction(
+            InstOp.WR_BANK,
+            ch_mask=m,
+            op_size=head_cols,
+            gpr=gpr & gmask,
+            bank=i % g.banks,
+            row=k_row,
+            col=(i // g.banks) * head_cols,
+        )
+    ]
     out += [
-        Instruction(InstOp.WR_BANK, ch_mask=m, op_size=1,
-                    gpr=(gpr + head_cols + k * ds + j) & gmask, bank=k, row=k_row + 1,
-                    col=j * cols + i // g.lanes)
+        Instruction(
+            InstOp.WR_BANK,
+            ch_mask=m,
+            op_size=1,
+            gpr=(gpr + head_cols + k * ds + j) & gmask,
+            bank=k,
+            row=k_row + 1,
+            col=j * cols + i // g.lanes,
+        )
         for k in range(g.banks)
         for j in range(ds)
     ]
@@ -646,7 +668,8 @@ def expand_prefix(
     disp = Dispatcher(dpa)
     out: list[Instruction] = []
     errors: dict[DpaStatus, type[DpaError]] = {
-        e.status: e for e in (OutOfRange, UnknownRequest, BadProgram, TooLong, OutOfMemory)}
+        e.status: e for e in (OutOfRange, UnknownRequest, BadProgram, TooLong, OutOfMemory)
+    }
     for k, inst in enumerate(prog):
         res = disp.push(encode_inst(inst, dpa.cfg))
         out.extend(decode_inst(w, dpa.cfg) for w in res.out)
@@ -677,8 +700,9 @@ def _all_channels(cfg: PimConfig) -> int:
     return (1 << cfg.module.channels) - 1
 
 
-def qk_template(cfg: PimConfig, req: int, d_head: int = D_HEAD, first: int = 0,
-                count: int = 0) -> list[Instruction]:
+def qk_template(
+    cfg: PimConfig, req: int, d_head: int = D_HEAD, first: int = 0, count: int = 0
+) -> list[Instruction]:
     """QK^T (one query, K token-major) over req's current length (or the block window
     ``first``/``count``): ``QkKernel``'s program with one loop iteration per K row. Scores of
     window block ``b`` land at GPR ``head_cols + b * slots``."""
@@ -719,9 +743,15 @@ def group_queries(cfg: PimConfig, group: int, d_head: int = D_HEAD) -> int:
     return best
 
 
-def qk_group_template(cfg: PimConfig, req: int, queries: int, d_head: int = D_HEAD,
-                      first: int = 0, count: int = 0, score_gpr: int | None = None
-                      ) -> list[Instruction]:
+def qk_group_template(
+    cfg: PimConfig,
+    req: int,
+    queries: int,
+    d_head: int = D_HEAD,
+    first: int = 0,
+    count: int = 0,
+    score_gpr: int | None = None,
+) -> list[Instruction]:
     """QK^T of ``queries`` query heads of one KV group with K-row reuse (GQA): the queries sit
     side by side in the GB (WR_INP of GPR ``0 .. queries * d_head/lanes - 1``); per K row every
     (slot ``s``, query ``q``) MAC runs while the row is open, output ``s * queries + q``. Scores
@@ -733,27 +763,43 @@ def qk_group_template(cfg: PimConfig, req: int, queries: int, d_head: int = D_HE
     slots, obuf = g.columns_per_row // head_cols, cfg.buffers.obuf_entries
     per = slots * queries  # outputs of one block
     base = queries * head_cols if score_gpr is None else score_gpr
-    body = [Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=ROWS_PER_BLOCK),
-            Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=per)]
+    body = [
+        Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=ROWS_PER_BLOCK),
+        Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=per),
+    ]
     for o0 in range(0, per, obuf):  # more outputs than accumulators: read out per group
         n = min(obuf, per - o0)
         body += [
-            Instruction(InstOp.MAC, ch_mask=1, op_size=head_cols, col=(o // queries) * head_cols,
-                        gb=(o % queries) * head_cols, out=o - o0)
+            Instruction(
+                InstOp.MAC,
+                ch_mask=1,
+                op_size=head_cols,
+                col=(o // queries) * head_cols,
+                gb=(o % queries) * head_cols,
+                out=o - o0,
+            )
             for o in range(o0, o0 + n)
         ]
         body.append(Instruction(InstOp.RD_OUT, ch_mask=1, op_size=n, gpr=base + o0, out=0))
     _check_body(cfg, "grouped QK^T", d_head, body)
     return [
-        Instruction(InstOp.WR_INP, ch_mask=_all_channels(cfg), op_size=queries * head_cols,
-                    gpr=0, gb=0),
+        Instruction(
+            InstOp.WR_INP, ch_mask=_all_channels(cfg), op_size=queries * head_cols, gpr=0, gb=0
+        ),
         Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body), first=first, count=count),
         *body,
     ]
 
 
-def sv_template(cfg: PimConfig, req: int, score_gpr: int = 0, out_gpr: int | None = None,
-                d_head: int = D_HEAD, first: int = 0, count: int = 0) -> list[Instruction]:
+def sv_template(
+    cfg: PimConfig,
+    req: int,
+    score_gpr: int = 0,
+    out_gpr: int | None = None,
+    d_head: int = D_HEAD,
+    first: int = 0,
+    count: int = 0,
+) -> list[Instruction]:
     """SV (V dim-major, one row per block) over req's current length: per block, its
     ``block_tokens / lanes`` score entries go to the GB and each dim slot's MAC accumulates into
     OBuf entry ``j``; the partial sums of every channel are read out after the loop."""
@@ -782,9 +828,7 @@ def sv_template(cfg: PimConfig, req: int, score_gpr: int = 0, out_gpr: int | Non
         prog += [
             Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body), first=first, count=count),
             *body,
-            Instruction(
-                InstOp.RD_OUT, ch_mask=_all_channels(cfg), op_size=n, gpr=out_gpr + j0
-            ),
+            Instruction(InstOp.RD_OUT, ch_mask=_all_channels(cfg), op_size=n, gpr=out_gpr + j0),
         ]
     return prog
 
@@ -797,8 +841,9 @@ def _check_body(cfg: PimConfig, what: str, d_head: int, body: list[Instruction])
         )
 
 
-def kv_write_template(cfg: PimConfig, req: int, v_rows: bool, banks: Sequence[int],
-                      gpr: int = 0) -> list[Instruction]:
+def kv_write_template(
+    cfg: PimConfig, req: int, v_rows: bool, banks: Sequence[int], gpr: int = 0
+) -> list[Instruction]:
     """Write the K (or V) rows of req's current length from the GPR with WR_BANK: per block,
     bank ``b``'s whole row from GPR ``gpr + (k * banks_total + i) * columns``. One loop covers
     at most ``max_body_len - 2`` banks; call it for each bank range."""
@@ -810,8 +855,15 @@ def kv_write_template(cfg: PimConfig, req: int, v_rows: bool, banks: Sequence[in
         Instruction(InstOp.DYN_MODI, field=ModiField.GPR, stride=g.banks * g.columns_per_row),
     ]
     body += [
-        Instruction(InstOp.WR_BANK, ch_mask=1, op_size=g.columns_per_row, bank=b,
-                    row=int(v_rows), col=0, gpr=gpr + b * g.columns_per_row)
+        Instruction(
+            InstOp.WR_BANK,
+            ch_mask=1,
+            op_size=g.columns_per_row,
+            bank=b,
+            row=int(v_rows),
+            col=0,
+            gpr=gpr + b * g.columns_per_row,
+        )
         for b in banks
     ]
     return [Instruction(InstOp.DYN_LOOP, req=req, body_len=len(body)), *body]

@@ -134,9 +134,7 @@ class _Flusher:
         """Instructions that set OBuf entry ``out`` to zero before its first MAC."""
         if not self.bias:
             return []
-        return [
-            Instruction(InstOp.WR_BIAS, ch_mask=1, op_size=1, gpr=bias_gpr(self.cfg), out=out)
-        ]
+        return [Instruction(InstOp.WR_BIAS, ch_mask=1, op_size=1, gpr=bias_gpr(self.cfg), out=out)]
 
     def full(self) -> bool:
         return self.pending == self.entries

@@ -72,11 +72,14 @@ def check_fit(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int) -> 
         if n + steps > lay.max_tokens:
             raise DecodeInputError(
                 f"request {r}: {n} + {steps} steps = {n + steps} tokens > {lay.max_tokens}, what "
-                f"the VA2PA table maps (dpa.max_chunks_per_request x chunk tokens)")
+                f"the VA2PA table maps (dpa.max_chunks_per_request x chunk tokens)"
+            )
     ids = len(reqs) * shape.kv_heads
     if ids > lay.max_requests:
-        raise DecodeInputError(f"{len(reqs)} requests x {shape.kv_heads} KV heads = {ids} DPA "
-                               f"ids > dpa.max_requests = {lay.max_requests}")
+        raise DecodeInputError(
+            f"{len(reqs)} requests x {shape.kv_heads} KV heads = {ids} DPA "
+            f"ids > dpa.max_requests = {lay.max_requests}"
+        )
 
 
 def estimate_s(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int) -> float:
@@ -86,9 +89,17 @@ def estimate_s(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int) ->
     return cmds / (COMMANDS_PER_S * min(cfg.module.channels, 8))
 
 
-def run_reference(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int, seed_: int,
-                  mode: Mode, gqa_reuse: bool, overlap: bool = True,
-                  trace_dir: Path | None = None) -> dict[str, Any]:
+def run_reference(
+    cfg: PimConfig,
+    shape: AttnShape,
+    reqs: list[int],
+    steps: int,
+    seed_: int,
+    mode: Mode,
+    gqa_reuse: bool,
+    overlap: bool = True,
+    trace_dir: Path | None = None,
+) -> dict[str, Any]:
     m = DecodeModule(cfg, shape, mode, seed_, gqa_reuse=gqa_reuse, overlap=overlap)
     for r, n in enumerate(reqs):
         m.admit(r, n)
@@ -99,17 +110,26 @@ def run_reference(cfg: PimConfig, shape: AttnShape, reqs: list[int], steps: int,
         for _ in range(steps):
             out, st = m.step()
             for key in totals:
-                totals[key] = (max(totals[key], st.segments) if key == "segments"
-                               else totals[key] + getattr(st, key))
+                totals[key] = (
+                    max(totals[key], st.segments)
+                    if key == "segments"
+                    else totals[key] + getattr(st, key)
+                )
             worst = max(worst, worst_error(m, out))
             outputs.append({r: o.tolist() for r, o in out.items()})
             prog.update()
     if trace_dir is not None:  # after the run: a failed step leaves no partial traces
         for c, trace in enumerate(m.ref.traces):
             write_trace(trace_dir / f"trace_ch{c}.txt", trace)
-    return {**totals, "max_error_over_bound": worst, "outputs": outputs,
-            "gqa_queries_per_loop": m.reuse, "segment_blocks": m.segment, "overlap": overlap,
-            "channel_busy_cycles": m.ref.busy}
+    return {
+        **totals,
+        "max_error_over_bound": worst,
+        "outputs": outputs,
+        "gqa_queries_per_loop": m.reuse,
+        "segment_blocks": m.segment,
+        "overlap": overlap,
+        "channel_busy_cycles": m.ref.busy,
+    }
 
 
 def worst_error(m: DecodeEngine, out: dict[int, Any]) -> float:
@@ -137,20 +157,42 @@ def run_rtl(args: argparse.Namespace, reqs: list[int]) -> dict[str, Any]:
     config = str(Path(spec).resolve()) if spec and Path(spec).is_file() else spec
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "decode.json"
-        env = {**os.environ, "PIMPHONY_DECODE": json.dumps({
-            "model": args.model, "kv_heads": args.kv_heads, "requests": reqs,
-            "steps": args.steps, "seed": args.seed, "mode": args.mode,
-            "gqa_reuse": args.gqa_reuse, "result": str(result), "config": config})}
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "sim",
-               f"{bench}::test_top_cli_decode"]
+        env = {
+            **os.environ,
+            "PIMPHONY_DECODE": json.dumps(
+                {
+                    "model": args.model,
+                    "kv_heads": args.kv_heads,
+                    "requests": reqs,
+                    "steps": args.steps,
+                    "seed": args.seed,
+                    "mode": args.mode,
+                    "gqa_reuse": args.gqa_reuse,
+                    "result": str(result),
+                    "config": config,
+                }
+            ),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "sim",
+            f"{bench}::test_top_cli_decode",
+        ]
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not result.is_file():
             log = root / "build" / "decode-rtl.log"  # the whole run, for the diagnosis
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(proc.stdout + proc.stderr)
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-2:]
-            raise DecodeInputError(f"the RTL co-simulation failed (log: {log}): "
-                                   + " | ".join(tail))
+            raise DecodeInputError(
+                f"the RTL co-simulation failed (log: {log}): " + " | ".join(tail)
+            )
         data: dict[str, Any] = json.loads(result.read_text())
         return data
 
@@ -163,11 +205,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     check_fit(cfg, shape, reqs, args.steps)
     est = estimate_s(cfg, shape, reqs, args.steps)
     if est > 60 * args.max_minutes:
-        raise LimitError(f"decode of {reqs} for {args.steps} step(s) is estimated at "
-                         f"{est / 60:.0f} min > --max-minutes {args.max_minutes:g}")
+        raise LimitError(
+            f"decode of {reqs} for {args.steps} step(s) is estimated at "
+            f"{est / 60:.0f} min > --max-minutes {args.max_minutes:g}"
+        )
     if args.backend == "rtl" and (args.sequential or args.trace_dir):
-        raise DecodeInputError("--sequential and --trace-dir are options of --backend reference "
-                               "(the RTL bench writes its own traces)")
+        raise DecodeInputError(
+            "--sequential and --trace-dir are options of --backend reference "
+            "(the RTL bench writes its own traces)"
+        )
     trace_dir = Path(args.trace_dir) if args.trace_dir else None
     if trace_dir is not None and not trace_dir.is_dir():
         raise DecodeInputError(f"--trace-dir {trace_dir}: not a directory")
@@ -177,15 +223,33 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if args.backend == "rtl":
             res = run_rtl(args, reqs)
         else:
-            res = run_reference(cfg, shape, reqs, args.steps, args.seed, mode, args.gqa_reuse,
-                                not args.sequential, trace_dir)
+            res = run_reference(
+                cfg,
+                shape,
+                reqs,
+                args.steps,
+                args.seed,
+                mode,
+                args.gqa_reuse,
+                not args.sequential,
+                trace_dir,
+            )
     except DpaError as exc:  # a typed DPA error (e.g. the module ran out of chunks)
         raise DecodeInputError(str(exc)) from None
     res.pop("outputs", None)
-    out = {"model": resolve_model(args.model).name, "config": cfg.name,
-           "channels": cfg.module.channels, "backend": args.backend, "mode": args.mode,
-           "q_heads": shape.q_heads, "kv_heads": shape.kv_heads, "requests": reqs,
-           "steps": args.steps, **res, "wall_s": round(time.perf_counter() - t0, 2)}
+    out = {
+        "model": resolve_model(args.model).name,
+        "config": cfg.name,
+        "channels": cfg.module.channels,
+        "backend": args.backend,
+        "mode": args.mode,
+        "q_heads": shape.q_heads,
+        "kv_heads": shape.kv_heads,
+        "requests": reqs,
+        "steps": args.steps,
+        **res,
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -195,29 +259,59 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def add_decode_parser(sub: Any) -> None:
-    p = sub.add_parser("decode", help="decode steps of attention through the DPA pipeline "
-                       "(pure pymodel or RTL), checked against float64 numpy",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "decode",
+        help="decode steps of attention through the DPA pipeline "
+        "(pure pymodel or RTL), checked against float64 numpy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, metavar="MODEL", help="a Table-I model name")
     add_config_argument(p)
-    p.add_argument("--requests", type=lengths, required=True, metavar="LEN[,LEN...]",
-                   help="current length of each request (tokens)")
+    p.add_argument(
+        "--requests",
+        type=lengths,
+        required=True,
+        metavar="LEN[,LEN...]",
+        help="current length of each request (tokens)",
+    )
     p.add_argument("--steps", type=positive, default=1, help="decode steps (default 1)")
-    p.add_argument("--kv-heads", type=positive, default=1,
-                   help="KV heads of the layer slice (default 1, with the model's group)")
+    p.add_argument(
+        "--kv-heads",
+        type=positive,
+        default=1,
+        help="KV heads of the layer slice (default 1, with the model's group)",
+    )
     p.add_argument("--backend", choices=("reference", "rtl"), default="reference")
-    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.DCS.value,
-                   help="channel scheduler mode (default dcs)")
-    p.add_argument("--gqa-reuse", action="store_true",
-                   help="grouped QK^T (K row opened once per KV group; needs dpa.max_body_len)")
-    p.add_argument("--sequential", action="store_true",
-                   help="one program per QK^T / SV loop (default: the loops of several KV heads "
-                        "in one program where the GPR allows, so their channels overlap)")
-    p.add_argument("--trace-dir", metavar="DIR",
-                   help="write each channel's command bus to DIR/trace_ch<c>.txt (reference; "
-                        "`pimphony timeline` renders one)")
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.DCS.value,
+        help="channel scheduler mode (default dcs)",
+    )
+    p.add_argument(
+        "--gqa-reuse",
+        action="store_true",
+        help="grouped QK^T (K row opened once per KV group; needs dpa.max_body_len)",
+    )
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="one program per QK^T / SV loop (default: the loops of several KV heads "
+        "in one program where the GPR allows, so their channels overlap)",
+    )
+    p.add_argument(
+        "--trace-dir",
+        metavar="DIR",
+        help="write each channel's command bus to DIR/trace_ch<c>.txt (reference; "
+        "`pimphony timeline` renders one)",
+    )
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
-                   help=f"refuse runs estimated longer (default {DEFAULT_MAX_MINUTES:g})")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=DEFAULT_MAX_MINUTES,
+        help=f"refuse runs estimated longer (default {DEFAULT_MAX_MINUTES:g})",
+    )
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(func=cmd_decode)

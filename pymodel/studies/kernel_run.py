@@ -43,8 +43,14 @@ def estimate_s(args: argparse.Namespace) -> float:
     units = 0
     for s in args.schedule:
         k = kernel_study.build_kernel(
-            args.op, cfg, Mode(s), dim=args.dim, tokens=args.tokens, group=args.group,
-            d_head=args.d_head, acc_init=args.acc_init,
+            args.op,
+            cfg,
+            Mode(s),
+            dim=args.dim,
+            tokens=args.tokens,
+            group=args.group,
+            d_head=args.d_head,
+            acc_init=args.acc_init,
         )
         units += sum(i.op_size for i in k.program())
     return units / UNITS_PER_S

@@ -305,9 +305,7 @@ class StepModel:
         n_sub = min(self.system.sub_batches, len(lengths))
         if n_sub <= 1:
             return self._stage_one(lengths, layers, tp, last, detail)
-        subs = [
-            self._stage_one(lengths[i::n_sub], layers, tp, last, detail) for i in range(n_sub)
-        ]
+        subs = [self._stage_one(lengths[i::n_sub], layers, tp, last, detail) for i in range(n_sub)]
         npu = [st.parts["fc"] for st in subs]
         pim = [st.parts["attention"] + st.parts["kv_append"] for st in subs]
         chains = max(f + a for f, a in zip(npu, pim, strict=True))

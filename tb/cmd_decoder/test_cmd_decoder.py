@@ -52,7 +52,6 @@ CLK_NS = 10
 TIMEOUT_US = float(os.environ.get("DECODER_TIMEOUT_US", "5000"))
 
 
-
 class TB:
     """Clock, reset, word driver, output backpressure, input/output monitors, scoreboard."""
 
@@ -77,9 +76,14 @@ class TB:
             StreamPort("word", dut.word_valid_i, dut.word_i, dut.word_ready_o),
             idle_fill=lambda: self.rng.getrandbits(width),  # garbage while idle
         )
-        self.results = StreamMonitor(StreamPort(
-            "cmd", dut.cmd_valid_o, [dut.cmd_o, dut.illegal_o, dut.err_o, dut.err_field_o],
-            dut.cmd_ready_i))
+        self.results = StreamMonitor(
+            StreamPort(
+                "cmd",
+                dut.cmd_valid_o,
+                [dut.cmd_o, dut.illegal_o, dut.err_o, dut.err_field_o],
+                dut.cmd_ready_i,
+            )
+        )
         Clock(dut.clk_i, CLK_NS, unit="ns").start()
 
     def cycle(self) -> int:

@@ -71,7 +71,6 @@ from scoreboards.cmd_sched import (
 CLK_NS = 2
 
 
-
 @dataclass
 class Scenario:
     """One run: a program, its data and the expected GPR contents (None: from the reference)."""
@@ -101,8 +100,9 @@ class SchedBfm:
         self.cycle = 0
         self.inst = StreamDriver(StreamPort("inst", dut.inst_valid_i, dut.inst_i, dut.inst_ready_o))
         # the command bus: no backpressure, quiet while idle (no word, no data without valid)
-        self.bus = StreamMonitor(StreamPort("cmd", dut.cmd_valid_o, [dut.cmd_o, dut.cmd_data_o]),
-                                 quiet=True)
+        self.bus = StreamMonitor(
+            StreamPort("cmd", dut.cmd_valid_o, [dut.cmd_o, dut.cmd_data_o]), quiet=True
+        )
         self.on_accept: Callable[[int, int], None] = lambda c, w: None
         self.on_cmd: Callable[[int, int, int], Any] = lambda c, w, d: None
         self.gpr_read: Callable[[int], int] = lambda a: 0
@@ -454,5 +454,3 @@ class SchedTest(uvm_test):
             sc.stats["refs"],
         )
         self.results.append(sc)
-
-

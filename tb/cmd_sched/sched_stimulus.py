@@ -188,9 +188,18 @@ def directed_need(policy: str) -> set[str]:
     "aim-register" a TMOD (nMODCH) separates every register command from every MAC/row command,
     so the rules between those classes bind only under the other policies."""
     common = {
-        "nRCD_MAC", "nRP", "nRTP", "nCCDL_MAC", "nRCD_WR", "out:RDMAC->CLRMAC",
-        "bus:WRGB->RDMAC", "bus:RDMAC->WRGB", "bus:WRBIAS->RDMAC", "bus:RDMAC->WRBIAS",
-        "nCCDS_WR", "nCCDL_BIAS",
+        "nRCD_MAC",
+        "nRP",
+        "nRTP",
+        "nCCDL_MAC",
+        "nRCD_WR",
+        "out:RDMAC->CLRMAC",
+        "bus:WRGB->RDMAC",
+        "bus:RDMAC->WRGB",
+        "bus:WRBIAS->RDMAC",
+        "bus:RDMAC->WRBIAS",
+        "nCCDS_WR",
+        "nCCDL_BIAS",
     }
     if policy == "aim-register":
         return common | {"nMODCH", "nWR"}
@@ -206,5 +215,3 @@ def directed_data(cfg: PimConfig, seed: int) -> tuple[dict, dict]:
         _rand_rows(cfg, nrng, list(range(8))),
         {a: random_bf16(nrng, (g.lanes,)) for a in range(64)},
     )
-
-

@@ -93,8 +93,11 @@ class run_bench(SchedTest):
         for op, shape in RTL_BENCH:
             for mode in Mode:
                 name = f"{op}-{shape.get('dim', shape.get('tokens'))}"
-                out.append(kernel_scenario(build_kernel(op, self.cfg, mode, **shape), mode,
-                                           self.seed, 0.0, name))
+                out.append(
+                    kernel_scenario(
+                        build_kernel(op, self.cfg, mode, **shape), mode, self.seed, 0.0, name
+                    )
+                )
         return out
 
 
@@ -247,8 +250,7 @@ async def run_error_flags(dut: Any) -> None:
     Clock(dut.clk_i, CLK_NS, unit="ns").start()
 
     async def reset() -> None:
-        for sig in (dut.inst_valid_i, dut.inst_i, dut.rd_valid_i, dut.rd_data_i,
-                    dut.gpr_rd_data_i):
+        for sig in (dut.inst_valid_i, dut.inst_i, dut.rd_valid_i, dut.rd_data_i, dut.gpr_rd_data_i):
             sig.value = 0
         dut.mode_i.value = MODE_CODE[Mode.DCS]
         dut.rst_ni.value = 0

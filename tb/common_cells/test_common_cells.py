@@ -37,8 +37,7 @@ async def _reset(dut: Any) -> None:
     dut.rst_ni.value = 1
 
 
-@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us",
-             skip=os.environ.get("CELL") != "peek_fifo")
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us", skip=os.environ.get("CELL") != "peek_fifo")
 async def run_peek_fifo(dut: Any) -> None:
     rng = random.Random(bench_seed())
     depth, width = int(dut.Depth.value), int(dut.Width.value)
@@ -58,7 +57,8 @@ async def run_peek_fifo(dut: Any) -> None:
         await FallingEdge(dut.clk_i)
         assert dut.count_o.value.to_unsigned() == len(model)
         assert bool(dut.empty_o.value) == (not model) and bool(dut.full_o.value) == (
-            len(model) == depth)
+            len(model) == depth
+        )
         n_full += len(model) == depth
         head = dut.head_idx_o.value.to_unsigned()
         valid = dut.slot_valid_o.value.to_unsigned()
@@ -79,15 +79,18 @@ async def run_peek_fifo(dut: Any) -> None:
     if violate:
         await RisingEdge(dut.clk_i)
         for _ in range(depth + 1):  # fill (overflow) or drain (underflow), then one more
-            dut.push_i.value, dut.pop_i.value = int(violate == "overflow"), int(
-                violate == "underflow")
+            dut.push_i.value, dut.pop_i.value = (
+                int(violate == "overflow"),
+                int(violate == "underflow"),
+            )
             await RisingEdge(dut.clk_i)
         await ClockCycles(dut.clk_i, 3)
         raise AssertionError(f"{violate} went unnoticed by the RTL assertions")
 
 
-@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us",
-             skip=os.environ.get("CELL") != "since_counter")
+@cocotb.test(
+    timeout_time=TIMEOUT_US, timeout_unit="us", skip=os.environ.get("CELL") != "since_counter"
+)
 async def run_since_counter(dut: Any) -> None:
     rng = random.Random(bench_seed())
     mx = int(dut.Max.value)
@@ -106,8 +109,11 @@ async def run_since_counter(dut: Any) -> None:
     assert events > 0, "no event was driven"
 
 
-@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us",
-             skip=os.environ.get("CELL") != "since_counter_misconfigured")
+@cocotb.test(
+    timeout_time=TIMEOUT_US,
+    timeout_unit="us",
+    skip=os.environ.get("CELL") != "since_counter_misconfigured",
+)
 async def run_since_counter_misconfigured(dut: Any) -> None:
     """Only clock and events (no model to compare with, the parameters are wrong on purpose):
     the RTL assertions must stop the simulation."""
@@ -131,9 +137,14 @@ def _run(cell: str, params: dict[str, int], tmp_path: Path, **env: str) -> dict[
     if simlib.SIM != "verilator":
         pytest.skip("the cells' `int unsigned` parameters are beyond Icarus 11")
 
-    return dict(toplevel=cell, sources=simlib.rtl_sources(f"common/{cell}.sv"),
-                test_file=__file__, test_dir=tmp_path, params=params,
-                extra_env={"CELL": cell, **env})
+    return dict(
+        toplevel=cell,
+        sources=simlib.rtl_sources(f"common/{cell}.sv"),
+        test_file=__file__,
+        test_dir=tmp_path,
+        params=params,
+        extra_env={"CELL": cell, **env},
+    )
 
 
 @pytest.mark.sim
@@ -145,8 +156,9 @@ def test_peek_fifo_sim(params: dict[str, int], tmp_path: Path) -> None:
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("params", [{"Width": 8, "Max": 255}, {"Width": 6, "Max": 40}],
-                         ids=["full-range", "max40"])
+@pytest.mark.parametrize(
+    "params", [{"Width": 8, "Max": 255}, {"Width": 6, "Max": 40}], ids=["full-range", "max40"]
+)
 def test_since_counter_sim(params: dict[str, int], tmp_path: Path) -> None:
     import simlib
 
@@ -158,8 +170,11 @@ def test_since_counter_sim(params: dict[str, int], tmp_path: Path) -> None:
 def test_peek_fifo_assertion_fires(violate: str, tmp_path: Path, capfd: Any) -> None:
     import simlib
 
-    simlib.expect_assertion(capfd, {f"a_no_{violate}"},
-                            **_run("peek_fifo", FIFO_PARAMS[1], tmp_path, FIFO_VIOLATE=violate))
+    simlib.expect_assertion(
+        capfd,
+        {f"a_no_{violate}"},
+        **_run("peek_fifo", FIFO_PARAMS[1], tmp_path, FIFO_VIOLATE=violate),
+    )
 
 
 @pytest.mark.sim
@@ -167,6 +182,10 @@ def test_since_counter_assertion_fires(tmp_path: Path, capfd: Any) -> None:
     """Max = 17 does not fit Width = 4: the counter saturates at 1 (17 mod 16) instead."""
     import simlib
 
-    simlib.expect_assertion(capfd, {"a_max_fits", "a_count_range"},
-                            **_run("since_counter", {"Width": 4, "Max": 17}, tmp_path,
-                                   CELL="since_counter_misconfigured"))
+    simlib.expect_assertion(
+        capfd,
+        {"a_max_fits", "a_count_range"},
+        **_run(
+            "since_counter", {"Width": 4, "Max": 17}, tmp_path, CELL="since_counter_misconfigured"
+        ),
+    )

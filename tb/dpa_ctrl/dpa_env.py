@@ -68,7 +68,6 @@ CLK_NS = 10
 TIMEOUT_MS = float(os.environ.get("DPA_TIMEOUT_MS", "200"))
 
 
-
 # ------------------------------------------------------------------------------------- BFM
 
 
@@ -83,13 +82,20 @@ class DpaBfm:
         d = self.dut = dut
         self.rng = random.Random(seed ^ 0x5EED)
         self.cycle = 0
-        self.host = StreamDriver(StreamPort("host", d.host_valid_i,
-                                            [d.host_op_i, d.host_req_i, d.host_arg_i],
-                                            d.host_ready_o))
+        self.host = StreamDriver(
+            StreamPort(
+                "host", d.host_valid_i, [d.host_op_i, d.host_req_i, d.host_arg_i], d.host_ready_o
+            )
+        )
         self.inst = StreamDriver(StreamPort("inst", d.inst_valid_i, d.inst_i, d.inst_ready_o))
-        self.resp = StreamMonitor(StreamPort("resp", d.resp_valid_o,
-                                             [d.resp_status_o, d.resp_chan_o, d.resp_row_o],
-                                             d.resp_ready_i))
+        self.resp = StreamMonitor(
+            StreamPort(
+                "resp",
+                d.resp_valid_o,
+                [d.resp_status_o, d.resp_chan_o, d.resp_row_o],
+                d.resp_ready_i,
+            )
+        )
         self.out = StreamMonitor(StreamPort("out", d.out_valid_o, d.out_o, d.out_ready_i))
         self.out_ready_prob = 1.0
         self.resp_ready_prob = 1.0
@@ -422,8 +428,9 @@ class DpaTest(uvm_test):
 
     async def run_phase(self) -> None:
         self.raise_objection()
-        self.log.info("config %s, seed %d (rerun with SEED=%d)", self.cfg.name, self.seed,
-                      self.seed)
+        self.log.info(
+            "config %s, seed %d (rerun with SEED=%d)", self.cfg.name, self.seed, self.seed
+        )
         assert len(self.dut.inst_i) == inst_width(self.cfg), "pim_pkg from another config"
         Clock(self.dut.clk_i, CLK_NS, unit="ns").start()
         self.bfm.start()
@@ -495,5 +502,3 @@ class DpaTest(uvm_test):
     def status(self, name: str) -> int:
         assert self.sb.n.by_status is not None
         return self.sb.n.by_status[name]
-
-

@@ -54,17 +54,30 @@ class Stimulus:
         out = cfg.buffers.obuf_entries - 1
         r = rng.random()
         if r < 0.4:
-            return Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=rng.randint(0, 3),
-                               col=rng.randint(0, cols), gb=rng.randint(0, gb),
-                               out=rng.randint(0, out))
+            return Instruction(
+                InstOp.MAC,
+                ch_mask=1,
+                op_size=1,
+                row=rng.randint(0, 3),
+                col=rng.randint(0, cols),
+                gb=rng.randint(0, gb),
+                out=rng.randint(0, out),
+            )
         if r < 0.65:
-            return Instruction(InstOp.WR_INP, ch_mask=1, op_size=1, gpr=rng.randint(0, 100),
-                               gb=rng.randint(0, gb))
+            return Instruction(
+                InstOp.WR_INP, ch_mask=1, op_size=1, gpr=rng.randint(0, 100), gb=rng.randint(0, gb)
+            )
         if r < 0.9:
-            return Instruction(InstOp.RD_OUT, ch_mask=1, op_size=1, gpr=rng.randint(0, 100),
-                               out=rng.randint(0, out))
-        return Instruction(InstOp.WR_BANK, ch_mask=1, op_size=1, bank=1, row=rng.randint(0, 3),
-                           col=2, gpr=5)
+            return Instruction(
+                InstOp.RD_OUT,
+                ch_mask=1,
+                op_size=1,
+                gpr=rng.randint(0, 100),
+                out=rng.randint(0, out),
+            )
+        return Instruction(
+            InstOp.WR_BANK, ch_mask=1, op_size=1, bank=1, row=rng.randint(0, 3), col=2, gpr=5
+        )
 
     def program(self) -> list[int]:
         rng, cfg = self.rng, self.cfg
@@ -92,7 +105,6 @@ class Stimulus:
         return self.words([Instruction(InstOp.DYN_LOOP, req=req, body_len=n, **win), *body])
 
     def modi(self) -> Instruction:
-        return Instruction(InstOp.DYN_MODI, field=self.rng.choice(list(ModiField)),
-                           stride=self.rng.randint(-3, 3))
-
-
+        return Instruction(
+            InstOp.DYN_MODI, field=self.rng.choice(list(ModiField)), stride=self.rng.randint(-3, 3)
+        )

@@ -69,23 +69,35 @@ class run_directed_errors(DpaTest):
         too_many = nr < 1 << len(dut.host_req_i)  # an id beyond the table fits the port
         cmds = [(O, nr, 0)] if too_many else []  # TOO_MANY_REQUESTS
         cmds += [
-            (O, 0, 300), (O, 0, 5),  # ALREADY_OPEN
-            (G, 1, 3), (C, 1, 0), (T, 1, 0),  # UNKNOWN_REQUEST (never opened)
+            (O, 0, 300),
+            (O, 0, 5),  # ALREADY_OPEN
+            (G, 1, 3),
+            (C, 1, 0),
+            (T, 1, 0),  # UNKNOWN_REQUEST (never opened)
             (O, 1, lay.max_tokens + 1),  # TOO_LONG
             (G, 0, lay.max_tokens),  # TOO_LONG
-            (T, 0, 5), (T, 0, 6),  # rows 0..5 exist (300 tokens = 3 blocks); 6 is OUT_OF_RANGE
-            (O, 2, 0), (C, 2, 0), (C, 2, 0),  # closed request: UNKNOWN_REQUEST
+            (T, 0, 5),
+            (T, 0, 6),  # rows 0..5 exist (300 tokens = 3 blocks); 6 is OUT_OF_RANGE
+            (O, 2, 0),
+            (C, 2, 0),
+            (C, 2, 0),  # closed request: UNKNOWN_REQUEST
         ]
         await self.send(cmds, [])
-        for name, n in (("TOO_MANY_REQUESTS", int(too_many)), ("ALREADY_OPEN", 1),
-                        ("UNKNOWN_REQUEST", 4), ("TOO_LONG", 2), ("OUT_OF_RANGE", 1)):
+        for name, n in (
+            ("TOO_MANY_REQUESTS", int(too_many)),
+            ("ALREADY_OPEN", 1),
+            ("UNKNOWN_REQUEST", 4),
+            ("TOO_LONG", 2),
+            ("OUT_OF_RANGE", 1),
+        ):
             assert self.status(name) == n, (name, self.sb.summary())
         # fill the pool: NO_MEMORY, and the failing request is unchanged
         if lay.num_chunks <= 1024:  # (at the default 16384 chunks filling takes too long)
             # request 1 at the maximum length: its last row is in the last allowed chunk
             last_row = lay.max_chunks * lay.chunk_rows - 1
-            await self.send([(O, r, lay.max_tokens) for r in range(1, nr)]
-                            + [(T, 0, 5), (T, 1, last_row)], [])
+            await self.send(
+                [(O, r, lay.max_tokens) for r in range(1, nr)] + [(T, 0, 5), (T, 1, last_row)], []
+            )
             assert self.status("NO_MEMORY") >= 1, self.sb.summary()
         await self.send([(C, nr - 1 if nr > 3 else 2, 0)], [])
         # instruction-path errors
@@ -93,13 +105,21 @@ class run_directed_errors(DpaTest):
         modi = Instruction(InstOp.DYN_MODI, field=ModiField.ROW, stride=2)
         progs = [
             [modi],  # stray DYN_MODI (BAD_PROGRAM)
-            [Instruction(InstOp.DYN_LOOP, req=0, body_len=2), mac,
-             Instruction(InstOp.DYN_LOOP, req=0, body_len=1)],  # nested -> BAD_PROGRAM
-            [Instruction(InstOp.DYN_LOOP, req=nr - 1 if nr > 3 else 2, body_len=1),
-             mac],  # closed request -> UNKNOWN_REQUEST
+            [
+                Instruction(InstOp.DYN_LOOP, req=0, body_len=2),
+                mac,
+                Instruction(InstOp.DYN_LOOP, req=0, body_len=1),
+            ],  # nested -> BAD_PROGRAM
+            [
+                Instruction(InstOp.DYN_LOOP, req=nr - 1 if nr > 3 else 2, body_len=1),
+                mac,
+            ],  # closed request -> UNKNOWN_REQUEST
             [Instruction(InstOp.DYN_LOOP, req=0, body_len=2), modi, mac],  # row 1,3,5: fine
-            [Instruction(InstOp.DYN_LOOP, req=0, body_len=2), modi,
-             Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=2)],  # row 6 -> OUT_OF_RANGE
+            [
+                Instruction(InstOp.DYN_LOOP, req=0, body_len=2),
+                modi,
+                Instruction(InstOp.MAC, ch_mask=1, op_size=1, row=2),
+            ],  # row 6 -> OUT_OF_RANGE
             [mac, modi],  # stray DYN_MODI right behind a pass-through word
             append_template(nr - 1 if nr > 3 else 2, 0),  # closed request -> UNKNOWN_REQUEST
             append_template(0, 40),  # 300 -> 301 tokens: K + V column writes
@@ -109,10 +129,16 @@ class run_directed_errors(DpaTest):
         words = [w for p in progs for w in self.stim.words(p)] + [7]  # unknown opcode
         # a loop body with a DYN_MODI naming no field (field 7 of 5): BAD_PROGRAM
         bad_modi = int(InstOp.DYN_MODI) | (7 << INST_OPCODE_BITS)  # field sits after the opcode
-        words += [self.stim.words([Instruction(InstOp.DYN_LOOP, req=0, body_len=2)])[0],
-                  bad_modi, self.stim.words([mac])[0]]
-        for tmpl in (qk_template(cfg, 0), sv_template(cfg, 0),
-                     kv_write_template(cfg, 0, True, range(cfg.dpa.max_body_len - 2))):
+        words += [
+            self.stim.words([Instruction(InstOp.DYN_LOOP, req=0, body_len=2)])[0],
+            bad_modi,
+            self.stim.words([mac])[0],
+        ]
+        for tmpl in (
+            qk_template(cfg, 0),
+            sv_template(cfg, 0),
+            kv_write_template(cfg, 0, True, range(cfg.dpa.max_body_len - 2)),
+        ):
             words += self.stim.words(tmpl)
         await self.send([], words)
         assert self.sb.n.err == 8 and self.sb.n.out > 20, self.sb.summary()
@@ -134,8 +160,11 @@ class ChurnTest(DpaTest):
             churn += sum(1 for op, _, _ in cmds if op != HostOp.TRANSLATE)
             words = [w for _ in range(20) for w in self.stim.program()]
             # idle / backpressure: all four combinations, then random
-            on_idle, on_bp = (batch_no % 2, batch_no // 2 % 2) if batch_no < 4 else (
-                self.rng.random() < 0.5, self.rng.random() < 0.5)
+            on_idle, on_bp = (
+                (batch_no % 2, batch_no // 2 % 2)
+                if batch_no < 4
+                else (self.rng.random() < 0.5, self.rng.random() < 0.5)
+            )
             self.idle_prob = 0.3 if on_idle else 0.0
             self.bfm.out_ready_prob = 0.5 if on_bp else 1.0
             self.bfm.resp_ready_prob = 0.7 if on_bp else 1.0
@@ -143,15 +172,22 @@ class ChurnTest(DpaTest):
             batch_no += 1
         s = self.sb.n.by_status or {}
         assert churn >= n and s["NO_MEMORY"] > 0 and self.sb.n.translate_ok > n // 20, (
-            self.sb.summary())
+            self.sb.summary()
+        )
         assert self.bfm.out_stalls > 0 and self.bfm.resp_stalls > 0, "no backpressure happened"
-        self.log.info("churn: %d OPEN/GROW/CLOSE in %d batches, %d cycles; stalls out %d resp %d",
-                      churn, batch_no, self.bfm.cycle - t0, self.bfm.out_stalls,
-                      self.bfm.resp_stalls)
+        self.log.info(
+            "churn: %d OPEN/GROW/CLOSE in %d batches, %d cycles; stalls out %d resp %d",
+            churn,
+            batch_no,
+            self.bfm.cycle - t0,
+            self.bfm.out_stalls,
+            self.bfm.resp_stalls,
+        )
 
 
-@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
-             skip=os.environ.get("DPA_PLANT_BUG", "0") == "1")
+@pyuvm.test(
+    timeout_time=TIMEOUT_MS, timeout_unit="ms", skip=os.environ.get("DPA_PLANT_BUG", "0") == "1"
+)
 class run_churn(ChurnTest):
     """>= 10,000 OPEN/GROW/CLOSE (+ TRANSLATEs) with DYN_LOOP programs, invariants throughout."""
 
@@ -164,8 +200,10 @@ class run_reset_mid_traffic(DpaTest):
         dut = self.dut
         self.bfm.out_ready_prob, self.bfm.resp_ready_prob = 0.7, 0.8
         for round_ in range(3):
-            running = self.start([self.stim.host() for _ in range(300)],
-                                 [w for _ in range(20) for w in self.stim.program()])
+            running = self.start(
+                [self.stim.host() for _ in range(300)],
+                [w for _ in range(20) for w in self.stim.program()],
+            )
             await ClockCycles(dut.clk_i, self.rng.randrange(200, 800))
             self.raise_if_error()
             assert not running[0][1].done(), "traffic finished before the reset"
@@ -173,8 +211,10 @@ class run_reset_mid_traffic(DpaTest):
             await FallingEdge(dut.clk_i)
             assert dut.resp_valid_o.value == 0 and dut.out_valid_o.value == 0
             assert dut.free_chunks_o.value.to_unsigned() == self.lay.num_chunks, round_
-        await self.send([self.stim.host() for _ in range(500)],
-                        [w for _ in range(20) for w in self.stim.program()])
+        await self.send(
+            [self.stim.host() for _ in range(500)],
+            [w for _ in range(20) for w in self.stim.program()],
+        )
 
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
@@ -188,8 +228,15 @@ class run_passthrough_rate(DpaTest):
         await self.send([], self.stim.words([self.stim.plain() for _ in range(n)]))
         acc, out = sbc.inst_cycles[-n:], sbc.out_cycles[-n:]
         span = out[-1] - acc[0]
-        self.log.info("pass-through: %d words, first accepted cycle %d, last out cycle %d: "
-                      "%d cycles (%.3f words/cycle)", n, acc[0], out[-1], span, n / span)
+        self.log.info(
+            "pass-through: %d words, first accepted cycle %d, last out cycle %d: "
+            "%d cycles (%.3f words/cycle)",
+            n,
+            acc[0],
+            out[-1],
+            span,
+            n / span,
+        )
         assert acc == list(range(acc[0], acc[0] + n)), "intake not back to back"
         assert out == [c + 1 for c in acc], "each word not out the cycle after its acceptance"
         assert span == n, f"{n} plain words took {span} cycles"
@@ -209,7 +256,7 @@ class run_passthrough_rate(DpaTest):
         await self.send([], self.stim.words(plain))
         await h_task
         await self.wait_drained()
-        acc = sbc.inst_cycles[-len(plain):]
+        acc = sbc.inst_cycles[-len(plain) :]
         assert acc[0] < sbc.host_cycles[-2] < acc[-1], "the host command did not meet the stream"
         loop = qk_template(self.cfg, 0)[1:]  # DYN_LOOP + body
         words = self.stim.words([*plain[:3], *loop, *plain[:2], self.stim.modi(), plain[0]])
@@ -221,14 +268,22 @@ class run_passthrough_rate(DpaTest):
         await self.send(cmds, [], drain=False)
 
 
-@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
-             skip=os.environ.get("DPA_PLANT_BUG", "0") != "1", expect_error=DpaMismatch)
+@pyuvm.test(
+    timeout_time=TIMEOUT_MS,
+    timeout_unit="ms",
+    skip=os.environ.get("DPA_PLANT_BUG", "0") != "1",
+    expect_error=DpaMismatch,
+)
 class run_planted_bug(ChurnTest):
     """PlantBug=1 (a popped chunk stays on its free stack): run_churn must raise DpaMismatch."""
 
 
-@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
-             skip=os.environ.get("DPA_PLANT_BUG", "0") != "4", expect_error=StreamProtocolError)
+@pyuvm.test(
+    timeout_time=TIMEOUT_MS,
+    timeout_unit="ms",
+    skip=os.environ.get("DPA_PLANT_BUG", "0") != "4",
+    expect_error=StreamProtocolError,
+)
 class run_planted_stream_bug(ChurnTest):
     """PlantBug=4 (a stalled output word dropped) built without the RTL assertions: the output
     stream monitor must report the broken hold rule on ``out``."""
@@ -248,8 +303,14 @@ async def run_protocol_violation(dut: Any) -> None:
     assertions must stop the simulation; reaching the end of this test is a failure."""
     cfg = resolve(os.environ.get("PIMPHONY_CONFIG") or None)
     Clock(dut.clk_i, CLK_NS, unit="ns").start()
-    for sig in (dut.host_valid_i, dut.inst_valid_i, dut.host_op_i, dut.host_req_i,
-                dut.host_arg_i, dut.inst_i):
+    for sig in (
+        dut.host_valid_i,
+        dut.inst_valid_i,
+        dut.host_op_i,
+        dut.host_req_i,
+        dut.host_arg_i,
+        dut.inst_i,
+    ):
         sig.value = 0
     dut.out_ready_i.value = dut.resp_ready_i.value = 1
     dut.rst_ni.value = 0
@@ -316,15 +377,22 @@ def _small_sources() -> tuple[list[Path], str]:
 
 
 #: Ownership checker of dpa_ctrl (the shadow map of chunks handed out).
-OWNERSHIP = {"a_alloc_unowned", "a_free_owned", "a_free_plus_owned", "a_owned_used",
-             "a_free_count", "a_owned_held", "a_top_range"}
+OWNERSHIP = {
+    "a_alloc_unowned",
+    "a_free_owned",
+    "a_free_plus_owned",
+    "a_owned_used",
+    "a_free_count",
+    "a_owned_held",
+    "a_top_range",
+}
 #: PlantBug value -> the assertions allowed to catch it first (rtl/dpa/dpa_ctrl.sv header).
 PLANTED = {
-    1: OWNERSHIP,                              # a popped chunk stays free: handed out twice
-    2: {"a_translate_owner"},                  # TRANSLATE reads virtual chunk 0
-    3: {"a_free_count"},                       # rollback frees without counting
-    4: {"a_out_hold"},                         # a stalled output word dropped
-    5: {"a_exp_onehot"},                       # an expanded word names two channels
+    1: OWNERSHIP,  # a popped chunk stays free: handed out twice
+    2: {"a_translate_owner"},  # TRANSLATE reads virtual chunk 0
+    3: {"a_free_count"},  # rollback frees without counting
+    4: {"a_out_hold"},  # a stalled output word dropped
+    5: {"a_exp_onehot"},  # an expanded word names two channels
 }
 
 
@@ -336,8 +404,14 @@ def test_dpa_ctrl_assertion_fires(plant: int, tmp_path: Path, capfd: Any) -> Non
 
     sources, cfg = _small_sources()
     simlib.expect_assertion(
-        capfd, PLANTED[plant], toplevel="dpa_ctrl", sources=sources, test_file=__file__,
-        test_dir=tmp_path, params={"PlantBug": plant}, testcase="run_churn",
+        capfd,
+        PLANTED[plant],
+        toplevel="dpa_ctrl",
+        sources=sources,
+        test_file=__file__,
+        test_dir=tmp_path,
+        params={"PlantBug": plant},
+        testcase="run_churn",
         extra_env={"PIMPHONY_CONFIG": cfg, "DPA_PLANT_BUG": "0"},
     )
 
@@ -350,8 +424,13 @@ def test_dpa_ctrl_input_assertion_fires(side: str, tmp_path: Path, capfd: Any) -
 
     sources, cfg = _small_sources()
     simlib.expect_assertion(
-        capfd, {f"a_{side}_hold"}, toplevel="dpa_ctrl", sources=sources, test_file=__file__,
-        test_dir=tmp_path, testcase="run_protocol_violation",
+        capfd,
+        {f"a_{side}_hold"},
+        toplevel="dpa_ctrl",
+        sources=sources,
+        test_file=__file__,
+        test_dir=tmp_path,
+        testcase="run_protocol_violation",
         extra_env={"PIMPHONY_CONFIG": cfg, "DPA_VIOLATE": side},
     )
 

@@ -119,8 +119,11 @@ async def scenario(eng: DecodeEngine, log: Any, short: bool = False) -> list[dic
     assert eng.dpa.free_chunks == 0
     # an APPEND into the full module (the engine never issues one): the DPA's NO_MEMORY on the
     # instruction path, nothing emitted or changed (the step below checks every request)
-    await refused(OutOfMemory, eng.backend.run(
-        append_template(eng.requests[3].ids[0], gpr_map(eng.cfg)[0]), StepStats()), log)
+    await refused(
+        OutOfMemory,
+        eng.backend.run(append_template(eng.requests[3].ids[0], gpr_map(eng.cfg)[0]), StepStats()),
+        log,
+    )
     before = {r: eng.dpa.length(s.ids[0]) for r, s in eng.requests.items()}
     await step("s4")
     assert steps[-1]["stats"].out_of_memory == [3], steps[-1]["stats"].out_of_memory
@@ -158,8 +161,10 @@ def compare_bit_exact(rtl: list[dict[str, Any]], ref: list[dict[str, Any]]) -> N
             x, y = a["out"][req], b["out"][req]
             if not np.array_equal(x, y):
                 head, dim = (int(v[0]) for v in np.nonzero(x != y))
-                raise TopMismatch(f"step {a['tag']} request {req} head {head} dim {dim}: RTL "
-                                  f"0x{int(x[head, dim]):04x}, pymodel 0x{int(y[head, dim]):04x}")
+                raise TopMismatch(
+                    f"step {a['tag']} request {req} head {head} dim {dim}: RTL "
+                    f"0x{int(x[head, dim]):04x}, pymodel 0x{int(y[head, dim]):04x}"
+                )
 
 
 async def record_step(eng: DecodeEngine, tag: str, log: Any) -> dict[str, Any]:
@@ -168,12 +173,27 @@ async def record_step(eng: DecodeEngine, tag: str, log: Any) -> dict[str, Any]:
     lengths = {r: eng.dpa.length(s.ids[0]) for r, s in eng.requests.items()}
     t0 = time.time()
     out, stats = await eng.step_async(qs)
-    log.info("step %s: lengths %s -> %d cycles, %d instructions, %d commands, %d tokens, "
-             "%d segments, out of memory %s (%.1f s wall)", tag, lengths, stats.cycles,
-             stats.instructions, stats.commands, stats.tokens, stats.segments,
-             stats.out_of_memory, time.time() - t0)
-    return {"tag": tag, "queries": qs, "out": out, "stats": stats, "lengths": lengths,
-            "kv": {r: (list(s.k), list(s.v)) for r, s in eng.requests.items()}}
+    log.info(
+        "step %s: lengths %s -> %d cycles, %d instructions, %d commands, %d tokens, "
+        "%d segments, out of memory %s (%.1f s wall)",
+        tag,
+        lengths,
+        stats.cycles,
+        stats.instructions,
+        stats.commands,
+        stats.tokens,
+        stats.segments,
+        stats.out_of_memory,
+        time.time() - t0,
+    )
+    return {
+        "tag": tag,
+        "queries": qs,
+        "out": out,
+        "stats": stats,
+        "lengths": lengths,
+        "kv": {r: (list(s.k), list(s.v)) for r, s in eng.requests.items()},
+    }
 
 
 async def refused(error: type[DpaError], op: Awaitable[Any], log: Any) -> None:
@@ -202,8 +222,11 @@ async def bad_input(eng: DecodeEngine, log: Any) -> list[dict[str, Any]]:
     await eng.close_async(1)
     q = random_bf16(eng.rng, (SHAPE.q_heads, SHAPE.d_head))
     await refused(UnknownRequest, eng.step_async({0: q, 1: q}), log)
-    await refused(UnknownRequest, eng.backend.run(
-        append_template(closed, gpr_map(eng.cfg)[0]), StepStats()), log)
+    await refused(
+        UnknownRequest,
+        eng.backend.run(append_template(closed, gpr_map(eng.cfg)[0]), StepStats()),
+        log,
+    )
     await refused(UnknownRequest, eng.backend.run(qk_template(eng.cfg, closed), StepStats()), log)
     await eng.admit_async(3, limit)  # as long as the table maps: no room for one more token
     length0 = eng.dpa.length(eng.requests[0].ids[0])
@@ -238,9 +261,14 @@ class TopTest(uvm_test):
         self.seed = bench_seed()
         self.rng = random.Random(self.seed)
         self.bfm = TopBfm(self.dut, self.cfg, self.rng)
-        for key, val in (("BFM", self.bfm), ("CFG", self.cfg), ("CLK", self.dut.clk_i),
-                         ("HOST_STREAM", self.bfm.host), ("INST_STREAM", self.bfm.inst),
-                         ("LOCKSTEP", self.lockstep)):
+        for key, val in (
+            ("BFM", self.bfm),
+            ("CFG", self.cfg),
+            ("CLK", self.dut.clk_i),
+            ("HOST_STREAM", self.bfm.host),
+            ("INST_STREAM", self.bfm.inst),
+            ("LOCKSTEP", self.lockstep),
+        ):
             ConfigDB().set(None, "*", key, val)
         self.env = TopEnv("env", self)
 
@@ -250,9 +278,14 @@ class TopTest(uvm_test):
 
     async def run_phase(self) -> None:
         self.raise_objection()
-        self.log.info("config %s, %d channels, mode %s, seed %d (rerun with SEED=%d)",
-                      self.cfg.name, self.cfg.module.channels, bench_mode().value, self.seed,
-                      self.seed)
+        self.log.info(
+            "config %s, %d channels, mode %s, seed %d (rerun with SEED=%d)",
+            self.cfg.name,
+            self.cfg.module.channels,
+            bench_mode().value,
+            self.seed,
+            self.seed,
+        )
         assert len(self.dut.cmd_valid_o) == self.cfg.module.channels, "pim_pkg of another config"
         Clock(self.dut.clk_i, CLK_NS, unit="ns").start()
         await self.bfm.reset(bench_mode())
@@ -262,8 +295,12 @@ class TopTest(uvm_test):
             await self.body()
             self.bfm.raise_error()
             self.env.dpa_sb.sb.drain()
-            self.log.info("%s: DPA %s; router: %d words", type(self).__name__,
-                          self.env.dpa_sb.sb.summary(), self.env.route_sb.words)
+            self.log.info(
+                "%s: DPA %s; router: %d words",
+                type(self).__name__,
+                self.env.dpa_sb.sb.summary(),
+                self.env.route_sb.words,
+            )
         finally:
             write_traces(self.bfm, self.log)
             loop.cancel()
@@ -295,8 +332,9 @@ class TopTest(uvm_test):
         return eng
 
     def reference(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
-        return DecodeEngine(self.cfg, shape, ReferenceBackend(self.cfg, bench_mode()), self.seed,
-                            **kw)
+        return DecodeEngine(
+            self.cfg, shape, ReferenceBackend(self.cfg, bench_mode()), self.seed, **kw
+        )
 
     def summary(self, steps: list[dict[str, Any]], worst: float) -> None:
         lock = self.backend.lock
@@ -309,9 +347,16 @@ class TopTest(uvm_test):
             "instructions, %d commands (%d in lockstep with the reference scheduler, %d idle "
             "refresh), %d cycles; outputs bit-exact vs pymodel; worst error vs float64 = %.3g "
             "of the bound",
-            len(steps), sum(st["stats"].tokens for st in steps), self.backend.programs,
-            sum(lk.instructions for lk in lock), commands, lock_cmds,
-            sum(lk.idle_refresh for lk in lock), self.bfm.cycle, worst)
+            len(steps),
+            sum(st["stats"].tokens for st in steps),
+            self.backend.programs,
+            sum(lk.instructions for lk in lock),
+            commands,
+            lock_cmds,
+            sum(lk.idle_refresh for lk in lock),
+            self.bfm.cycle,
+            worst,
+        )
 
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
@@ -350,14 +395,32 @@ def burst_program(cfg: PimConfig, ch: int, macs: int) -> list[Instruction]:
     head_cols = SHAPE.d_head // cfg.geometry.lanes
     slots = cfg.geometry.columns_per_row // head_cols
     obuf = cfg.buffers.obuf_entries
-    prog = [Instruction(InstOp.WR_INP, ch_mask=(1 << cfg.module.channels) - 1,
-                        op_size=head_cols, gpr=0, gb=0)]
+    prog = [
+        Instruction(
+            InstOp.WR_INP, ch_mask=(1 << cfg.module.channels) - 1, op_size=head_cols, gpr=0, gb=0
+        )
+    ]
     for k in range(macs):
-        prog.append(Instruction(InstOp.MAC, ch_mask=1 << ch, op_size=head_cols, row=k // slots,
-                                col=(k % slots) * head_cols, out=k % obuf))
+        prog.append(
+            Instruction(
+                InstOp.MAC,
+                ch_mask=1 << ch,
+                op_size=head_cols,
+                row=k // slots,
+                col=(k % slots) * head_cols,
+                out=k % obuf,
+            )
+        )
         if k % obuf == obuf - 1 or k == macs - 1:
-            prog.append(Instruction(InstOp.RD_OUT, ch_mask=1 << ch, op_size=k % obuf + 1,
-                                    gpr=head_cols + k - k % obuf, out=0))
+            prog.append(
+                Instruction(
+                    InstOp.RD_OUT,
+                    ch_mask=1 << ch,
+                    op_size=k % obuf + 1,
+                    gpr=head_cols + k - k % obuf,
+                    out=0,
+                )
+            )
     return prog
 
 
@@ -375,8 +438,7 @@ class run_stall_burst(TopTest):
                 m.gpr[a] = random_bf16(data, (cfg.geometry.lanes,))
         for ch in (0, bfm.n - 1):
             before = self.backend.stalls[ch]
-            await self.backend.run(burst_program(cfg, ch, 4 * cfg.buffers.queue_depth),
-                                   StepStats())
+            await self.backend.run(burst_program(cfg, ch, 4 * cfg.buffers.queue_depth), StepStats())
             stalled = self.backend.stalls[ch] - before
             assert stalled > 0, f"channel {ch} never stalled: the burst does not test the hold"
             self.log.info("channel %d: burst accepted in order, %d stalled cycles", ch, stalled)
@@ -401,8 +463,12 @@ class run_bfm_error_fails(TopTest):
         raise AssertionError("host() returned although the BFM saw an error")
 
 
-@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms",
-            skip=os.environ.get("TOP_PLANT_BUG", "0") != "1", expect_error=AssertionError)
+@pyuvm.test(
+    timeout_time=TIMEOUT_MS,
+    timeout_unit="ms",
+    skip=os.environ.get("TOP_PLANT_BUG", "0") != "1",
+    expect_error=AssertionError,
+)
 class run_planted_bug(TopTest):
     """DUT built with PlantBug=1 (the router forgets to clear a one-hot word's taken bit): the
     router scoreboard must catch it (the test expects the error)."""
@@ -422,8 +488,10 @@ class run_cli_decode(TopTest):
 
         job = json.loads(os.environ["PIMPHONY_DECODE"])
         shape = slice_shape(job["model"], job["kv_heads"])
-        engines = [DecodeEngine(self.cfg, shape, backend, job["seed"], gqa_reuse=job["gqa_reuse"])
-                   for backend in (ReferenceBackend(self.cfg, bench_mode()), self.backend)]
+        engines = [
+            DecodeEngine(self.cfg, shape, backend, job["seed"], gqa_reuse=job["gqa_reuse"])
+            for backend in (ReferenceBackend(self.cfg, bench_mode()), self.backend)
+        ]
         outs: list[list[Any]] = [[], []]
         totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
         worst = 0.0
@@ -435,14 +503,25 @@ class run_cli_decode(TopTest):
                 outs[e].append(out)
                 if e == 1:
                     for key in totals:
-                        totals[key] = (max(totals[key], st.segments) if key == "segments"
-                                       else totals[key] + getattr(st, key))
+                        totals[key] = (
+                            max(totals[key], st.segments)
+                            if key == "segments"
+                            else totals[key] + getattr(st, key)
+                        )
                     worst = max(worst, worst_error(eng, out))
         exact = all(np.array_equal(a[r], b[r]) for a, b in zip(*outs, strict=True) for r in a)
-        Path(job["result"]).write_text(json.dumps({
-            **totals, "max_error_over_bound": worst, "bit_exact_vs_reference": exact,
-            "gqa_queries_per_loop": engines[1].reuse, "segment_blocks": engines[1].segment,
-            "rtl_cycles": self.bfm.cycle}))
+        Path(job["result"]).write_text(
+            json.dumps(
+                {
+                    **totals,
+                    "max_error_over_bound": worst,
+                    "bit_exact_vs_reference": exact,
+                    "gqa_queries_per_loop": engines[1].reuse,
+                    "segment_blocks": engines[1].segment,
+                    "rtl_cycles": self.bfm.cycle,
+                }
+            )
+        )
         self.log.info("decode %s: %s, bit-exact %s", job, totals, exact)
 
 
@@ -496,10 +575,19 @@ def test_top_sim_modes(mode: str, tmp_path: Path) -> None:
     if simlib.SIM != "verilator":
         pytest.skip("pim_top needs Verilator")
     sources, cfg = _sources()
-    simlib.run(toplevel="pim_top", sources=sources, test_file=__file__, test_dir=tmp_path,
-               testcase=["run_decode", "run_stall_burst"],
-               extra_env={"PIMPHONY_CONFIG": cfg, "TOP_SHORT": "1", "TOP_MODE": mode,
-                          "TOP_TRACE_DIR": str(tmp_path)})
+    simlib.run(
+        toplevel="pim_top",
+        sources=sources,
+        test_file=__file__,
+        test_dir=tmp_path,
+        testcase=["run_decode", "run_stall_burst"],
+        extra_env={
+            "PIMPHONY_CONFIG": cfg,
+            "TOP_SHORT": "1",
+            "TOP_MODE": mode,
+            "TOP_TRACE_DIR": str(tmp_path),
+        },
+    )
 
 
 @pytest.mark.sim
@@ -514,14 +602,21 @@ def test_top_stall_hold_2ch(tmp_path: Path) -> None:
     if simlib.SIM != "verilator":
         pytest.skip("pim_top needs Verilator")
     sources, cfg = _sources(channels=2)
-    simlib.run(toplevel="pim_top", sources=sources, test_file=__file__, test_dir=tmp_path,
-               testcase="run_stall_burst",
-               extra_env={"PIMPHONY_CONFIG": cfg, "TOP_TRACE_DIR": str(tmp_path)})
+    simlib.run(
+        toplevel="pim_top",
+        sources=sources,
+        test_file=__file__,
+        test_dir=tmp_path,
+        testcase="run_stall_burst",
+        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_TRACE_DIR": str(tmp_path)},
+    )
 
 
 @pytest.mark.sim
-@pytest.mark.skipif("PIMPHONY_DECODE" not in os.environ,
-                    reason="run by pimphony decode --backend rtl (env PIMPHONY_DECODE)")
+@pytest.mark.skipif(
+    "PIMPHONY_DECODE" not in os.environ,
+    reason="run by pimphony decode --backend rtl (env PIMPHONY_DECODE)",
+)
 def test_top_cli_decode(tmp_path: Path) -> None:
     """The DUT built for the decode command's config (its pim_pkg generated from it)."""
     import simlib
@@ -531,10 +626,14 @@ def test_top_cli_decode(tmp_path: Path) -> None:
     toml = Path(spec).read_text() if Path(spec).is_file() else f'preset = "{spec}"\n'
     name = "decode-" + simlib._tag(toml=toml)  # one build directory per distinct config
     pkg, cfg = simlib.config_package(name, toml)
-    simlib.run(toplevel="pim_top", sources=pkg + [simlib.RTL / s for s in TOP_SOURCES],
-               test_file=__file__, test_dir=tmp_path, testcase="run_cli_decode",
-               extra_env={"PIMPHONY_CONFIG": cfg, "TOP_MODE": job["mode"],
-                          "TOP_TRACE_DIR": str(tmp_path)})
+    simlib.run(
+        toplevel="pim_top",
+        sources=pkg + [simlib.RTL / s for s in TOP_SOURCES],
+        test_file=__file__,
+        test_dir=tmp_path,
+        testcase="run_cli_decode",
+        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_MODE": job["mode"], "TOP_TRACE_DIR": str(tmp_path)},
+    )
 
 
 @pytest.mark.sim
@@ -553,21 +652,30 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
         test_file=__file__,
         test_dir=tmp_path,
         params={"PlantBug": plant} if plant else {},
-        testcase="run_planted_bug" if plant else ["run_decode", "run_bad_input",
-                                                  "run_stall_burst", "run_bfm_error_fails"],
-        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": str(plant),
-                   "TOP_TRACE_DIR": str(tmp_path)},
+        testcase="run_planted_bug"
+        if plant
+        else ["run_decode", "run_bad_input", "run_stall_burst", "run_bfm_error_fails"],
+        extra_env={
+            "PIMPHONY_CONFIG": cfg,
+            "TOP_PLANT_BUG": str(plant),
+            "TOP_TRACE_DIR": str(tmp_path),
+        },
         assertions=not plant,
     )
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize(("plant", "label", "testcase"), [
-    (1, "a_done_clear", "run_planted_bug"),
-    (2, "a_sched_hold", "run_stall_burst"),
-], ids=["done-clear", "sched-hold"])
-def test_top_assertion_fires(plant: int, label: str, testcase: str, tmp_path: Path,
-                             capfd: Any) -> None:
+@pytest.mark.parametrize(
+    ("plant", "label", "testcase"),
+    [
+        (1, "a_done_clear", "run_planted_bug"),
+        (2, "a_sched_hold", "run_stall_burst"),
+    ],
+    ids=["done-clear", "sched-hold"],
+)
+def test_top_assertion_fires(
+    plant: int, label: str, testcase: str, tmp_path: Path, capfd: Any
+) -> None:
     """A planted router bug with the assertions on stops the simulation at its assertion:
     PlantBug=1 (taken bits not cleared) at a_done_clear; PlantBug=2 (the last channel's valid
     dropped after it stalled, nothing lost) at a_sched_hold."""
@@ -575,8 +683,17 @@ def test_top_assertion_fires(plant: int, label: str, testcase: str, tmp_path: Pa
 
     sources, cfg = _sources()
     simlib.expect_assertion(
-        capfd, {label}, toplevel="pim_top", sources=sources, test_file=__file__,
-        test_dir=tmp_path, params={"PlantBug": plant}, testcase=testcase,
-        extra_env={"PIMPHONY_CONFIG": cfg, "TOP_PLANT_BUG": str(plant),
-                   "TOP_TRACE_DIR": str(tmp_path)},
+        capfd,
+        {label},
+        toplevel="pim_top",
+        sources=sources,
+        test_file=__file__,
+        test_dir=tmp_path,
+        params={"PlantBug": plant},
+        testcase=testcase,
+        extra_env={
+            "PIMPHONY_CONFIG": cfg,
+            "TOP_PLANT_BUG": str(plant),
+            "TOP_TRACE_DIR": str(tmp_path),
+        },
     )

@@ -91,8 +91,19 @@ def bench_mode() -> Mode:
 class Snapshot:
     """The per-channel vectors, read once per cycle (at the falling edge) for all channels."""
 
-    KEYS = ("dpa_out", "sched_valid", "sched_ready", "cmd_valid_o", "cmd_o", "cmd_data_o",
-            "gpr_wr_en_o", "gpr_wr_addr_o", "gpr_wr_data_o", "gpr_rd_en_o", "gpr_rd_addr_o")
+    KEYS = (
+        "dpa_out",
+        "sched_valid",
+        "sched_ready",
+        "cmd_valid_o",
+        "cmd_o",
+        "cmd_data_o",
+        "gpr_wr_en_o",
+        "gpr_wr_addr_o",
+        "gpr_wr_data_o",
+        "gpr_rd_en_o",
+        "gpr_rd_addr_o",
+    )
 
     def __init__(self, dut: Any) -> None:
         self.dut = dut
@@ -108,9 +119,16 @@ class SlicePort:
     valid (and ready) bit ``index``, payload fields ``(key, width)`` sliced at ``index * width``
     (``shared=True``: one signal every channel sees, e.g. the router's word)."""
 
-    def __init__(self, name: str, snap: Snapshot, index: int, valid: str,
-                 payload: Sequence[tuple[str, int]], ready: str | None = None,
-                 shared: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        snap: Snapshot,
+        index: int,
+        valid: str,
+        payload: Sequence[tuple[str, int]],
+        ready: str | None = None,
+        shared: bool = False,
+    ) -> None:
         self.name, self.snap, self.index = name, snap, index
         self.valid_key, self.ready_key = valid, ready
         self.fields = [(k, w, 0 if shared else index * w, (1 << w) - 1) for k, w in payload]
@@ -169,23 +187,50 @@ class TopBfm:
         self.dw, self.gw = dw, len(dut.gpr_rd_addr_o) // n
         self.cycle = 0
         self.snap = Snapshot(dut)
-        self.host = StreamDriver(StreamPort("host", dut.host_valid_i,
-                                            [dut.host_op_i, dut.host_req_i, dut.host_arg_i],
-                                            dut.host_ready_o))
-        self.inst = StreamDriver(StreamPort("inst", dut.inst_valid_i, dut.inst_i,
-                                            dut.inst_ready_o))
-        self.resp = StreamMonitor(StreamPort("resp", dut.resp_valid_o,
-                                             [dut.resp_status_o, dut.resp_chan_o, dut.resp_row_o],
-                                             dut.resp_ready_i))
-        self.dpa_out = StreamMonitor(StreamPort("dpa_out", dut.dpa_valid, dut.dpa_out,
-                                                dut.dpa_ready))
+        self.host = StreamDriver(
+            StreamPort(
+                "host",
+                dut.host_valid_i,
+                [dut.host_op_i, dut.host_req_i, dut.host_arg_i],
+                dut.host_ready_o,
+            )
+        )
+        self.inst = StreamDriver(StreamPort("inst", dut.inst_valid_i, dut.inst_i, dut.inst_ready_o))
+        self.resp = StreamMonitor(
+            StreamPort(
+                "resp",
+                dut.resp_valid_o,
+                [dut.resp_status_o, dut.resp_chan_o, dut.resp_row_o],
+                dut.resp_ready_i,
+            )
+        )
+        self.dpa_out = StreamMonitor(
+            StreamPort("dpa_out", dut.dpa_valid, dut.dpa_out, dut.dpa_ready)
+        )
         iw = len(dut.dpa_out)
-        self.sched_in = [StreamMonitor(SlicePort(f"ch{c}.inst", self.snap, c, "sched_valid",
-                                                 [("dpa_out", iw)], "sched_ready", shared=True))
-                         for c in range(n)]
-        self.bus = [StreamMonitor(SlicePort(f"ch{c}.cmd", self.snap, c, "cmd_valid_o",
-                                            [("cmd_o", cw), ("cmd_data_o", dw)]), quiet=True)
-                    for c in range(n)]
+        self.sched_in = [
+            StreamMonitor(
+                SlicePort(
+                    f"ch{c}.inst",
+                    self.snap,
+                    c,
+                    "sched_valid",
+                    [("dpa_out", iw)],
+                    "sched_ready",
+                    shared=True,
+                )
+            )
+            for c in range(n)
+        ]
+        self.bus = [
+            StreamMonitor(
+                SlicePort(
+                    f"ch{c}.cmd", self.snap, c, "cmd_valid_o", [("cmd_o", cw), ("cmd_data_o", dw)]
+                ),
+                quiet=True,
+            )
+            for c in range(n)
+        ]
         self.mem = [ChannelResponder(cfg, rng) for _ in range(n)]
         self.resp_ready_prob = 1.0
         self.error: BaseException | None = None
@@ -206,8 +251,17 @@ class TopBfm:
     async def reset(self, mode: Mode) -> None:
         d = self.dut
         d.rst_ni.value = 0
-        for sig in (d.host_valid_i, d.inst_valid_i, d.rd_valid_i, d.rd_data_i, d.gpr_rd_data_i,
-                    d.host_op_i, d.host_req_i, d.host_arg_i, d.inst_i):
+        for sig in (
+            d.host_valid_i,
+            d.inst_valid_i,
+            d.rd_valid_i,
+            d.rd_data_i,
+            d.gpr_rd_data_i,
+            d.host_op_i,
+            d.host_req_i,
+            d.host_arg_i,
+            d.inst_i,
+        ):
             sig.value = 0
         d.resp_ready_i.value = 1
         d.mode_i.value = MODE_CODE[mode]
@@ -259,8 +313,10 @@ class TopBfm:
         self._returns(c)
         self.busy = bool(d.sched_busy_o.value.to_unsigned())
         if d.sched_err_o.value.to_unsigned() or d.route_err_o.value:
-            raise TopMismatch(f"cycle {c}: scheduler error flags {d.sched_err_o.value} "
-                              f"route_err {d.route_err_o.value}")
+            raise TopMismatch(
+                f"cycle {c}: scheduler error flags {d.sched_err_o.value} "
+                f"route_err {d.route_err_o.value}"
+            )
         if self.fault is not None:
             self.fault(c)
 
@@ -307,8 +363,13 @@ class TopBfm:
 
     @property
     def drained(self) -> bool:
-        return (not self.inst.busy and not self.host.busy and bool(self.dut.host_ready_o.value)
-                and not self.busy and not any(m.returns for m in self.mem))
+        return (
+            not self.inst.busy
+            and not self.host.busy
+            and bool(self.dut.host_ready_o.value)
+            and not self.busy
+            and not any(m.returns for m in self.mem)
+        )
 
 
 # ------------------------------------------------------------------------------------- agents
@@ -443,8 +504,7 @@ class ChannelAgent(uvm_agent):
 class _Export(uvm_subscriber):
     """Calls ``fn(*transaction)``; ``fn`` may be set after the build (the backend's taps)."""
 
-    def __init__(self, name: str, parent: Any,
-                 fn: Callable[..., None] = lambda *t: None) -> None:
+    def __init__(self, name: str, parent: Any, fn: Callable[..., None] = lambda *t: None) -> None:
         super().__init__(name, parent)
         self.fn = fn
 
@@ -457,10 +517,12 @@ class DpaSb(uvm_scoreboard):
 
     def build_phase(self) -> None:
         self.sb = DpaScoreboard(ConfigDB().get(self, "", "CFG"))
-        self.host = _Export("host", self,
-                            lambda c, cmd: self.sb.host_cmd(cmd[0], cmd[1], cmd[2], c))
-        self.resp = _Export("resp", self, lambda c, r: self.sb.host_resp(
-            int(r.status), r.channel, r.row, c))
+        self.host = _Export(
+            "host", self, lambda c, cmd: self.sb.host_cmd(cmd[0], cmd[1], cmd[2], c)
+        )
+        self.resp = _Export(
+            "resp", self, lambda c, r: self.sb.host_resp(int(r.status), r.channel, r.row, c)
+        )
         self.inst = _Export("inst", self, lambda c, w: self.sb.inst_in(w, c))
         self.out = _Export("out", self, lambda c, w: self.sb.out_word(w, c))
         self.err = _Export("err", self, lambda c, code: self.sb.error(code, c))
@@ -483,8 +545,10 @@ class RouteSb(uvm_scoreboard):
 
     def _accept(self, ch: int, c: int, word: int) -> None:
         if not self._mask(word) >> ch & 1:
-            raise TopMismatch(f"channel {ch} cycle {c}: took {decode_inst(word, self.cfg)}, "
-                              "whose ch_mask does not name it")
+            raise TopMismatch(
+                f"channel {ch} cycle {c}: took {decode_inst(word, self.cfg)}, "
+                "whose ch_mask does not name it"
+            )
         if self.takers >> ch & 1:
             raise TopMismatch(f"channel {ch} cycle {c}: took the same word twice")
         self.takers |= 1 << ch
@@ -492,8 +556,10 @@ class RouteSb(uvm_scoreboard):
     def _out(self, c: int, word: int) -> None:
         missing = self._mask(word) & ~self.takers
         if missing:
-            raise TopMismatch(f"cycle {c}: word left dpa_ctrl before channel(s) "
-                              f"{[ch for ch in range(self.n) if missing >> ch & 1]} took it")
+            raise TopMismatch(
+                f"cycle {c}: word left dpa_ctrl before channel(s) "
+                f"{[ch for ch in range(self.n) if missing >> ch & 1]} took it"
+            )
         self.takers = 0
         self.words += 1
 
@@ -506,8 +572,9 @@ class SchedSb(uvm_scoreboard):
         self.cfg: PimConfig = ConfigDB().get(self, "", "CFG")
         n = self.cfg.module.channels
         self.lock = [SchedLockstep(self.cfg, bench_mode(), f"channel {c}") for c in range(n)]
-        self.accept = _Export("accept", self, lambda ch, c, w: self.lock[ch].accept(
-            c, decode_inst(w, self.cfg)))
+        self.accept = _Export(
+            "accept", self, lambda ch, c, w: self.lock[ch].accept(c, decode_inst(w, self.cfg))
+        )
         self.cmd = _Export("cmd", self, lambda ch, mc, cmd: self.lock[ch].observe(mc, cmd))
 
 
@@ -559,8 +626,11 @@ class RtlBackend:
         self.errors: list[tuple[int, int]] = []  # (cycle, code) of dpa_ctrl's error pulses
         self.stalls = [0] * self.n
         self._resp: deque[tuple[list[Response], Event]] = deque()
-        env.resp_tap.fn, env.accept_tap.fn, env.err_tap.fn = (self._response, self._accepted,
-                                                              self._error)
+        env.resp_tap.fn, env.accept_tap.fn, env.err_tap.fn = (
+            self._response,
+            self._accepted,
+            self._error,
+        )
 
     @property
     def lock(self) -> list[SchedLockstep] | None:
@@ -596,8 +666,10 @@ class RtlBackend:
         self.bfm.raise_error()
         exp = self.model.host(op, req, arg)
         if res[0] != exp:
-            raise TopMismatch(f"cycle {self.bfm.cycle}: host {op.name} req={req} arg={arg}: "
-                              f"DUT {res[0]}, pymodel.golden.dpa {exp}")
+            raise TopMismatch(
+                f"cycle {self.bfm.cycle}: host {op.name} req={req} arg={arg}: "
+                f"DUT {res[0]}, pymodel.golden.dpa {exp}"
+            )
         return res[0]
 
     async def run(self, prog: Sequence[Instruction], stats: StepStats) -> None:
@@ -614,8 +686,9 @@ class RtlBackend:
         if self.lock is not None:
             for c in range(n):
                 self.lock[c].begin(bfm.mem[c].gpr)
-        seq = ProgramSeq("prog", [encode_inst(i, self.cfg) for i in prog[:used]],
-                         self.idle_prob, self.rng)
+        seq = ProgramSeq(
+            "prog", [encode_inst(i, self.cfg) for i in prog[:used]], self.idle_prob, self.rng
+        )
         sent = Event()
         bfm.waiters.append(sent)
 
@@ -631,7 +704,8 @@ class RtlBackend:
             bfm.raise_error()
             waited += 1
             done = sent.is_set() and all(
-                len(self.accepted[c]) - base[c] >= len(expected[c]) for c in range(n))
+                len(self.accepted[c]) - base[c] >= len(expected[c]) for c in range(n)
+            )
             quiet = quiet + 1 if sent.is_set() and bfm.drained else 0
             # finished (quiet for a few cycles: dpa_ctrl leaves its idle state only in the cycle
             # after it took the last word, e.g. an APPEND whose error comes later), or stuck
@@ -647,16 +721,19 @@ class RtlBackend:
         got_errs = [code for _, code in self.errors[errs0:]]
         want_errs = [int(err.status)] if err is not None else []
         if got_errs != want_errs:
-            raise TopMismatch(f"dpa_ctrl error pulses {self.errors[errs0:]} (cycle, code), "
-                              f"expected codes {want_errs} ({err!r})")
+            raise TopMismatch(
+                f"dpa_ctrl error pulses {self.errors[errs0:]} (cycle, code), "
+                f"expected codes {want_errs} ({err!r})"
+            )
         self._compare(expected, base)
         self._check_free()
         if self.lock is not None:
             for c in range(n):
                 self.lock[c].check()
         self.programs += 1
-        self.stalls = [s + m.stalls - s0 for s, m, s0 in zip(self.stalls, bfm.sched_in, stalls0,
-                                                              strict=True)]
+        self.stalls = [
+            s + m.stalls - s0 for s, m, s0 in zip(self.stalls, bfm.sched_in, stalls0, strict=True)
+        ]
         stats.instructions += len(words)
         stats.commands += sum(len(m.trace) for m in bfm.mem) - cmds0
         if err is not None:
@@ -666,26 +743,32 @@ class RtlBackend:
         free = self.bfm.dut.free_chunks_o.value.to_unsigned()
         self.env.dpa_sb.sb.free_chunks(free, self.bfm.cycle)
         if free != self.model.free_chunks:
-            raise TopMismatch(f"cycle {self.bfm.cycle}: DUT {free} free chunks, mirror "
-                              f"{self.model.free_chunks}")
+            raise TopMismatch(
+                f"cycle {self.bfm.cycle}: DUT {free} free chunks, mirror {self.model.free_chunks}"
+            )
 
     def _compare(self, expected: list[list[Instruction]], base: list[int]) -> None:
         for c in range(self.n):
-            got = self.accepted[c][base[c]:]
+            got = self.accepted[c][base[c] :]
             for k, exp in enumerate(expected[c]):
                 if k >= len(got):
                     last = f"cycle {got[-1][0]}" if got else "never"
-                    raise TopMismatch(f"channel {c} cycle {self.bfm.cycle}: scheduler never "
-                                      f"accepted instruction #{k} of the program ({exp}); it took "
-                                      f"{len(got)} of {len(expected[c])} (last one: {last})")
+                    raise TopMismatch(
+                        f"channel {c} cycle {self.bfm.cycle}: scheduler never "
+                        f"accepted instruction #{k} of the program ({exp}); it took "
+                        f"{len(got)} of {len(expected[c])} (last one: {last})"
+                    )
                 inst = decode_inst(got[k][1], self.cfg)
                 if inst != exp:
-                    raise TopMismatch(f"channel {c} cycle {got[k][0]}: scheduler accepted {inst}, "
-                                      f"expected instruction #{k} {exp}")
+                    raise TopMismatch(
+                        f"channel {c} cycle {got[k][0]}: scheduler accepted {inst}, "
+                        f"expected instruction #{k} {exp}"
+                    )
             if len(got) > len(expected[c]):
                 cyc, w = got[len(expected[c])]
-                raise TopMismatch(f"channel {c} cycle {cyc}: extra instruction "
-                                  f"{decode_inst(w, self.cfg)}")
+                raise TopMismatch(
+                    f"channel {c} cycle {cyc}: extra instruction {decode_inst(w, self.cfg)}"
+                )
 
     def load_row(self, ch: int, row: int, data: U16) -> None:
         self.bfm.mem[ch].bus.ch.load_row(row, data)
@@ -694,4 +777,3 @@ class RtlBackend:
 
     def clocks(self) -> list[int]:
         return [self.bfm.cycle] * self.n
-
