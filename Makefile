@@ -149,10 +149,10 @@ bench: $(STAMP) sysdeps
 	$(PY) tools/bench_rtl.py build/bench_rtl.json
 	$(PY) -m pymodel.studies.kernel_study --rtl-results build/bench_rtl.json --out docs/bench.md
 	$(PY) tools/bench_channel.py --previous $(CHANNEL_BASELINE) --out build/channel-bench.json \
-		$(if $(AIM_SIM),--aim-sim $(AIM_SIM) --aim-config $(AIM_SIM_CONFIG))
+		$(if $(PEER),--peer $(PEER) $(if $(PEER_CONFIG),--peer-config $(PEER_CONFIG)))
 
 # Golden-channel bench (docs/performance.md): the commit before the fast path, run beside it;
-# AIM_SIM=<aim_simulator's ramulator2> AIM_SIM_CONFIG=<its yaml> adds the C++ peer.
+# PEER=<aim_simulator's ramulator2> [PEER_CONFIG=<its yaml>] adds the C++ peer (skipped if absent).
 CHANNEL_BASELINE ?= a05cbb2
 
 # Sweep throughput, 1 vs 2 Dask workers (docs/sweep.md quotes it)

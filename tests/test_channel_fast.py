@@ -10,6 +10,7 @@ shows the comparison fires.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from pymodel.config import PimConfig, preset
-from pymodel.golden.channel import Channel, ChannelError
+from pymodel.golden.channel import Channel, ChannelError, OpTable
 from pymodel.golden.inorder import InOrderIssuer, TraceRecorder
 from pymodel.golden.kernels import GemvKernel, buffer_args
 from pymodel.golden.sched import Mode, Scheduler
@@ -179,16 +180,20 @@ def test_planted_bug_in_fast_tables_is_caught(monkeypatch: pytest.MonkeyPatch) -
     the comparison reports it."""
     compile_tables = Channel._compile
 
-    def short_by_one(self: Channel) -> None:
-        compile_tables(self)
-        self._any_latency[Op.MAC16] = tuple(n - 1 for n in self._any_latency[Op.MAC16])
+    def short_by_one(self: Channel) -> list[OpTable]:
+        tables = compile_tables(self)
+        mac = tables[Op.MAC16]
+        tables[Op.MAC16] = dataclasses.replace(
+            mac, any_latency=tuple(n - 1 for n in mac.any_latency)
+        )
+        return tables
 
     monkeypatch.setattr(Channel, "_compile", short_by_one)
     assert compare_paths(CONFIGS["aim-register"], 1, 1500)
 
 
 def test_planted_bug_in_fast_state_check_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Channel, "_legal", lambda self, cmd, check_mode: True)
+    monkeypatch.setattr(Channel, "_legal", lambda self, cmd, t, check_mode: True)
     assert compare_paths(CONFIGS["aim-register"], 1, 1500)
 
 

@@ -14,8 +14,11 @@ commit REV (the code before the fast path, which always models data), in a child
 Rates are stream commands per CPU second (the REFs and the PREA/ACT16 around them are issued but
 not counted); wall seconds are listed too (the machine may be shared).
 
-``--aim-sim BINARY --aim-config YAML`` also runs the C++ AiM simulator (arkhadem/aim_simulator,
-on Ramulator 2) on the same stream as an ISR trace, rated over the same command count.
+``--peer PATH`` also times the C++ peer, the AiM simulator (arkhadem/aim_simulator on Ramulator 2;
+PATH is its ``ramulator2`` binary, ``--peer-config`` its YAML, by default ``test/example.yaml``
+beside it) on the same stream as an ISR trace (``AiM MAC_ABK 64`` per row), rated over the same
+command count by its CPU seconds, and once more without its start-up (a one-row trace's CPU
+seconds subtracted). A PATH that does not exist is skipped with a note.
 """
 
 from __future__ import annotations
@@ -137,26 +140,34 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def aim_sim(binary: Path, config: Path, rows: int, commands: int) -> dict[str, Any]:
-    """The C++ peer on the same stream (``AiM MAC_ABK 64`` per row on channel 0)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "mac-stream.trace"
-        trace.write_text(mac_stream(rows))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall = time.perf_counter()
-        proc = subprocess.run(
-            [str(binary), "-f", str(config), "-t", str(trace)],
-            capture_output=True,
-            text=True,
-            cwd=tmp,
-            check=False,
-        )
-        wall = time.perf_counter() - wall
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def _peer_cpu(binary: Path, config: Path, trace: str, tmp: Path) -> tuple[float, float, str]:
+    """(CPU seconds, wall seconds, stdout) of one peer run on ``trace``."""
+    path = tmp / "mac-stream.trace"
+    path.write_text(trace)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    proc = subprocess.run(
+        [str(binary), "-f", str(config), "-t", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        check=False,
+    )
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         tail = proc.stderr[-400:]
         raise SystemExit(f"bench_channel: {binary} failed ({proc.returncode}): {tail}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, proc.stdout
+
+
+def peer(binary: Path, config: Path, rows: int, commands: int) -> dict[str, Any]:
+    """The C++ peer on the same stream, and on one row for its start-up (reading the YAML,
+    building the device)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        startup, _, _ = _peer_cpu(binary, config, mac_stream(1), Path(tmp))
+        cpu, wall, stdout = _peer_cpu(binary, config, mac_stream(rows), Path(tmp))
     return {
         "binary": str(binary),
         "config": str(config),
@@ -164,7 +175,9 @@ def aim_sim(binary: Path, config: Path, rows: int, commands: int) -> dict[str, A
         "cpu_s": round(cpu, 3),
         "wall_s": round(wall, 3),
         "commands_per_s": round(commands / cpu),
-        "stdout_tail": proc.stdout.strip().splitlines()[-12:],
+        "startup_cpu_s": round(startup, 3),
+        "commands_per_s_after_startup": round(commands / max(cpu - startup, 1e-9)),
+        "stdout_tail": stdout.strip().splitlines()[-12:],
     }
 
 
@@ -175,14 +188,20 @@ def main() -> int:
     ap.add_argument("--config", default="aim-gddr6")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--previous", metavar="REV", help="also run the channel of commit REV")
-    ap.add_argument("--aim-sim", type=Path, help="the C++ AiM simulator binary (ramulator2)")
-    ap.add_argument("--aim-config", type=Path, help="its YAML config (test/example.yaml)")
+    ap.add_argument(
+        "--peer", type=Path, metavar="PATH", help="also time the C++ AiM simulator (ramulator2)"
+    )
+    ap.add_argument("--peer-config", type=Path, metavar="YAML", help="its config (see above)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args)
-    if args.aim_sim and not args.aim_config:
-        ap.error("--aim-sim needs --aim-config")
+    if args.peer and not args.peer.is_file():
+        print(f"bench_channel: no peer at {args.peer}: skipped", flush=True)
+        args.peer = None
+    peer_config = args.peer_config or (args.peer and args.peer.parent / "test" / "example.yaml")
+    if args.peer and not peer_config.is_file():
+        ap.error(f"--peer-config: {peer_config} does not exist")
     cfg = resolve(args.config)
     base, with_gb, rows_data = workload(cfg, args.rows, args.seed)
     runs: dict[str, dict[str, Any]] = {}
@@ -218,8 +237,9 @@ def main() -> int:
                     / runs[f"{other}_{kind}"]["commands_per_s"],
                     2,
                 )
-    if args.aim_sim:
-        result["aim_sim"] = aim_sim(args.aim_sim, args.aim_config, args.rows, len(base))
+    if args.peer:
+        print(f"bench_channel: the C++ peer {args.peer} ...", flush=True)
+        result["peer"] = peer(args.peer, peer_config, args.rows, len(base))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print("| path | data | commands | CPU s | wall s | commands/s |")
@@ -233,8 +253,12 @@ def main() -> int:
     for key, value in result.items():
         if key.startswith("speedup"):
             print(f"{key}: {value}x")
-    if "aim_sim" in result:
-        print(f"C++ AiM simulator: {result['aim_sim']['commands_per_s']:,} commands/s")
+    if "peer" in result:
+        rates = result["peer"]
+        print(
+            f"C++ AiM simulator: {rates['commands_per_s']:,} commands/s "
+            f"({rates['commands_per_s_after_startup']:,} after its start-up)"
+        )
     print(f"bench_channel: wrote {args.out}")
     return 0
 

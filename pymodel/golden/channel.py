@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from operator import add, itemgetter
 from typing import Protocol
 
@@ -115,6 +116,29 @@ def _banks_of(cmd: Command, n_banks: int) -> range | tuple[int, ...]:
 Terms = tuple[tuple[int, int], ...]  # (previous opcode, latency)
 
 
+@dataclass(frozen=True, slots=True)  # slots: the fast path reads about 20 of these per command
+class OpTable:
+    """One opcode's compiled rules and checks: all the fast path reads for it, in one object (one
+    list index per command instead of a table look-up per field)."""
+
+    limits: tuple[int, ...]  # operand bounds per CMD_FIELDS (isa.operand_limits)
+    carries_data: bool
+    mode: int | None  # the register-access mode it needs (timing.mode_of)
+    state: int  # its bank-state precondition (_ST_*)
+    any_last: Callable[[list[int]], tuple[int, ...]]  # previous ops' last cycles anywhere ...
+    any_latency: tuple[int, ...]  # ... and their latencies
+    gb_terms: Terms  # on the same GB entry
+    out_terms: Terms  # on the same OBuf entry
+    bank_terms: tuple[tuple[Op, Scope, int], ...]  # single-bank commands: (prev, scope, latency)
+    faw_weight: int
+    # What an issue records besides the last cycle anywhere: the bank of a single-bank op (an
+    # all-bank op's last cycle is the same in every bank: _last_any), the GB and OBuf entry.
+    records_bank: bool
+    records_gb: bool
+    records_out: bool
+    changes_state: bool  # whether _execute has anything to do
+
+
 class Channel:
     """One PIM channel. Attach observers (trace, statistics) with :meth:`observe`.
 
@@ -139,8 +163,11 @@ class Channel:
             ]
             for op in Op
         }
-        self._compile()
-        # Last issue cycle of each op: anywhere, per bank, per GB entry, per OBuf entry.
+        self._mode_of = [mode_of(op, t.mode_switch, dual) for op in Op]
+        self.data = ChannelData(cfg, deferred=not checked) if data else None
+        self._ops = self._compile()
+        # Last issue cycle of each op: anywhere, per bank (single-bank ops), per GB entry, per
+        # OBuf entry.
         self._last_any = [NEVER] * len(Op)
         self._last_bank = [[NEVER] * g.banks for _ in Op]
         self._last_gb = [[NEVER] * cfg.buffers.gb_entries for _ in Op]
@@ -151,22 +178,23 @@ class Channel:
         self.next_refresh_due = self.refresh_deadline = NO_REFRESH
         self._count_ref(0)
         self.mode = MODE_NORMAL
-        self._mode_of = [mode_of(op, t.mode_switch, dual) for op in Op]
         self.open_row: list[int | None] = [None] * g.banks  # read-only outside the channel
         # The last probe's command, its earliest cycle by the rules alone and whether the mode
         # was checked (or needs no switch); cleared by every issue (fast path only).
         self._memo: tuple[Command, int, bool] | None = None
-        self.data = ChannelData(cfg, deferred=not checked) if data else None
         self._observers: list[Observer] = []
 
-    def _compile(self) -> None:
-        """The fast path's tables, per opcode (indexed by its value): see :meth:`_fast_bound`."""
-        # On the last cycle anywhere: the previous ops' last cycles (a getter) and latencies.
-        self._any_last: list[Callable[[list[int]], tuple[int, ...]]] = []
-        self._any_latency: list[tuple[int, ...]] = []
-        self._gb_terms: list[Terms] = []  # on the same GB entry
-        self._out_terms: list[Terms] = []  # on the same OBuf entry
-        self._bank_terms: list[tuple[tuple[Op, Scope, int], ...]] = []  # single-bank commands
+    def _compile(self) -> list[OpTable]:
+        """The fast path's tables, one :class:`OpTable` per opcode (indexed by its value)."""
+        limits = operand_limits(self.cfg)
+        never = {Op.WRBIAS} if self.n_banks != self.cfg.geometry.lanes else set()
+        if self.cfg.timing.mode_switch == "none":
+            never.add(Op.TMOD)
+        # Timing only, only these change what a later command's checks read (open rows, mode).
+        changes = {Op.ACT, Op.ACT16, Op.PRE, Op.PREA, Op.TMOD}
+        if self.data is not None:
+            changes |= set(Op) - {Op.REF}
+        tables = []
         for op in Op:
             by_table: dict[str, dict[int, int]] = {"any": {}, "gb": {}, "out": {}}
             bank: list[tuple[Op, Scope, int]] = []
@@ -187,30 +215,25 @@ class Channel:
             while len(any_prevs) < 2:  # so that itemgetter returns a tuple; NOP never issues
                 any_prevs.append(Op.NOP)
                 latencies.append(0)
-            self._any_last.append(itemgetter(*any_prevs))
-            self._any_latency.append(tuple(latencies))
-            self._gb_terms.append(tuple(by_table["gb"].items()))
-            self._out_terms.append(tuple(by_table["out"].items()))
-            self._bank_terms.append(tuple(bank))
-        self._faw_weight = [FAW_WEIGHT.get(op, 0) for op in Op]
-        limits = operand_limits(self.cfg)
-        self._limits = [limits[op] for op in Op]
-        self._carries_data = [op in DATA_OPS for op in Op]
-        never = {Op.WRBIAS} if self.n_banks != self.cfg.geometry.lanes else set()
-        if self.cfg.timing.mode_switch == "none":
-            never.add(Op.TMOD)
-        self._state_kind = [
-            _ST_NEVER if op in never else _STATE_KIND.get(op, _ST_NONE) for op in Op
-        ]
-        # What an issue records: touched banks (0 none, 1 all, 2 its own), GB entry, OBuf entry.
-        self._records = [
-            (
-                1 if op in ALL_BANK_OPS else 2 if op in SINGLE_BANK_OPS else 0,
-                op in (Op.WRGB, Op.MAC16),
-                op in (Op.MAC16, Op.RDMAC, Op.CLRMAC, Op.WRBIAS),
+            tables.append(
+                OpTable(
+                    limits=limits[op],
+                    carries_data=op in DATA_OPS,
+                    mode=self._mode_of[op],
+                    state=_ST_NEVER if op in never else _STATE_KIND.get(op, _ST_NONE),
+                    any_last=itemgetter(*any_prevs),
+                    any_latency=tuple(latencies),
+                    gb_terms=tuple(by_table["gb"].items()),
+                    out_terms=tuple(by_table["out"].items()),
+                    bank_terms=tuple(bank),
+                    faw_weight=FAW_WEIGHT.get(op, 0),
+                    records_bank=op in SINGLE_BANK_OPS,
+                    records_gb=op in (Op.WRGB, Op.MAC16),
+                    records_out=op in (Op.MAC16, Op.RDMAC, Op.CLRMAC, Op.WRBIAS),
+                    changes_state=op in changes,
+                )
             )
-            for op in Op
-        ]
+        return tables
 
     # ------------------------------------------------------------------ observers and backdoor
 
@@ -308,7 +331,10 @@ class Channel:
         return ahead * t.nREFI if ahead > 0 and t.refresh else None
 
     def _scoped_bank_last(self, prev: Op, scope: Scope, banks: range | tuple[int, ...]) -> int:
-        lasts = self._last_bank[prev]
+        if prev in ALL_BANK_OPS:  # it touched every bank at its last cycle anywhere
+            lasts = [self._last_any[prev]] * self.n_banks
+        else:
+            lasts = self._last_bank[prev]
         best = NEVER
         for b in banks:
             grp = self._group[b]
@@ -366,10 +392,10 @@ class Channel:
             have = "closed" if rows[cmd.bank] is None else f"row {rows[cmd.bank]} open"
             raise IllegalCommand(cmd, cycle, f"bank {cmd.bank} has {have}, needs row {cmd.row}")
 
-    def _legal(self, cmd: Command, check_mode: bool) -> bool:
-        """The fast form of :meth:`check_state`: True when it would not raise."""
-        op = cmd.op
-        lim = self._limits[op]
+    def _legal(self, cmd: Command, t: OpTable, check_mode: bool) -> bool:
+        """The fast form of :meth:`check_state` (``t``: the command's table): True when it would
+        not raise."""
+        lim = t.limits
         if not (
             0 <= cmd.bank < lim[0]
             and 0 <= cmd.row < lim[1]
@@ -379,15 +405,15 @@ class Channel:
         ):
             return False
         data = cmd.data
-        if self._carries_data[op]:
+        if t.carries_data:
             lanes = self.cfg.geometry.lanes
             if data is None or len(data) != lanes or min(data) < 0 or max(data) > 0xFFFF:
                 return False
         elif data is not None:
             return False
-        if check_mode and self.needs_switch(op):
+        if check_mode and t.mode is not None and t.mode != self.mode:
             return False
-        kind, rows = self._state_kind[op], self.open_row
+        kind, rows = t.state, self.open_row
         if kind == _ST_NONE:
             return True
         if kind == _ST_ALL_SAME_ROW:
@@ -400,30 +426,29 @@ class Channel:
             return rows[cmd.bank] == cmd.row
         return False  # _ST_NEVER
 
-    def _fast_bound(self, cmd: Command) -> int:
-        """max over :meth:`_bounds`, from the compiled tables (the fast path's one timing
-        computation per command)."""
-        op = cmd.op
-        bound: int = max(map(add, self._any_last[op](self._last_any), self._any_latency[op]))
+    def _fast_bound(self, cmd: Command, t: OpTable) -> int:
+        """max over :meth:`_bounds`, from the command's compiled table ``t`` (the fast path's one
+        timing computation per command)."""
+        bound: int = max(map(add, t.any_last(self._last_any), t.any_latency))
         if bound <= self.last_cycle:
             bound = self.last_cycle + 1
-        if self._gb_terms[op]:
+        if t.gb_terms:
             gb, last = cmd.gb, self._last_gb
-            for prev, latency in self._gb_terms[op]:
+            for prev, latency in t.gb_terms:
                 if last[prev][gb] + latency > bound:
                     bound = last[prev][gb] + latency
-        if self._out_terms[op]:
+        if t.out_terms:
             out, last = cmd.out, self._last_out
-            for prev, latency in self._out_terms[op]:
+            for prev, latency in t.out_terms:
                 if last[prev][out] + latency > bound:
                     bound = last[prev][out] + latency
-        for bprev, scope, latency in self._bank_terms[op]:
+        for bprev, scope, latency in t.bank_terms:
             bound = max(bound, self._scoped_bank_last(bprev, scope, (cmd.bank,)) + latency)
-        if self._faw_weight[op]:
-            faw = self._faw_bound(self._faw_weight[op])
+        if t.faw_weight:
+            faw = self._faw_bound(t.faw_weight)
             if faw is not None and faw > bound:
                 bound = faw
-        if op is _REF:
+        if cmd.op is _REF:
             pull_in = self._pull_in_bound()
             if pull_in is not None and pull_in > bound:
                 bound = pull_in
@@ -435,12 +460,12 @@ class Channel:
         if self.checked:
             self.check_state(cmd, cycle, check_mode)
             return max(c for _, c in self._bounds(cmd))
-        if not self._legal(cmd, check_mode):
+        t = self._ops[cmd.op]
+        if not self._legal(cmd, t, check_mode):
             self.check_state(cmd, cycle, check_mode)  # raises, with the reference's reason
             raise AssertionError(f"fast state check rejects {cmd}, check_state accepts it")
-        bound = self._fast_bound(cmd)
-        need = self._mode_of[cmd.op]
-        self._memo = (cmd, bound, check_mode or need is None or need == self.mode)
+        bound = self._fast_bound(cmd, t)
+        self._memo = (cmd, bound, check_mode or t.mode is None or t.mode == self.mode)
         return bound
 
     def binding_rule(self, cmd: Command) -> tuple[str, int]:
@@ -470,7 +495,8 @@ class Channel:
 
     def issue(self, cmd: Command, cycle: int) -> U16 | None:
         """Issue ``cmd`` at ``cycle``; returns the 32 B read data for RDMAC/RD, else None."""
-        if cmd.op is _NOP:
+        op = cmd.op
+        if op is _NOP:
             return None
         memo = self._memo  # a probe of this very command since the last issue proved it legal
         if memo is None or memo[0] is not cmd or not memo[2] or memo[1] > cycle:
@@ -479,32 +505,27 @@ class Channel:
                 raise TimingViolation(cmd, cycle, name, earliest)
         if cycle > self.refresh_deadline:
             raise TimingViolation(cmd, cycle, REFRESH_RULE, None)
-        self._record(cmd, cycle)
-        result = self._execute(cmd)
-        for obs in self._observers:
-            obs(cycle, cmd, result)
-        return result
-
-    def _record(self, cmd: Command, cycle: int) -> None:
-        op = cmd.op
+        # Record what later bounds read (in line: this runs once per command).
+        t = self._ops[op]
         self._memo = None
         self.last_cycle = cycle
         self._last_any[op] = cycle
-        banks, gb, out = self._records[op]
-        if banks == 1:
-            self._last_bank[op] = [cycle] * self.n_banks
-        elif banks == 2:
+        if t.records_bank:
             self._last_bank[op][cmd.bank] = cycle
-        if gb:
+        if t.records_gb:
             self._last_gb[op][cmd.gb] = cycle
-        if out:
+        if t.records_out:
             self._last_out[op][cmd.out] = cycle
-        if self._faw_weight[op]:
-            self._acts.append((cycle, self._faw_weight[op]))
+        if t.faw_weight:
+            self._acts.append((cycle, t.faw_weight))
             while sum(w for _, w in self._acts) > FAW_LIMIT:
                 self._acts.popleft()
         if op is _REF:
             self._count_ref(1)
+        result = self._execute(cmd) if t.changes_state else None
+        for obs in self._observers:
+            obs(cycle, cmd, result)
+        return result
 
     def _execute(self, cmd: Command) -> U16 | None:
         op = cmd.op

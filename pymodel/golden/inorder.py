@@ -48,6 +48,9 @@ class TraceRecorder:
         self.entries.append(TraceEntry(cycle, cmd))
 
 
+_REF = Op.REF  # a module constant: faster than the enum attribute, once per command
+
+
 class InOrderIssuer:
     """Issue a command stream in order on one channel, refreshing on time."""
 
@@ -81,10 +84,10 @@ class InOrderIssuer:
 
     def issue(self, cmd: Command) -> U16 | None:
         ch = self.ch
-        if cmd.op is Op.REF:
+        if cmd.op is _REF:
             return self._issue_now(cmd)
-        at = ch.probe(cmd, self.cycle, check_mode=False)
-        if ch.refresh_due(at):
+        at = ch.probe(cmd, self.cycle, False)  # check_mode=False (positional: once per command)
+        if at >= ch.next_refresh_due:  # ch.refresh_due(at), in line
             self.refresh()
         elif not ch.needs_switch(cmd.op):  # the common case: cmd issues where probed
             result = ch.issue(cmd, at)
@@ -95,8 +98,9 @@ class InOrderIssuer:
     def run(self, cmds: Iterable[Command]) -> list[U16]:
         """Issue every command; returns the read data of RDMAC/RD in program order."""
         reads = []
+        issue = self.issue
         for cmd in cmds:
-            result = self.issue(cmd)
+            result = issue(cmd)
             if result is not None:
                 reads.append(result)
         return reads
