@@ -51,7 +51,10 @@ from pymodel.isa import InstOp, Instruction, IsaError, ModiField, check_instruct
 I64 = IntegerType(64)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def i64(value: int) -> IntegerAttr[IntegerType]:
+    """An i64 attribute; cached (attributes are immutable values) because a 1M-token STATIC
+    program has millions of instruction fields and building each attribute dominated the compile."""
     return IntegerAttr(value, I64)
 
 

@@ -22,7 +22,7 @@ The runtime (this module) follows the execution table:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -177,8 +177,9 @@ def run_gemv(
             continue
         kern = GemvKernel(k["d_out"], k["d_in"], cfg, base_row=k["base_row"], acc_init=L.ACC_INIT)
         stream = split(_words(compiled, k), cfg.module.channels)
+        ch0 = k.get("first_channel", 0)  # HFP STATIC: the weights may sit past the KV channels
         for c in range(k["channels"]) if channels is None else channels:
-            assert stream[c] == stream[0]  # broadcast: same stream on every channel
+            assert stream[ch0 + c] == stream[ch0]  # broadcast: one stream on every channel
             lo = k["out_offset"] + c * k["d_out"]
             wt = w[:, lo : lo + k["d_out"]].T  # d_out x d_in
             rows: dict[int, U16] = {}
@@ -190,7 +191,7 @@ def run_gemv(
                     arr = rows.setdefault(row, _rows_empty(cfg))
                     seg = wt[grp * g.banks : (grp + 1) * g.banks, first : first + n * g.lanes]
                     arr[:, col : col + n, :] = seg.reshape(g.banks, n, g.lanes)
-            res = run_kernel(cfg, mode, stream[c], rows, _gpr(x, GPR_IN, g.lanes))
+            res = run_kernel(cfg, mode, stream[ch0 + c], rows, _gpr(x, GPR_IN, g.lanes))
             y[lo : lo + k["d_out"]] = np.concatenate(
                 [res.gpr[kern.out_gpr + i] for i in range(kern.groups)]
             )
@@ -236,15 +237,27 @@ def _tokens_of(a: L.AttnShape, channel: int, t_max: int) -> list[int]:
     return ids + [-1] * (a.local_tokens - len(ids))
 
 
-def _softmax(scores: np.ndarray, length: int, d: int) -> U16:
-    """EPU softmax (float32) of one query's scores scaled by 1/sqrt(d), tokens >= length -> 0."""
-    s = scores.astype(np.float32) * np.float32(1.0 / np.sqrt(d))
-    s[length:] = -np.inf
-    e = np.exp(s - s.max())
-    return to_bf16((e / e.sum()).astype(np.float32))
+@dataclass
+class _Step:
+    """The state of one decode step of ``run_attention``: inputs, the modules' channels and DPA
+    page tables, the EPU per (request, head, query), and the outputs."""
+
+    compiled: Compiled
+    q: U16
+    k_cache: U16
+    v_cache: U16
+    lens: list[int]
+    mods: dict[int, _Module]
+    models: dict[int, dpa.DpaModel | None]
+    epus: dict[tuple[int, int, int], EpuSoftmax] = field(default_factory=dict)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+
+    def epu(self, b: int, head: int, query: int) -> EpuSoftmax:
+        return self.epus.setdefault((b, head, query), EpuSoftmax(self.q.shape[-1]))
 
 
-def run_attention(  # noqa: C901 - one pass over the attention ops; split pending (issue 16)
+def run_attention(
     compiled: Compiled,
     q: U16,
     k_cache: U16,
@@ -257,98 +270,134 @@ def run_attention(  # noqa: C901 - one pass over the attention ops; split pendin
     ``q``: [B, kv, g, d]; caches [B, T, kv, d] (bf16 bits; 3-D = batch 1). Request ``b`` has
     ``lengths[b]`` tokens *after* this step: tokens ``< length - 1`` are prefill (placed by
     backdoor where the layout/page table says), token ``length - 1`` is appended by the
-    compiled KV-append kernels (DPA: after ``GROW(id, 1)``). Returns (o [B, kv, g, d] bf16,
-    scores [B, kv, g, T] float32 as read from the GPR)."""
+    compiled KV-append kernels (DPA: after ``GROW(id, 1)``). Per softmax segment the EPU
+    (:class:`pymodel.golden.decode.EpuSoftmax`, STATIC and DPA alike) turns the segment's scores
+    into weights and adds the SV partial sums. Returns (o [B, kv, g, d] bf16, scores [B, kv, g,
+    T] float32 as read from the GPR)."""
     if q.ndim == 3:
         q, k_cache, v_cache = q[None], k_cache[None], v_cache[None]
     lens = [lengths] * q.shape[0] if isinstance(lengths, int) else list(lengths)
-    cfg, table = compiled.cfg, compiled.table
-    geo = cfg.geometry
-    n_b, kv, grp, d = q.shape
-    t_max = k_cache.shape[1]
-    is_dpa = table["program"]["memory"] == "dpa"
-    lmap = dict(enumerate(lens))
-    mods: dict[int, _Module] = {}
-    models: dict[int, dpa.DpaModel | None] = {}
-    kerns = {k["name"]: k for k in table["kernels"]}
+    table = compiled.table
     attn = [k for k in table["kernels"] if k["kind"] != "gemv"]
+    st = _Step(compiled, q, k_cache, v_cache, lens, {}, {})
     for m in sorted({k["module"] for k in attn}):
-        mods[m] = _Module(cfg, mode)
-        if is_dpa:
-            models[m] = dpa_model(compiled, m, {b: n - 1 for b, n in lmap.items()})
-    # prefill by backdoor: every token but the newest of every (request, head)
-    for k in attn:
-        if k["kind"] != "kv_append":
-            continue
-        m, b, h = k["module"], k["req"], k["head"]
-        mod, head = mods[m], k["head_offset"] + h
-        cache = k_cache if k["kv"] == "k" else v_cache
-        prefill = lens[b] - 1
-        if is_dpa:
-            model = models[m]
-            assert model is not None
-            for kind, cache in (("k", k_cache), ("v", v_cache)):
-                _prefill_dpa(model, mod, k["dpa_req"], kind, cache[b, :prefill, head])
-        else:
-            _prefill_static(_shape(cfg, k), mod, k, cache[b, :prefill, head])
-    for mod in mods.values():
-        mod.load()
-    epus: dict[tuple[int, int, int], EpuSoftmax] = {}  # DPA: (request, head, query) -> EPU
-    scores = np.zeros((n_b, kv, grp, t_max), dtype=np.float32)
-    out = np.zeros((n_b, kv, grp, d), dtype=np.float32)
+        st.mods[m] = _Module(compiled.cfg, mode)
+        if table["program"]["memory"] == "dpa":
+            st.models[m] = dpa_model(compiled, m, {b: n - 1 for b, n in enumerate(lens)})
+    _prefill(st, [k for k in attn if k["kind"] == "kv_append"])
+    n_b, kv, grp, d = q.shape
+    st.scores = np.zeros((n_b, kv, grp, k_cache.shape[1]), dtype=np.float32)
+    st.out = np.zeros((n_b, kv, grp, d), dtype=np.float32)
+    kerns = {k["name"]: k for k in table["kernels"]}
     for step in table["steps"]:
         if "kernel" not in step or kerns[step["kernel"]]["kind"] == "gemv":
-            continue  # host steps: the softmax/reduction is done where SV needs it below
+            continue  # host steps: the EPU's work is done where the kernels need it below
         k = kerns[step["kernel"]]
+        if past_end(compiled, k, lens[k["req"]]):
+            continue
+        if k["kind"] == "kv_append":
+            _append(st, k)
+        elif k["memory"] == "dpa":
+            _run_dpa(st, k)
+        else:
+            _run_static(st, k)
+    return to_bf16(st.out), st.scores
+
+
+def _prefill(st: _Step, appends: list[dict[str, Any]]) -> None:
+    """Backdoor: every token but the newest of every (request, head), where the layout/page
+    table puts it."""
+    for k in appends:
         m, b = k["module"], k["req"]
-        mod, model = mods[m], models.get(m)
-        if past_end(compiled, k, lens[b]):
+        mod, head = st.mods[m], k["head_offset"] + k["head"]
+        prefill = st.lens[b] - 1
+        model = st.models.get(m)
+        if model is not None:
+            for kind, cache in (("k", st.k_cache), ("v", st.v_cache)):
+                _prefill_dpa(model, mod, k["dpa_req"], kind, cache[b, :prefill, head])
+        else:
+            cache = st.k_cache if k["kv"] == "k" else st.v_cache
+            _prefill_static(_shape(st.compiled.cfg, k), mod, k, cache[b, :prefill, head])
+    for mod in st.mods.values():
+        mod.load()
+
+
+def _append(st: _Step, k: dict[str, Any]) -> None:
+    """Stage the newest token's K / V columns, then run the KV-append kernel (DPA's APPEND writes
+    when it is expanded)."""
+    cfg, m, b = st.compiled.cfg, k["module"], k["req"]
+    mod, d = st.mods[m], st.q.shape[-1]
+    t, head = st.lens[b] - 1, k["head_offset"] + k["head"]
+    for kind, cache in (("k", st.k_cache), ("v", st.v_cache)):
+        if k["kv"] in (kind, "kv"):
+            at = L.GPR_KV_STAGE + (
+                d // cfg.geometry.lanes if k["kv"] == "kv" and kind == "v" else 0
+            )
+            _stage_kv(cfg, mod, kind, cache[b, :, head], t, d, at)
+    mod.run(expand_kernel(st.compiled, k, dict(enumerate(st.lens)), st.models.get(m)))
+
+
+def _run_static(st: _Step, k: dict[str, Any]) -> None:
+    """One STATIC QK^T (the group, one round and segment) or SV (one query) kernel. Every channel
+    of the round works on its own head (HFP) or its tokens of the round's head (TCP); before SV
+    the EPU turns each head's segment scores (all its channels) into weights."""
+    cfg, b = st.compiled.cfg, k["req"]
+    lanes, mod = cfg.geometry.lanes, st.mods[k["module"]]
+    a = _shape(cfg, k)
+    seg = k["static_segment"]
+    # the GPR entries the segment's kernels use: whole 16-token slots (the last one padded)
+    window = slice(seg["first"], seg["first"] + -(-seg["tokens"] // lanes) * lanes)
+    by_head: dict[int, list[tuple[int, list[int]]]] = {}
+    for c in (c for c in range(a.channels) if k["ch_mask"] >> c & 1):
+        head = k["head_offset"] + a.head_of(k["round"], c)
+        by_head.setdefault(head, []).append((c, _tokens_of(a, c, st.k_cache.shape[1])[window]))
+    if k["kind"] == "qk":
+        for head, chans in by_head.items():
+            for c, _ in chans:
+                mod.gpr[c].update(_gpr(st.q[b, head].reshape(-1), GPR_IN, lanes))
+    else:
+        for head, chans in by_head.items():
+            _static_weights(st, mod, k, head, chans)
+    mod.run(expand_kernel(st.compiled, k, dict(enumerate(st.lens)), None))
+    for head, chans in by_head.items():
+        if k["kind"] == "qk":
+            _read_static_scores(st, mod, k, head, chans)
             continue
-        if k["kind"] == "kv_append":  # stage first: DPA's APPEND writes when it is expanded
-            t = lens[b] - 1
-            head = k["head_offset"] + k["head"]
-            for kind, cache in (("k", k_cache), ("v", v_cache)):
-                if k["kv"] in (kind, "kv"):
-                    at = L.GPR_KV_STAGE + (d // geo.lanes if k["kv"] == "kv" and kind == "v" else 0)
-                    _stage_kv(cfg, mod, kind, cache[b, :, head], t, d, at)
-            mod.run(expand_kernel(compiled, k, lmap, model))
-            continue
-        prog = expand_kernel(compiled, k, lmap, model)
-        if is_dpa:
-            assert model is not None
-            head, qi = k["head_offset"] + k["head"], k["query"]
-            epu = epus.setdefault((b, head, qi), EpuSoftmax(k["d_head"]))
-            _run_dpa(cfg, mod, model, k, prog, q[b, head, qi], lens[b], scores[b, head, qi], epu)
-            if k["kind"] == "sv" and _last_segment(k, lens[b], model.lay.block_tokens):
-                out[b, head, qi] = from_bf16(epu.output())
-            continue
-        a = _shape(cfg, k)
-        chans = [c for c in range(a.channels) if k["ch_mask"] >> c & 1]
-        for c in chans:
-            head = k["head_offset"] + a.head_of(k["round"], c)
-            ids = _tokens_of(a, c, t_max)
-            if k["kind"] == "qk":
-                mod.gpr[c].update(_gpr(q[b, head].reshape(-1), GPR_IN, geo.lanes))
-                continue
-            qi = k["query"]
-            p = _softmax(scores[b, head, qi], lens[b], d)
-            local = np.array([p[t] if 0 <= t < lens[b] else 0 for t in ids], dtype=np.uint16)
-            mod.gpr[c].update(_gpr(local, GPR_IN, geo.lanes))
-        mod.run(prog)
-        for c in chans:
-            head = k["head_offset"] + a.head_of(k["round"], c)
-            ids = _tokens_of(a, c, t_max)
-            if k["kind"] == "qk":
-                base = k["gpr"]["scores"]
-                for i, t in enumerate(ids):
-                    if 0 <= t:
-                        for qq in range(grp):
-                            v = mod.gpr[c][base + (i // geo.banks) * grp + qq]
-                            scores[b, head, qq, t] = from_bf16(v)[i % geo.banks]
-            else:
-                part = a.sv().combine(mod.gpr[c])
-                out[b, head, k["query"]] += from_bf16(part)
-    return to_bf16(out), scores
+        sv = a.sv_segment(0, 0, seg["index"])
+        epu = st.epu(b, head, k["query"])
+        epu.add([sv.combine(mod.gpr[c]) for c, _ in chans])
+        if seg["index"] == seg["of"] - 1:
+            st.out[b, head, k["query"]] = from_bf16(epu.output())
+
+
+def _read_static_scores(
+    st: _Step, mod: _Module, k: dict[str, Any], head: int, chans: list[tuple[int, list[int]]]
+) -> None:
+    """Scores of the group's queries: local token ``i`` of query ``qq`` is lane ``i % banks`` of
+    GPR ``scores + (i // banks) * group + qq`` (QkKernel's order)."""
+    banks, grp, base = st.compiled.cfg.geometry.banks, st.q.shape[2], k["gpr"]["scores"]
+    for c, ids in chans:
+        for i, t in enumerate(ids):
+            if t >= 0:
+                for qq in range(grp):
+                    v = mod.gpr[c][base + (i // banks) * grp + qq]
+                    st.scores[k["req"], head, qq, t] = from_bf16(v)[i % banks]
+
+
+def _static_weights(
+    st: _Step, mod: _Module, k: dict[str, Any], head: int, chans: list[tuple[int, list[int]]]
+) -> None:
+    """The EPU step before a segment's SV: weights of the segment's real tokens of ``head`` (over
+    every channel holding some), staged at GPR_IN in each channel's local order (0 elsewhere)."""
+    b, qi, lanes = k["req"], k["query"], st.compiled.cfg.geometry.lanes
+    real = [t for _, ids in chans for t in ids if 0 <= t < st.lens[b]]
+    w: dict[int, int] = {}
+    if real:  # a segment past the length runs with zero weights and leaves the EPU as it is
+        wts = st.epu(b, head, qi).weights(to_bf16(st.scores[b, head, qi, real]), len(real))
+        w = dict(zip(real, wts.tolist(), strict=True))
+    for c, ids in chans:
+        local = np.array([w.get(t, 0) for t in ids], dtype=np.uint16)
+        mod.gpr[c].update(_gpr(local, GPR_IN, lanes))
 
 
 def _last_segment(k: dict[str, Any], length: int, block_tokens: int) -> bool:
@@ -425,20 +474,20 @@ def _stage_kv(
         g.update(stage)
 
 
-def _run_dpa(
-    cfg: PimConfig,
-    mod: _Module,
-    model: dpa.DpaModel,
-    k: dict[str, Any],
-    prog: list[Instruction],
-    q: U16,
-    length: int,
-    scores: np.ndarray,
-    epu: EpuSoftmax,
-) -> None:
+def _run_dpa(st: _Step, k: dict[str, Any]) -> None:
     """One DPA QK^T or SV kernel of (id, query head, segment): stage its GPR inputs, run, read
     back; the EPU's online softmax turns the segment's scores into weights before its SV."""
-    geo = cfg.geometry
+    m, b = k["module"], k["req"]
+    mod, model, geo = st.mods[m], st.models[m], st.compiled.cfg.geometry
+    assert model is not None
+    head, qi = k["head_offset"] + k["head"], k["query"]
+    q, length, scores, epu = (
+        st.q[b, head, qi],
+        st.lens[b],
+        st.scores[b, head, qi],
+        st.epu(b, head, qi),
+    )
+    prog = expand_kernel(st.compiled, k, dict(enumerate(st.lens)), model)
     gpr = k["gpr"]
     bt = model.lay.block_tokens
     slots = bt // geo.lanes
@@ -466,3 +515,5 @@ def _run_dpa(
     mod.run(prog)
     ds = k["d_head"] // geo.banks
     epu.add([np.concatenate([g[gpr["out"] + j] for j in range(ds)]) for g in mod.gpr])
+    if _last_segment(k, length, bt):
+        st.out[b, head, qi] = from_bf16(epu.output())

@@ -17,6 +17,7 @@ instruction per (id, step).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from pymodel.config import PimConfig
@@ -92,17 +93,22 @@ def gpr_entries(cfg: PimConfig) -> int:
 # ---------------------------------------------------------------------------- GEMV
 
 
-def gemv_channels(cfg: PimConfig, d_out: int) -> int:
-    """Channels a GEMV's outputs are split over: the most (<= C) that divide d_out in 16s."""
+def gemv_channels(cfg: PimConfig, d_out: int, channels: int = 0) -> int:
+    """Channels a GEMV's outputs are split over: the most (<= ``channels``, default C) that
+    divide d_out in 16s."""
     banks = cfg.geometry.banks
     if d_out % banks:
         raise KernelError(f"d_out = {d_out} must be a multiple of {banks}")
     groups = d_out // banks
-    return max(n for n in range(1, min(cfg.module.channels, groups) + 1) if groups % n == 0)
+    avail = channels or cfg.module.channels
+    return max(n for n in range(1, min(avail, groups) + 1) if groups % n == 0)
 
 
-def gemv(cfg: PimConfig, d_out: int, d_in: int, base_row: int) -> tuple[GemvKernel, int]:
-    n = gemv_channels(cfg, d_out)
+def gemv(
+    cfg: PimConfig, d_out: int, d_in: int, base_row: int, channels: int = 0
+) -> tuple[GemvKernel, int]:
+    """The per-channel GEMV kernel and the number of channels (at most ``channels``) it uses."""
+    n = gemv_channels(cfg, d_out, channels)
     kern = GemvKernel(d_out // n, d_in, cfg, base_row=base_row, acc_init=ACC_INIT)
     need = kern.out_gpr + kern.groups
     if need > gpr_entries(cfg):
@@ -202,23 +208,71 @@ class AttnShape:
     def cols(self) -> int:
         return self.cfg.geometry.columns_per_row
 
-    def check_gpr(self) -> None:
-        """The STATIC kernels keep a whole head's scores in the GPR: QK^T writes
-        ``group * local_tokens / 16`` score entries after the queries, SV reads the
-        ``local_tokens / 16`` probability entries and writes ``d_head / 16`` outputs after them."""
-        n = gpr_entries(self.cfg)
-        qk, sv = self.qk(), self.sv()
-        need_qk = qk.out_gpr + self.group * qk.slots
+    # ---------------------------------------------------------------- softmax segments
+
+    @property
+    def segment_unit(self) -> int:
+        """Local tokens a segment is a multiple of: whole K rows and whole V row blocks, so a
+        segment's kernels are the STATIC kernels over fewer tokens from a later base row."""
+        k_row = self.qk().slots_per_row * self.cfg.geometry.banks
+        return math.lcm(k_row, self.sv().block_cols * self.cfg.geometry.lanes)
+
+    def segment_fits(self, tokens: int) -> bool:
+        """QK^T of the group writes ``group * tokens / 16`` score entries after the queries; SV
+        reads ``tokens / 16`` weight entries and writes its partial sums after them; both below
+        the GPR's last entry (the flusher's bias entry)."""
+        qk = QkKernel(tokens, self.cfg, self.d_head, self.group, acc_init=ACC_INIT)
+        sv = SvKernel(tokens, self.cfg, self.d_head, acc_init=ACC_INIT)
         sets = 1 if sv.resident else sv.blocks
-        need_sv = sv.out_gpr + sets * self.dim_slots
-        if max(need_qk, need_sv) > n:
+        last = gpr_entries(self.cfg) - 1
+        return max(qk.out_gpr + self.group * qk.slots, sv.out_gpr + sets * self.dim_slots) <= last
+
+    @property
+    def segment_tokens(self) -> int:
+        """Local tokens per softmax segment: the most (in segment units) whose scores fit the GPR,
+        or the whole head when it fits in one."""
+        unit = self.segment_unit
+        whole = -(-self.local_tokens // unit)
+        if self.segment_fits(self.local_tokens):
+            return self.local_tokens
+        lo, hi = 0, whole  # units: segment_fits(lo * unit) (or lo = 0), not hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.segment_fits(mid * unit) else (lo, mid)
+        if lo == 0:
             raise KernelError(
-                f"{self.layout.upper()} STATIC attention at T_max = {self.tokens}: QK^T of the "
-                f"{self.group}-query group needs {need_qk} GPR entries per channel and SV "
-                f"{need_sv}; the GPR has {n} (module.gpr_bytes / column_bytes). Use "
-                f"--partition tcp (each channel holds 1/{self.channels} of the tokens), "
-                f"--memory dpa, or a smaller --context"
+                f"{self.layout.upper()} STATIC attention: one segment of {unit} tokens (whole K "
+                f"rows and V blocks) of the {self.group}-query group does not fit the GPR "
+                f"({gpr_entries(self.cfg)} entries, module.gpr_bytes / column_bytes)"
             )
+        return lo * unit
+
+    @property
+    def segments(self) -> int:
+        return -(-self.local_tokens // self.segment_tokens)
+
+    def segment(self, s: int) -> tuple[int, int]:
+        """(first local token, tokens) of segment ``s``."""
+        first = s * self.segment_tokens
+        return first, min(self.segment_tokens, self.local_tokens - first)
+
+    def qk_segment(self, k_base: int, r: int, s: int) -> QkKernel:
+        first, n = self.segment(s)
+        row = (
+            k_base + r * self.k_rows + first // (self.qk().slots_per_row * self.cfg.geometry.banks)
+        )
+        return QkKernel(n, self.cfg, self.d_head, self.group, base_row=row, acc_init=ACC_INIT)
+
+    def sv_segment(self, v_base: int, r: int, s: int) -> SvKernel:
+        first, n = self.segment(s)
+        sv = self.sv()
+        blocks = first // (sv.block_cols * self.cfg.geometry.lanes)
+        row = v_base + r * self.v_rows + blocks * sv.dim_slots
+        return SvKernel(n, self.cfg, self.d_head, base_row=row, acc_init=ACC_INIT)
+
+    def kv_rows(self, batch: int = 1) -> int:
+        """Rows per bank K and V take on a channel holding KV (``batch`` requests)."""
+        return batch * self.rounds * (self.k_rows + self.v_rows)
 
     # ---------------------------------------------------------------- KV placement
 
@@ -244,23 +298,32 @@ class AttnShape:
         return sv.row_of(blk, j), rem // lanes, rem % lanes
 
 
-def qk_static(a: AttnShape, k_base: int) -> list[tuple[str, list[Item], int]]:
-    """(name suffix, stream, round) per round: HFP rounds or TCP heads."""
-    a.check_gpr()
-    out: list[tuple[str, list[Item], int]] = []
-    for r in range(a.rounds):
-        prog = a.qk(k_base + r * a.k_rows).program()
-        out.append((f"r{r}", list(with_mask(prog, a.round_mask(r))), r))
-    return out
+@dataclass(frozen=True)
+class StaticKernel:
+    """One STATIC attention kernel of a round (HFP: heads on their channels; TCP: one head) and
+    softmax segment: QK^T of the whole group, or SV of query ``query``."""
+
+    kind: str  # qk | sv
+    round: int
+    segment: int
+    query: int  # -1 for QK^T
+    items: list[Item]
+
+    def suffix(self, segments: int) -> str:
+        q = f"q{self.query}" if self.kind == "sv" else ""
+        return f"r{self.round}{q}" + (f".s{self.segment}" if segments > 1 else "")
 
 
-def sv_static(a: AttnShape, v_base: int) -> list[tuple[str, list[Item], int]]:
-    a.check_gpr()
-    out: list[tuple[str, list[Item], int]] = []
+def attention_static(a: AttnShape, k_base: int, v_base: int) -> list[StaticKernel]:
+    """Per round and softmax segment: QK^T of the group, (the EPU's segment step), SV per query."""
+    out: list[StaticKernel] = []
     for r in range(a.rounds):
-        prog = with_mask(a.sv(v_base + r * a.v_rows).program(), a.round_mask(r))
-        for q in range(a.group):
-            out.append((f"r{r}q{q}", list(prog), r))
+        m = a.round_mask(r)
+        for s in range(a.segments):
+            qk = with_mask(a.qk_segment(k_base, r, s).program(), m)
+            out.append(StaticKernel("qk", r, s, -1, list(qk)))
+            sv = with_mask(a.sv_segment(v_base, r, s).program(), m)
+            out.extend(StaticKernel("sv", r, s, q, list(sv)) for q in range(a.group))
     return out
 
 

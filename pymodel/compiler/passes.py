@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,16 +300,31 @@ class PartitionPass(ModulePass):
 
 @dataclass
 class Buffers:
-    """Row allocation of one module (same on every channel)."""
+    """Row allocation of one module (the same rows on every channel). With ``weights_from`` > 0
+    (HFP STATIC whose KV channels cannot also hold the weights) the weights are on channels
+    ``weights_from..C-1``, which hold no KV, and are counted apart (``weight_row``)."""
 
     next_row: int = 0
     regions: list[dict[str, Any]] = field(default_factory=list)
+    weights_from: int = 0
+    weight_row: int = 0
 
     def take(self, name: str, rows: int, kind: str) -> int:
-        base = self.next_row
-        self.next_row += rows
-        self.regions.append({"name": name, "kind": kind, "row": base, "rows": rows})
+        region: dict[str, Any] = {"name": name, "kind": kind, "rows": rows}
+        if kind == "weights" and self.weights_from:
+            base = self.weight_row
+            region["first_channel"] = self.weights_from
+            self.weight_row += rows
+        else:
+            base = self.next_row
+            self.next_row += rows
+        self.regions.append(region | {"row": base})
         return base
+
+    @property
+    def rows(self) -> int:
+        """Rows per bank the fullest channel uses."""
+        return max(self.next_row, self.weight_row)
 
 
 class _Emitter:
@@ -387,7 +403,8 @@ class LowerPass(ModulePass):
             raise CompileError(f"--batch {self.batch} must be positive")
         func = main_func(op)
         emit = _Emitter()
-        bufs: dict[int, Buffers] = {}
+        weights_from = self._weights_from(func, cfg)
+        bufs: dict[int, Buffers] = defaultdict(lambda: Buffers(weights_from=weights_from))
         tokens = 0
         requests: list[dict[str, Any]] = [{"req": b, "modules": {}} for b in range(self.batch)]
         for o in list(func.body.ops):
@@ -404,17 +421,16 @@ class LowerPass(ModulePass):
                     if isinstance(o, SvOp) and (self.layout == "tcp" or self.memory == "dpa"):
                         emit.host.append("sv_reduce")
                 elif isinstance(o, SoftmaxOp):
-                    if self.memory == "static":  # DPA: one softmax step per query head, inline
-                        emit.host.append("softmax")
+                    pass  # the EPU's softmax runs per segment, inline with QK^T and SV
                 elif op_name(o) != "func.return":
                     emit.host.append(op_name(o).split(".", 1)[-1])
             except KernelError as exc:
                 raise CompileError(f"{where(o)}: {o.name}: {exc}") from None
         emit.flush_host(0)
         for m, b in bufs.items():
-            if b.next_row > cfg.geometry.rows_per_bank:
+            if b.rows > cfg.geometry.rows_per_bank:
                 raise CompileError(
-                    f"module {m}: weights and KV need {b.next_row} rows per bank, the device has "
+                    f"module {m}: weights and KV need {b.rows} rows per bank, the device has "
                     f"{cfg.geometry.rows_per_bank} (the layer does not fit; add modules)"
                 )
         self._replace_body(op, func, emit.ops, tokens)
@@ -439,10 +455,12 @@ class LowerPass(ModulePass):
         """One GEMV kernel per (module, request): the module's slice of the output rows."""
         d_out = o.d_out.value.data // len(modules)
         for i, m in enumerate(modules):
-            b = bufs.setdefault(m, Buffers())
-            kern, n = L.gemv(cfg, d_out, o.d_in.value.data, b.next_row)
+            b = bufs[m]
+            first = b.weights_from
+            row = b.weight_row if first else b.next_row
+            kern, n = L.gemv(cfg, d_out, o.d_in.value.data, row, cfg.module.channels - first)
             b.take(o.sym_name.data, kern.rows, "weights")
-            prog = list(L.with_mask(kern.program(), L.mask(n)))
+            prog = list(L.with_mask(kern.program(), L.mask(n) << first))
             for r in range(self.batch):
                 suffix = f".b{r}" if self.batch > 1 else ""
                 emit.add_kernel(
@@ -455,6 +473,7 @@ class LowerPass(ModulePass):
                         "op": o.sym_name.data,
                         "req": r,
                         "channels": n,
+                        "first_channel": first,
                         "d_out": kern.d_out,
                         "d_in": kern.d_in,
                         "out_offset": i * d_out,
@@ -578,7 +597,6 @@ class LowerPass(ModulePass):
         t = self._tokens(t)
         kv_m = kv // len(modules)
         for m in modules:
-            bufs.setdefault(m, Buffers())
             for b in range(self.batch):
                 common = {
                     "req": b,
@@ -614,20 +632,18 @@ class LowerPass(ModulePass):
         add: Any,
     ) -> None:
         a = L.AttnShape(cfg, kv_m, group, dh, t, self.layout)
-        region = "K" if kind in ("qk", "k") else "V"
-        name = f"{region}.b{b}"
-        base = next((r["row"] for r in buf.regions if r["name"] == name), None)
-        if base is None:
-            rows = a.rounds * (a.k_rows if region == "K" else a.v_rows)
-            base = buf.take(name, rows, "kv_static")
-            requests[b]["modules"].setdefault(str(m), {"t_max": t})[region] = base
-        info = {
-            **common,
-            "base_row": base,
-            "channels": a.used_channels,
-            "local_tokens": a.local_tokens,
-        }
+        bases = {}
+        for region in ("K", "V"):
+            name = f"{region}.b{b}"
+            base = next((r["row"] for r in buf.regions if r["name"] == name), None)
+            if base is None:
+                rows = a.rounds * (a.k_rows if region == "K" else a.v_rows)
+                base = buf.take(name, rows, "kv_static")
+                requests[b]["modules"].setdefault(str(m), {"t_max": t})[region] = base
+            bases[region] = base
+        info = {**common, "channels": a.used_channels, "local_tokens": a.local_tokens}
         if kind in ("k", "v"):
+            base = bases[kind.upper()]
             for h in range(kv_m):
                 add(
                     o,
@@ -637,6 +653,7 @@ class LowerPass(ModulePass):
                     L.kv_append_static(a, kind, base, h, 0),
                     {
                         **info,
+                        "base_row": base,
                         "head": h,
                         "kv": kind,
                         "issue": "static_position",
@@ -644,38 +661,85 @@ class LowerPass(ModulePass):
                     },
                 )
             return
-        if kind == "qk":
-            for suffix, items, r in L.qk_static(a, base):
-                qk = a.qk()
-                add(
-                    o,
-                    f"qk.m{m}.b{b}.{suffix}",
-                    kind,
-                    m,
-                    items,
-                    {
-                        **info,
-                        "round": r,
-                        "ch_mask": a.round_mask(r),
-                        "gpr": {"query": GPR_IN, "scores": qk.out_gpr},
-                    },
-                )
-            return
-        for suffix, items, r in L.sv_static(a, base):
+        if kind == "sv":
+            return  # emitted with its QK^T: per round and segment QK^T -> softmax -> SV
+        for kern in L.attention_static(a, bases["K"], bases["V"]):
+            first, n = a.segment(kern.segment)
+            seg = {"index": kern.segment, "of": a.segments, "first": first, "tokens": n}
+            qk = kern.kind == "qk"
+            gpr = (
+                {"query": GPR_IN, "scores": a.qk_segment(0, 0, kern.segment).out_gpr}
+                if qk
+                else {"probs": GPR_IN, "out": a.sv_segment(0, 0, kern.segment).out_gpr}
+            )
             add(
                 o,
-                f"sv.m{m}.b{b}.{suffix}",
-                kind,
+                f"{kern.kind}.m{m}.b{b}.{kern.suffix(a.segments)}",
+                kern.kind,
                 m,
-                items,
+                kern.items,
                 {
                     **info,
-                    "round": r,
-                    "ch_mask": a.round_mask(r),
-                    "query": int(suffix.rsplit("q", 1)[1]),
-                    "gpr": {"probs": GPR_IN, "out": a.sv().out_gpr},
+                    "base_row": bases["K" if qk else "V"],
+                    "round": kern.round,
+                    "ch_mask": a.round_mask(kern.round),
+                    **({} if qk else {"query": kern.query}),
+                    "static_segment": seg,
+                    "gpr": gpr,
                 },
             )
+
+    def _weights_from(self, func: FuncOp, cfg: PimConfig) -> int:
+        """First channel the weights go to: 0 (every channel) unless HFP STATIC's KV channels
+        cannot also hold the layer's weights; then the channels holding no KV (HFP puts local KV
+        head h on channel h % C, so channels ``0..min(C, heads)-1``). A KV channel that cannot
+        hold even its KV alone is refused here with the most tokens that fit."""
+        if self.layout != "hfp" or self.memory != "static":
+            return 0
+        rows = cfg.geometry.rows_per_bank
+        attn = [o for o in func.body.ops if isinstance(o, QkOp)]
+        gemvs = [o for o in func.body.ops if isinstance(o, GemvOp)]
+        if not attn:
+            return 0
+        shapes = [self._attn_shape(o, cfg) for o in attn]
+        try:
+            for a in shapes:
+                replace_tokens(a, cfg.geometry.banks).kv_rows()  # a shape the kernels take
+            weights = sum(
+                L.gemv(cfg, g.d_out.value.data // self.tp, g.d_in.value.data, 0)[0].rows
+                for g in gemvs
+            )
+        except KernelError:
+            return 0  # the GEMV lowering reports it with its location
+        kv = sum(_kv_rows(a, self.batch, rows) for a in shapes)
+        used = max(a.used_channels for a in shapes)
+        apart = used < cfg.module.channels and bool(gemvs)  # channels without KV exist
+        if kv + weights <= rows:
+            return 0
+        if apart and kv <= rows:
+            return used
+        a, extra = shapes[0], 0 if apart else weights
+        fit = _max_tokens(
+            lambda n: _kv_rows(replace_tokens(a, n), self.batch, rows) * len(shapes) + extra, rows
+        )
+        where_w = "the weights on the other channels" if apart else f"and {weights} weight rows"
+        raise CompileError(
+            f"{where(attn[0])}: HFP STATIC at T_max = {a.tokens}: K and V of {a.rounds} KV "
+            f"head(s) x {self.batch} request(s) need {kv} rows per bank on a KV channel "
+            f"({where_w}), a bank has {rows}: at most {fit} tokens fit (--partition tcp, "
+            f"--memory dpa or more modules)"
+        )
+
+    def _attn_shape(self, o: QkOp, cfg: PimConfig) -> L.AttnShape:
+        kv = o.kv_heads.value.data // self.tp
+        return L.AttnShape(
+            cfg,
+            kv,
+            o.group.value.data,
+            o.d_head.value.data,
+            self._tokens(o.tokens.value.data),
+            self.layout,
+        )
 
     def _dpa(
         self,
@@ -750,6 +814,30 @@ class LowerPass(ModulePass):
                         list(sv),
                         {**info, "segment": win, "gpr": {"probs": gpr.scores, "out": gpr.out}},
                     )
+
+
+def replace_tokens(a: L.AttnShape, tokens: int) -> L.AttnShape:
+    return L.AttnShape(a.cfg, a.kv_heads, a.group, a.d_head, tokens, a.layout)
+
+
+def _kv_rows(a: L.AttnShape, batch: int, rows: int) -> int:
+    """K and V rows per bank of a KV channel; ``rows + 1`` when K or V alone exceeds a bank (the
+    kernels refuse such a shape)."""
+    try:
+        return a.kv_rows(batch)
+    except KernelError:
+        return rows + 1
+
+
+def _max_tokens(rows_for: Any, rows: int) -> int:
+    """The largest token count whose rows (``rows_for(tokens)``, non-decreasing) fit ``rows``."""
+    lo, hi = 0, 1
+    while rows_for(hi) <= rows:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if rows_for(mid) <= rows else (lo, mid)
+    return lo
 
 
 # ---------------------------------------------------------------------------- emission
