@@ -143,18 +143,9 @@ class ServingSim:
 
     # ------------------------------------------------------------------ the simulation
 
-    def run(self, trace: Trace, on_done: Callable[[int], None] | None = None) -> ServeResult:  # noqa: C901 - event loop; split pending
-        sm, m, opts = self.sm, self.m, self.opts
+    def run(self, trace: Trace, on_done: Callable[[int], None] | None = None) -> ServeResult:
         outs = [Outcome(r) for r in trace.requests]
-        done = 0
-
-        def finish(o: Outcome, status: str, reason: str = "") -> None:
-            nonlocal done
-            o.status, o.reason = status, reason
-            done += 1
-            if on_done is not None:
-                on_done(done)
-
+        finish = _Finish(on_done)
         ok = []
         for o in outs:
             why = self._reason(o.req)
@@ -166,126 +157,14 @@ class ServingSim:
         if not ok:
             return ServeResult(outs, tl, self._summary(outs, tl, trace, 0, 0, 0, 0, 0))
         tp, pp, t_max = self._split(ok)
-        policy = sm.tech.memory
-        layers_s = -(-m.layers // pp)
-        cap = tp * sm.system.module_bytes - sm.stage_weight_bytes(pp)
-        link_per_token = m.kv_bytes_per_token() / opts.link_bytes_per_s
-        lay = sm.lay
-
-        def kv(tokens: int) -> int:
-            return request_bytes(lay, policy, tokens, t_max, m, layers_s)
-
-        arrivals = deque(o for o in outs if o.status == "waiting")
-        waiting: deque[tuple[Outcome, int]] = deque()  # (outcome, tokens to restore)
-        live: list[_Live] = []
-        used, peak, order, t, link_free = 0, 0, 0, 0.0, 0.0
-        preemptions = steps = segments = 0
-        npu_flops = sm.system.modules * sm.system.npu_flops
-
-        def preempt(victim: _Live) -> None:
-            nonlocal used, preemptions
-            live.remove(victim)
-            used -= victim.kv
-            victim.out.preemptions += 1
-            preemptions += 1
-            waiting.appendleft((victim.out, victim.length))
-
-        while arrivals or waiting or live:
-            while arrivals and arrivals[0].req.arrival_s <= t:
-                o = arrivals.popleft()
-                if kv(o.req.context + o.req.output) > cap:
-                    finish(
-                        o,
-                        "rejected",
-                        f"exceeds_capacity: its KV alone needs more than the "
-                        f"{cap / 2**30:.1f} GiB left beside the weights",
-                    )
-                else:
-                    waiting.append((o, o.req.context))
-            # admit FCFS while the head fits
-            while waiting and len(live) < opts.max_batch:
-                o, length = waiting[0]
-                need = kv(length + 1)
-                if used + need > cap:
-                    break
-                waiting.popleft()
-                if math.isnan(o.admitted_s):
-                    o.admitted_s = t
-                used += need
-                peak = max(peak, used)
-                if opts.prefill == "npu":
-                    t += self._npu_prefill_s(length, npu_flops)
-                    ready = t
-                else:
-                    link_free = max(t, link_free) + length * link_per_token
-                    ready = link_free
-                live.append(_Live(o, length, need, ready, order))
-                order += 1
-            running = [x for x in live if x.ready_s <= t]
-            next_event = min(
-                arrivals[0].req.arrival_s if arrivals else NEVER,
-                min((x.ready_s for x in live if x.ready_s > t), default=NEVER),
-            )
-            if not running:
-                if next_event == NEVER:
-                    # nothing to wait for: the loop ends unless a request could never start
-                    assert not waiting, "a waiting request fits no empty instance"
-                    continue
-                t = next_event
-                continue
-            # DPA (NeuPIMs rows alike): a request whose next token needs a new chunk (row) takes
-            # it or preempts
-            if policy != "static":
-                for x in sorted(running, key=lambda x: x.order):
-                    if x not in live:
-                        continue
-                    grow = kv(x.length + 1) - x.kv
-                    while grow > 0 and used + grow > cap:
-                        preempt(max(live, key=lambda y: y.order))
-                        if x not in live:
-                            break
-                    if x in live and grow > 0:
-                        x.kv += grow
-                        used += grow
-                        peak = max(peak, used)
-                running = [x for x in live if x.ready_s <= t]
-                if not running:
-                    continue
-            b = len(running)
-            split = sm.attention_split(b, tp)
-            k = min(x.out.req.output - x.out.tokens for x in running)
-            for x in running:
-                k = min(k, sm.steps_same_cost(x.length, split))
-                if policy != "static":
-                    unit = unit_tokens(lay, policy)
-                    k = min(k, unit * -(-(x.length + 1) // unit) - x.length)
-            mid = (k - 1) // 2
-            step_s, _ = sm.round_stages([x.length + mid for x in running], tp, pp, detail=False)
-            if next_event < NEVER:
-                k = max(1, min(k, math.ceil((next_event - t) / step_s)))
-            tl["t_s"].append(t)
-            tl["batch"].append(b)
-            tl["kv_bytes"].append(used)
-            for x in running:
-                o = x.out
-                if o.tokens == 0:
-                    o.first_token_s = t + step_s
-                o.tokens += k
-                o.last_token_s = t + k * step_s
-                x.length += k
-            t += k * step_s
-            steps += k
-            segments += 1
-            for x in running:
-                if x.out.tokens >= x.out.req.output:
-                    live.remove(x)
-                    used -= x.kv
-                    finish(x.out, "completed")
-        tl["t_s"].append(t)
+        run = _Run(self, tp, pp, t_max, finish, tl)
+        run.arrivals.extend(o for o in outs if o.status == "waiting")
+        run.loop()
+        tl["t_s"].append(run.t)
         tl["batch"].append(0)
-        tl["kv_bytes"].append(used)
-        summary = self._summary(outs, tl, trace, tp, pp, preemptions, peak, cap)
-        summary |= {"steps": steps, "segments": segments}
+        tl["kv_bytes"].append(run.used)
+        summary = self._summary(outs, tl, trace, tp, pp, run.preemptions, run.peak, run.cap)
+        summary |= {"steps": run.steps, "segments": run.segments}
         return ServeResult(outs, tl, summary)
 
     def _npu_prefill_s(self, tokens: int, npu_flops: float) -> float:
@@ -361,3 +240,169 @@ class ServingSim:
             "prefill": self.opts.prefill,
             "memory_policy": sm.tech.memory,
         }
+
+
+class _Finish:
+    """Marks an outcome final and reports the running count of final outcomes."""
+
+    def __init__(self, on_done: Callable[[int], None] | None) -> None:
+        self.on_done, self.done = on_done, 0
+
+    def __call__(self, o: Outcome, status: str, reason: str = "") -> None:
+        o.status, o.reason = status, reason
+        self.done += 1
+        if self.on_done is not None:
+            self.on_done(self.done)
+
+
+class _Run:
+    """One run's event loop over the admitted trace, at split ``tp`` x ``pp``: arrivals, FCFS
+    admission, DPA growth with preemption, and segments of equal-cost decode steps."""
+
+    def __init__(
+        self,
+        sim: ServingSim,
+        tp: int,
+        pp: int,
+        t_max: int,
+        finish: _Finish,
+        tl: dict[str, list[float]],
+    ) -> None:
+        sm, m = sim.sm, sim.m
+        self.sm, self.opts, self.tp, self.pp, self.t_max = sm, sim.opts, tp, pp, t_max
+        self.sim, self.finish, self.tl = sim, finish, tl
+        self.policy = sm.tech.memory
+        self.layers_s = -(-m.layers // pp)
+        self.cap = tp * sm.system.module_bytes - sm.stage_weight_bytes(pp)
+        self.link_per_token = m.kv_bytes_per_token() / sim.opts.link_bytes_per_s
+        self.npu_flops = sm.system.modules * sm.system.npu_flops
+        self.arrivals: deque[Outcome] = deque()
+        self.waiting: deque[tuple[Outcome, int]] = deque()  # (outcome, tokens to restore)
+        self.live: list[_Live] = []
+        self.used = self.peak = self.order = 0
+        self.t = self.link_free = 0.0
+        self.preemptions = self.steps = self.segments = 0
+
+    def kv(self, tokens: int) -> int:
+        return request_bytes(
+            self.sm.lay, self.policy, tokens, self.t_max, self.sim.m, self.layers_s
+        )
+
+    def loop(self) -> None:
+        while self.arrivals or self.waiting or self.live:
+            self.arrive()
+            self.admit()
+            running = [x for x in self.live if x.ready_s <= self.t]
+            next_event = min(
+                self.arrivals[0].req.arrival_s if self.arrivals else NEVER,
+                min((x.ready_s for x in self.live if x.ready_s > self.t), default=NEVER),
+            )
+            if not running:
+                if next_event == NEVER:
+                    # nothing to wait for: the loop ends unless a request could never start
+                    assert not self.waiting, "a waiting request fits no empty instance"
+                    continue
+                self.t = next_event
+                continue
+            if self.policy != "static":
+                self.grow(running)
+                running = [x for x in self.live if x.ready_s <= self.t]
+                if not running:
+                    continue
+            self.segment(running, next_event)
+
+    def arrive(self) -> None:
+        """Queue the requests that have arrived; reject those whose KV can never fit."""
+        while self.arrivals and self.arrivals[0].req.arrival_s <= self.t:
+            o = self.arrivals.popleft()
+            if self.kv(o.req.context + o.req.output) > self.cap:
+                self.finish(
+                    o,
+                    "rejected",
+                    f"exceeds_capacity: its KV alone needs more than the "
+                    f"{self.cap / 2**30:.1f} GiB left beside the weights",
+                )
+            else:
+                self.waiting.append((o, o.req.context))
+
+    def admit(self) -> None:
+        """Admit FCFS while the head of the queue fits; its KV arrives over the link (or the
+        NPU computes it while the batch waits)."""
+        while self.waiting and len(self.live) < self.opts.max_batch:
+            o, length = self.waiting[0]
+            need = self.kv(length + 1)
+            if self.used + need > self.cap:
+                break
+            self.waiting.popleft()
+            if math.isnan(o.admitted_s):
+                o.admitted_s = self.t
+            self.used += need
+            self.peak = max(self.peak, self.used)
+            if self.opts.prefill == "npu":
+                self.t += self.sim._npu_prefill_s(length, self.npu_flops)
+                ready = self.t
+            else:
+                self.link_free = max(self.t, self.link_free) + length * self.link_per_token
+                ready = self.link_free
+            self.live.append(_Live(o, length, need, ready, self.order))
+            self.order += 1
+
+    def grow(self, running: list[_Live]) -> None:
+        """DPA (NeuPIMs rows alike): a request whose next token needs a new chunk (row) takes
+        it or preempts the newest admitted request."""
+        live = self.live
+        for x in sorted(running, key=lambda x: x.order):
+            if x not in live:
+                continue
+            grow = self.kv(x.length + 1) - x.kv
+            while grow > 0 and self.used + grow > self.cap:
+                self.preempt(max(live, key=lambda y: y.order))
+                if x not in live:
+                    break
+            if x in live and grow > 0:
+                x.kv += grow
+                self.used += grow
+                self.peak = max(self.peak, self.used)
+
+    def preempt(self, victim: _Live) -> None:
+        self.live.remove(victim)
+        self.used -= victim.kv
+        victim.out.preemptions += 1
+        self.preemptions += 1
+        self.waiting.appendleft((victim.out, victim.length))
+
+    def segment(self, running: list[_Live], next_event: float) -> None:
+        """The longest run of steps at one cost (no slot, chunk or membership change, none past
+        the next event), at the step time of its middle step."""
+        sm, t = self.sm, self.t
+        split = sm.attention_split(len(running), self.tp)
+        k = min(x.out.req.output - x.out.tokens for x in running)
+        for x in running:
+            k = min(k, sm.steps_same_cost(x.length, split))
+            if self.policy != "static":
+                unit = unit_tokens(sm.lay, self.policy)
+                k = min(k, unit * -(-(x.length + 1) // unit) - x.length)
+        mid = (k - 1) // 2
+        step_s, _ = sm.round_stages(
+            [x.length + mid for x in running], self.tp, self.pp, detail=False
+        )
+        if next_event < NEVER:
+            k = max(1, min(k, math.ceil((next_event - t) / step_s)))
+        self.tl["t_s"].append(t)
+        self.tl["batch"].append(len(running))
+        self.tl["kv_bytes"].append(self.used)
+        for x in running:
+            o = x.out
+            if o.tokens == 0:
+                o.first_token_s = t + step_s
+            o.tokens += k
+            o.last_token_s = t + k * step_s
+            x.length += k
+        self.t = t + k * step_s
+        self.steps += k
+        self.segments += 1
+        for x in running:
+            if x.out.tokens >= x.out.req.output:
+                self.live.remove(x)
+                self.used -= x.kv
+                self.finish(x.out, "completed")
