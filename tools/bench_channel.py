@@ -10,7 +10,9 @@ checked=True)``: every check re-run rule by rule at probe and at issue, each MAC
 issues), each timing-only (``data=False``) and with bf16 data. Both paths must end at the same
 cycle with the same REFs and read the same data, or the bench fails (``tests/test_channel_fast.py``
 compares them command by command). ``--previous REV`` also runs the same streams on the channel of
-commit REV (the code before the fast path, which always models data), in a child process.
+commit REV (the code before the fast path, which always models data), in a child process;
+``--also REV`` (repeatable) does the same for any other commit, such as the fast path before a
+change to it (rows ``at-REV``; a tree whose channel takes ``data=`` runs timing only for real).
 Rates are stream commands per CPU second (the REFs and the PREA/ACT16 around them are issued but
 not counted); wall seconds are listed too (the machine may be shared).
 
@@ -24,6 +26,7 @@ seconds subtracted). A PATH that does not exist is skipped with a note.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -129,10 +132,14 @@ def previous(rev: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child(args: argparse.Namespace) -> int:
-    """``--child``: the streams on the channel of $BENCH_PYMODEL_ROOT (old API: data always)."""
+    """``--child``: the streams on the channel of $BENCH_PYMODEL_ROOT (before ``data=``, the
+    channel always models data)."""
     cfg = resolve(args.config)
     base, with_gb, data = workload(cfg, args.rows, args.seed)
-    timing = timed(Channel(cfg), base)  # rows never written: the MACs multiply zeros
+    if "data" in inspect.signature(Channel).parameters:
+        timing = timed(Channel(cfg, data=False), base)
+    else:
+        timing = timed(Channel(cfg), base)  # rows never written: the MACs multiply zeros
     ch = Channel(cfg)
     for row, values in data.items():
         ch.load_row(row, values)
@@ -189,6 +196,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--previous", metavar="REV", help="also run the channel of commit REV")
     ap.add_argument(
+        "--also", metavar="REV", action="append", default=[], help="and of REV (repeatable)"
+    )
+    ap.add_argument(
         "--peer", type=Path, metavar="PATH", help="also time the C++ AiM simulator (ramulator2)"
     )
     ap.add_argument("--peer-config", type=Path, metavar="YAML", help="its config (see above)")
@@ -215,6 +225,10 @@ def main() -> int:
         print(f"bench_channel: the channel of {args.previous} ...", flush=True)
         prev = previous(args.previous, args)
         runs["previous_timing"], runs["previous_data"] = prev["timing"], prev["data"]
+    for rev in args.also:
+        print(f"bench_channel: the channel of {rev} ...", flush=True)
+        got = previous(rev, args)
+        runs[f"at-{rev}_timing"], runs[f"at-{rev}_data"] = got["timing"], got["data"]
     for name, r in runs.items():
         kind = name.split("_")[1]
         fast = runs[f"fast_{kind}"]
@@ -230,7 +244,7 @@ def main() -> int:
         "runs": {k: {f: v for f, v in r.items() if f != "reads"} for k, r in runs.items()},
     }
     for kind in ("timing", "data"):
-        for other in ("reference", "previous"):
+        for other in ("reference", "previous", *(f"at-{rev}" for rev in args.also)):
             if f"{other}_{kind}" in runs:
                 result[f"speedup_vs_{other}_{kind}"] = round(
                     runs[f"fast_{kind}"]["commands_per_s"]
