@@ -397,6 +397,9 @@ def test_hfp_static_weights_move_off_the_kv_channels(tmp_path: Path) -> None:
     gemvs = [kk for kk in apart.table["kernels"] if kk["kind"] == "gemv"]
     assert {kk["first_channel"] for kk in gemvs} == {2}  # KV heads 0, 1 on channels 0, 1
     assert all(kk["program"]["count"] for kk in gemvs)
+    on = {ch: {n.split(".")[0] for n, _ in kernel_streams(apart, 0, ch)} for ch in (0, 1, 2, 17)}
+    assert "q_proj" not in on[0] | on[1] and "qk" in on[0] & on[1]  # KV channels: attention only
+    assert "q_proj" in on[2] & on[17] and "qk" not in on[2] | on[17]  # 16 weight channels: 2..17
     rng = np.random.default_rng(2)
     w = random_bf16(rng, (64, 512))
     x = random_bf16(rng, (64,))

@@ -4,7 +4,10 @@ STATIC memory reuses the layouts and instruction streams of :mod:`pymodel.golden
 source of truth), broadcast to every channel of ``ch_mask``: all channels run the same stream at the
 same addresses on their own data. Head-first (HFP) puts KV head ``h`` on channel ``h % C``;
 token-centric (TCP) deals 16-token slots round-robin over the channels (slot ``s`` on channel
-``s % C``, local slot ``s // C``) and every channel holds every head.
+``s % C``, local slot ``s // C``) and every channel holds every head. Attention runs in softmax
+segments of a head's local tokens (:attr:`AttnShape.segment_tokens`: whole K rows and V blocks whose
+scores fit the GPR; one segment when the head fits): per segment the STATIC QK^T and SV kernels over
+the segment's tokens from its first row, the EPU's online softmax step between them.
 
 DPA memory uses the one DPA semantics of :mod:`pymodel.golden.dpa` (its docstring is the spec): one
 DPA request id per (batch request, KV head); K of KV block ``b`` in virtual row ``2b``, V in ``2b +
