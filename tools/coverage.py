@@ -180,14 +180,22 @@ def run_dpa(seed: int, simulate: bool = True) -> BenchResult:
 
 
 #: The scheduler's coverage runs: (label, config of tb/cmd_sched SIM_CONFIGS, cocotb tests, env).
-#: aim-gddr6: every mode and instruction type (directed, random); stress (nREFI 600, queue depth
-#: 3): refresh against MAC bursts and full queues; faw (nFAW 200): the nFAW window; no-mode (no
-#: TMOD between register and normal commands): the rules a TMOD hides under aim-register.
+#: aim-gddr6: every mode and instruction type (directed, random), and each cause of err_o
+#: (run_error_flags: its overflow case runs here, the assertions being off); stress (nREFI 600,
+#: queue depth 3): refresh against MAC bursts and full queues; faw (nFAW 200): the nFAW window;
+#: no-mode (no TMOD between register and normal commands): the rules a TMOD hides under
+#: aim-register; rtw (no-mode, nRTW_PAD 5): RDMAC -> WR, 0 cycles on the presets.
 SCHED_RUNS: list[tuple[str, str, list[str], dict[str, str]]] = [
-    ("aim-gddr6", "aim-gddr6", ["run_directed", "run_random"], {"SCHED_SEEDS": "30"}),
+    (
+        "aim-gddr6",
+        "aim-gddr6",
+        ["run_directed", "run_random", "run_error_flags"],
+        {"SCHED_SEEDS": "30", "SCHED_ERRORS": "unasked,dyn,overflow"},
+    ),
     ("stress", "stress", ["run_refresh_and_full"], {}),
     ("faw", "faw", ["run_faw"], {}),
     ("no-mode", "no-mode", ["run_directed"], {}),
+    ("rtw", "rtw", ["run_directed"], {}),
 ]
 
 
@@ -326,27 +334,43 @@ DPA_HOLES = [
     "  indices); they are widths, not behaviours.",
 ]
 SCHED_HOLES = [
-    "- Rules dominated by construction: the scheduler keeps at most one row open (a PREA",
-    "  before every ACT / ACT16, `pymodel.golden.sched`), so two ACTs are always separated by",
-    "  ACT -> PREA (nRAS, nRTP / nWR) and PREA -> ACT (nRP), more than `nRC`, `nRRDS` and",
-    "  `nRRDL` ask; two PREAs always have an ACT between them (`nRP_PRE`), and two WRs to",
-    "  different banks of a group a PREA / ACT pair (`nCCDL_WR`). These bins cannot be hit by",
-    "  any stimulus; they stay in the list so that a change of the row policy shows up here.",
-    "- `out:MAC16->CLRMAC`: a CLRMAC always follows the RDMAC of its entry (RD_OUT), and the",
-    "  MAC16 -> RDMAC spacing plus RDMAC -> CLRMAC exceed it; its WRBIAS half (a bias written",
-    "  into an accumulator right after MACs into it) is no pattern of the kernels or of the",
-    "  random programs (WR_BIAS goes before the MACs). Open: a directed program for it.",
-    "- Register <-> normal-mode pairs (`bus:RDMAC->WR`, `nCCDL_BIAS_WR`): under `aim-register`",
-    "  a TMOD (nMODCH) sits between a register command (WRBIAS, RDMAC) and a normal one (WR)",
-    "  and hides them; only the `no-mode` run can bind them, and its directed programs never put",
-    "  a WR_BANK right behind an RD_OUT / WR_BIAS on an open row. Open: a directed program for",
-    "  them in the `no-mode` run.",
-    "- Lines / branches: `default` arms of fully named cases are unreachable; the `err_o`",
-    "  branch of `pim_sched.sv` (illegal instruction, read data nobody asked for, return-FIFO",
-    "  overflow) and `sched_intake`'s unknown-opcode arm are driven by `run_error_flags`",
-    "  (`error-flags`, `error-overflow` in RUNS), which break the protocol on purpose and are",
-    "  not among the coverage runs; `sched_issue`'s zero-latency completion arm is not reached",
-    "  at these configurations. Open: add the error runs to the coverage set.",
+    "- Rules dominated by construction: the scheduler keeps at most one row open (a PREA before",
+    "  every ACT / ACT16, `pymodel.golden.sched`), so two ACTs are always separated by ACT ->",
+    "  PREA (nRAS, nRTP / nWR) and PREA -> ACT (nRP), more than `nRC`, `nRRDS` and `nRRDL` ask;",
+    "  two PREAs always have an ACT between them (`nRP_PRE`), and two WRs to different banks of",
+    "  a group a PREA / ACT pair (`nCCDL_WR`). These bins cannot be hit by any stimulus; they",
+    "  stay in the list so that a change of the row policy shows up here.",
+    "- Closed by directed programs (`TARGETED` in `tb/cmd_sched/sched_stimulus.py`;",
+    "  `run_directed` fails unless each binds its rules, `tests/test_sched_directed.py` checks",
+    "  them on the reference): `out:MAC16->CLRMAC` by `mac_then_bias` (a bias re-initializes an",
+    "  accumulator right after MACs into it) and `nCCDL_BIAS_WR` by `bias_then_wrbank` (a WR of",
+    "  an open row right behind a WRBIAS train), both in the `no-mode` run (the first also",
+    "  under `pim-normal`, no coverage run). A rule between commands of different",
+    "  register-access modes cannot bind: a TMOD and nMODCH (32) sit between them against nCCDL",
+    "  (2); WRBIAS is register-mode under both AiM policies, WR normal, MAC16 normal under",
+    "  `aim-register`. The CLRMAC half of `out:MAC16->CLRMAC` never binds: a CLRMAC follows the",
+    "  RDMAC of its entry, at least 1 + nCLREG + nBL (3) after the MAC16, more than nCCDL.",
+    "- `bus:RDMAC->WR` is `nCLREG + nBL + nRTW_PAD - nCWL + nWPRE` = 0 + 2 + 3 - 6 + 1 = 0",
+    "  cycles on aim-gddr6 (and 0 on hbm3-pim): the WR's earliest cycle by this rule is the",
+    "  RDMAC's own, and one command per cycle puts the WR at least a cycle later, so no",
+    "  stimulus binds it at the presets' timing. The `rtw` run (no TMOD, nRTW_PAD 5: 2 cycles)",
+    "  binds it with `rdmac_then_wrbank` (a WR of an open row right behind an RDMAC train), so",
+    "  the RTL's check of that rule is exercised with a live latency.",
+    "- Lines / branches: the `err_o` branch of `pim_sched.sv` and `sched_intake`'s",
+    "  unknown-opcode arm are covered by `run_error_flags` (unasked read data, a DYN_LOOP,",
+    "  which the reference rejects too, and a return-FIFO overflow) in the `aim-gddr6` run.",
+    "  Unreachable: `sched_cmd_gen`'s `default` arm (sched_intake never queues an unknown",
+    "  opcode), and `sched_issue`'s zero-latency completion arm: `completion()` is only called",
+    "  for the last command of an instruction (WRGB, MAC16, WRBIAS, RDMAC, CLRMAC or WR), whose",
+    "  COMPLETION latencies (nCWLGB + nBL, nCCDL, nCWLREG + nBL, nCLREG + nBL, 1, nCWL + nBL)",
+    "  are all >= 1 because the config requires nBL, nCCDL >= 1; the arm only guards the",
+    "  subtraction.",
+    "- Toggles of `sched_timing.sv`: most untoggled points are bits of the `*_short` shortfall",
+    "  vectors that the generate ties to 0 (a (prev, next) pair no rule constrains in any run's",
+    "  config), and the `cand_is` bits of opcodes a candidate never carries (RD, PRE, NOP and",
+    "  TMOD none; the compute head no RDMAC / WRBIAS / CLRMAC; the refresh one only PREA /",
+    "  REF); of the live shortfall compares only `gb:MAC16->WRGB`'s (nCLGB = 1) stays 0, one",
+    "  command per cycle already spacing those commands by a cycle.",
     "- Line / toggle: the branches on `PlantBug` are dead in the `PlantBug=0` builds measured",
     "  here (each planted bug has its own test); untoggled bits are the upper bits of wide",
     "  fields the stimulus keeps small (rows, columns, GPR addresses) and of 32-bit counters.",

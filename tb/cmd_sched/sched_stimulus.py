@@ -12,7 +12,8 @@ from sched_env import Scenario
 from pymodel.config import PimConfig
 from pymodel.golden.bf16 import U16, random_bf16
 from pymodel.golden.sched import Mode
-from pymodel.isa import InstOp, Instruction
+from pymodel.isa import InstOp, Instruction, Op
+from pymodel.timing import RULE_BY_NAME, mode_of
 
 # ------------------------------------------------------------------------------------- scenarios
 
@@ -117,6 +118,13 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
         )
 
     o = min(1, b.obuf_entries - 1)
+    t = cfg.timing
+    # A read-out / bias train on the I/O queue long enough to outlast a WR_BANK's ACT -> WR
+    # (nRCD_WR; its commands are at least min(nBL, nCCDL) apart): the WR then issues right
+    # behind one of the train's commands (pymodel.golden.sched: the older instruction wins a
+    # tie, else the WR waits for the train's end).
+    nout = b.obuf_entries
+    n_train = -(-(t.nRCD_WR // max(1, min(t.nBL, t.nCCDL)) + 2) // nout)
     return {
         # RAW on the GB: WRGB -> MAC of the same entries (gb:WRGB->MAC16), row already open
         "wrgb_to_mac": [
@@ -177,7 +185,49 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
             mac(16, 1, 0, 4),
             rd(0, 102, 1),
         ],
+        # a bias re-initializes an accumulator right after MACs into it: WRBIAS waits for the
+        # accumulation (out:MAC16->CLRMAC, its WRBIAS half); the read-out returns the bias
+        "mac_then_bias": [wr(0, 1), mac(0, 1, 0, 1), bias(0, 1), rdm(0, 100)],
+        # a WR_BANK opens its row, then biases stream in; the next WR of the open row follows a
+        # WRBIAS (nCCDL_BIAS_WR); the read-out returns the biases
+        "bias_then_wrbank": [wrb(0, 6, 0)]
+        + [bias(0, nout * k, nout) for k in range(n_train)]
+        + [wrb(0, 6, 2), rd(0, 100, nout)],
+        # the same with read-outs: the WR of the open row follows an RDMAC (bus:RDMAC->WR)
+        "rdmac_then_wrbank": [wrb(0, 6, 0)]
+        + [rdm(0, 100 + nout * k, nout) for k in range(n_train)]
+        + [wrb(0, 6, 2)],
     }
+
+
+#: The directed programs that close coverage holes, each checked for its own bins.
+TARGETED = ("mac_then_bias", "bias_then_wrbank", "rdmac_then_wrbank")
+
+
+def _same_mode(cfg: PimConfig, a: Op, b: Op) -> bool:
+    """No TMOD between ``a`` and ``b`` (either needs no particular mode, or both the same)."""
+    pol, dual = cfg.timing.mode_switch, cfg.buffers.obuf_dual_port
+    ma, mb = mode_of(a, pol, dual), mode_of(b, pol, dual)
+    return ma is None or mb is None or ma == mb
+
+
+def directed_targets(cfg: PimConfig) -> dict[str, set[str]]:
+    """The rules each program of :data:`TARGETED` must bind (in at least one mode).
+
+    A rule between commands of different register-access modes cannot bind here: a TMOD sits
+    between them, and nMODCH exceeds the latencies of these three. ``bus:RDMAC->WR`` is
+    ``nCLREG + nBL + nRTW_PAD - nCWL + nWPRE``, 0 on both presets: one command per cycle always
+    dominates it, so it is a target only where a config gives it a latency (``rtw`` of
+    tb/cmd_sched SIM_CONFIGS)."""
+    t = cfg.timing
+    out: dict[str, set[str]] = {p: set() for p in TARGETED}
+    if _same_mode(cfg, Op.MAC16, Op.WRBIAS):
+        out["mac_then_bias"].add("out:MAC16->CLRMAC")
+    if _same_mode(cfg, Op.WRBIAS, Op.WR):
+        out["bias_then_wrbank"].add("nCCDL_BIAS_WR")
+    if _same_mode(cfg, Op.RDMAC, Op.WR) and RULE_BY_NAME["bus:RDMAC->WR"].latency(t) >= 1:
+        out["rdmac_then_wrbank"].add("bus:RDMAC->WR")
+    return out
 
 
 def directed_need(policy: str) -> set[str]:

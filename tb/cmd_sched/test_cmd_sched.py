@@ -25,6 +25,7 @@ from sched_stimulus import (
     directed_data,
     directed_need,
     directed_programs,
+    directed_targets,
     kernel_scenario,
     random_program,
 )
@@ -32,7 +33,7 @@ from stream import StreamProtocolError
 
 from pymodel.config import resolve
 from pymodel.golden.kernels import GemvKernel, QkKernel, SvKernel
-from pymodel.golden.sched import MODE_CODE, Mode
+from pymodel.golden.sched import MODE_CODE, Mode, SchedError, Scheduler
 from pymodel.isa import InstOp, Instruction, encode_inst
 from scoreboards.cmd_sched import SchedMismatch
 
@@ -122,6 +123,10 @@ class run_directed(SchedTest):
         self.dut._log.info("binding timing rules seen: %s", sorted(covered))
         missing = need - covered
         assert not missing, f"timing rules never binding in the directed tests: {sorted(missing)}"
+        for name, rules in directed_targets(self.cfg).items():  # each program its own bins
+            seen = {r for sc in self.results if sc.name == name for r in sc.stats["binding"]}
+            assert rules <= seen, f"{name}: never binding {sorted(rules - seen)} (any mode)"
+            self.dut._log.info("%s binds %s", name, sorted(rules) or "(nothing required here)")
 
 
 @pyuvm.test()
@@ -283,9 +288,12 @@ async def run_error_flags(dut: Any) -> None:
         await RisingEdge(dut.clk_i)
         dut.rd_valid_i.value = 0
         await expect_err("unasked read data", 4)
-    if "dyn" in causes:  # a DYN_* instruction reaches the scheduler
+    if "dyn" in causes:  # a DYN_* instruction reaches the scheduler (the reference rejects it)
+        dyn = Instruction(InstOp.DYN_LOOP, body_len=1)
+        with pytest.raises(SchedError, match="expanded by the DPA"):
+            Scheduler(cfg, Mode.DCS).run([dyn])
         await reset()
-        await offer(encode_inst(Instruction(InstOp.DYN_LOOP, body_len=1), cfg))
+        await offer(encode_inst(dyn, cfg))
         await expect_err("DYN_LOOP offered", 4)
     if "overflow" in causes:  # eight RDMACs and no read data ever returns
         await reset()
@@ -312,6 +320,9 @@ SIM_CONFIGS: dict[str, str | None] = {
     "dual-port": 'preset = "aim-gddr6"\nname = "dual-port"\n\n[buffers]\nobuf_dual_port = true\n',
     # nFAW above nRAS + nRP (86): with one open row at a time the window binds between ACT16s
     "faw": 'preset = "aim-gddr6"\nname = "faw"\n\n[timing]\nnFAW = 200\n',
+    # no TMOD and a read -> write rule longer than a cycle: RDMAC -> WR (0 cycles on both
+    # presets, nCLREG + nBL + nRTW_PAD - nCWL + nWPRE) binds; nRTW_PAD 5 instead of 3 makes it 2
+    "rtw": ('preset = "aim-gddr6"\nname = "rtw"\n\n[timing]\nmode_switch = "none"\nnRTW_PAD = 5\n'),
 }
 
 RUNS = [
@@ -328,6 +339,7 @@ RUNS = [
     ("directed", "aim-gddr6", "run_directed", 0, {}),
     ("directed-pim-normal", "pim-normal", "run_directed", 0, {}),
     ("directed-no-mode", "no-mode", "run_directed", 0, {}),
+    ("directed-rtw", "rtw", "run_directed", 0, {}),
     ("random", "aim-gddr6", "run_random", 0, {"SCHED_SEEDS": "30"}),
     ("refresh-full", "stress", "run_refresh_and_full", 0, {}),
     ("faw", "faw", "run_faw", 0, {}),
