@@ -104,7 +104,8 @@ class run_bench(SchedTest):
 
 @pyuvm.test()
 class run_directed(SchedTest):
-    """Each dependency kind, row/mode/bus timing rules; all modes; binding-rule coverage."""
+    """Each dependency kind, row/mode/bus timing rules; all modes; binding-rule coverage: the
+    rules of the config's policy over all programs, and each TARGETED program its own."""
 
     def scenarios(self) -> list[Scenario]:
         out = []
@@ -322,7 +323,7 @@ SIM_CONFIGS: dict[str, str | None] = {
     "faw": 'preset = "aim-gddr6"\nname = "faw"\n\n[timing]\nnFAW = 200\n',
     # no TMOD and a read -> write rule longer than a cycle: RDMAC -> WR (0 cycles on both
     # presets, nCLREG + nBL + nRTW_PAD - nCWL + nWPRE) binds; nRTW_PAD 5 instead of 3 makes it 2
-    "rtw": ('preset = "aim-gddr6"\nname = "rtw"\n\n[timing]\nmode_switch = "none"\nnRTW_PAD = 5\n'),
+    "rtw": 'preset = "aim-gddr6"\nname = "rtw"\n\n[timing]\nmode_switch = "none"\nnRTW_PAD = 5\n',
 }
 
 RUNS = [
