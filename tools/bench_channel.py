@@ -17,10 +17,11 @@ Rates are stream commands per CPU second (the REFs and the PREA/ACT16 around the
 not counted); wall seconds are listed too (the machine may be shared).
 
 ``--peer PATH`` also times the C++ peer, the AiM simulator (arkhadem/aim_simulator on Ramulator 2;
-PATH is its ``ramulator2`` binary, ``--peer-config`` its YAML, by default ``test/example.yaml``
-beside it) on the same stream as an ISR trace (``AiM MAC_ABK 64`` per row), rated over the same
-command count by its CPU seconds, and once more without its start-up (a one-row trace's CPU
-seconds subtracted). A PATH that does not exist is skipped with a note.
+PATH is its ``ramulator2`` binary; ``--peer-config`` its YAML, by default the repository's
+``test/example.yaml`` beside PATH or one level up, as from CMake's build directory) on the same
+stream as an ISR trace (``AiM MAC_ABK 64`` per row), rated over the same command count by its CPU
+seconds, and once more without its start-up (a one-row trace's CPU seconds subtracted); its own
+cycle count is kept for comparison. A PATH that does not exist is skipped with a note.
 """
 
 from __future__ import annotations
@@ -184,6 +185,14 @@ def peer(binary: Path, config: Path, rows: int, commands: int) -> dict[str, Any]
         "commands_per_s": round(commands / cpu),
         "startup_cpu_s": round(startup, 3),
         "commands_per_s_after_startup": round(commands / max(cpu - startup, 1e-9)),
+        "cycles": next(  # its own count, for comparison (it models no refresh)
+            (
+                int(line.split(":")[1])
+                for line in stdout.splitlines()
+                if "memory_system_cycles:" in line
+            ),
+            None,
+        ),
         "stdout_tail": stdout.strip().splitlines()[-12:],
     }
 
@@ -209,7 +218,10 @@ def main() -> int:
     if args.peer and not args.peer.is_file():
         print(f"bench_channel: no peer at {args.peer}: skipped", flush=True)
         args.peer = None
-    peer_config = args.peer_config or (args.peer and args.peer.parent / "test" / "example.yaml")
+    peer_config = args.peer_config
+    if args.peer and not peer_config:
+        near = [d / "test" / "example.yaml" for d in (args.peer.parent, args.peer.parent.parent)]
+        peer_config = next((c for c in near if c.is_file()), near[0])
     if args.peer and not peer_config.is_file():
         ap.error(f"--peer-config: {peer_config} does not exist")
     cfg = resolve(args.config)
