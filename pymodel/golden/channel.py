@@ -190,7 +190,8 @@ class Channel:
         never = {Op.WRBIAS} if self.n_banks != self.cfg.geometry.lanes else set()
         if self.cfg.timing.mode_switch == "none":
             never.add(Op.TMOD)
-        # Timing only, only these change what a later command's checks read (open rows, mode).
+        # What _execute has work for: timing only, the open rows and the mode; with data, every
+        # command but REF.
         changes = {Op.ACT, Op.ACT16, Op.PRE, Op.PREA, Op.TMOD}
         if self.data is not None:
             changes |= set(Op) - {Op.REF}
