@@ -205,12 +205,20 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--previous", metavar="REV", help="also run the channel of commit REV")
     ap.add_argument(
-        "--also", metavar="REV", action="append", default=[], help="and of REV (repeatable)"
+        "--also", metavar="REV", action="append", default=[], help="the same for REV (repeatable)"
     )
     ap.add_argument(
-        "--peer", type=Path, metavar="PATH", help="also time the C++ AiM simulator (ramulator2)"
+        "--peer",
+        type=Path,
+        metavar="PATH",
+        help="also time the C++ AiM simulator's ramulator2 (skipped if absent)",
     )
-    ap.add_argument("--peer-config", type=Path, metavar="YAML", help="its config (see above)")
+    ap.add_argument(
+        "--peer-config",
+        type=Path,
+        metavar="YAML",
+        help="its config (default: test/example.yaml beside PATH or one level up)",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
