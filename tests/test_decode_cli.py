@@ -57,6 +57,7 @@ def test_decode_json_reports_segments_and_error(small_cfg: str, capsys) -> None:
         (["--requests", "10", "--kv-heads", "9"], "--kv-heads = 9"),
         (["--requests", ",".join(["10"] * 65)], "dpa.max_requests"),
         (["--requests", "100000", "--steps", "50", "--max-minutes", "0.1"], "estimated"),
+        (["--requests", "10", "--backend", "rtl", "--trace-dir", "."], "--trace-dir"),
     ],
 )
 def test_decode_bad_input_one_line(argv: list[str], needle: str, capsys) -> None:  # type: ignore[no-untyped-def]

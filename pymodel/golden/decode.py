@@ -271,9 +271,8 @@ class DecodeEngine:
     ) -> None:
         self.cfg, self.shape, self.backend = cfg, shape, backend
         #: the loops of several KV heads in one program where the GPR allows (decode_waves);
-        #: False: one program per loop (grouped QK^T always runs that way). Off by default for
-        #: engines on other backends (the RTL bench has not been run with waves yet); on for
-        #: DecodeModule.
+        #: False: one program per loop (grouped QK^T always runs that way). Off by default here;
+        #: on for DecodeModule and in the RTL bench (tb/top passes it to both its engines).
         self.overlap = overlap
         self.dpa = DpaModel(cfg, d_head=shape.d_head)  # the HUB's mirror
         self.lay = self.dpa.lay

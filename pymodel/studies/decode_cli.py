@@ -26,7 +26,13 @@ import numpy as np
 from pymodel.config import PimConfig, add_config_argument, resolve
 from pymodel.errors import LimitError, PimphonyError
 from pymodel.golden.bf16 import from_bf16
-from pymodel.golden.decode import AttnShape, DecodeEngine, DecodeModule, reference_attention
+from pymodel.golden.decode import (
+    AttnShape,
+    DecodeEngine,
+    DecodeModule,
+    StepStats,
+    reference_attention,
+)
 from pymodel.golden.dpa import DpaError, DpaLayout
 from pymodel.golden.sched import Mode
 from pymodel.isa import write_trace
@@ -103,18 +109,13 @@ def run_reference(
     m = DecodeModule(cfg, shape, mode, seed_, gqa_reuse=gqa_reuse, overlap=overlap)
     for r, n in enumerate(reqs):
         m.admit(r, n)
-    totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
+    stats: list[StepStats] = []
     worst = 0.0
     outputs: list[Any] = []
     with Progress(steps, "decode steps", "steps") as prog:
         for _ in range(steps):
             out, st = m.step()
-            for key in totals:
-                totals[key] = (
-                    max(totals[key], st.segments)
-                    if key == "segments"
-                    else totals[key] + getattr(st, key)
-                )
+            stats.append(st)
             worst = max(worst, worst_error(m, out))
             outputs.append({r: o.tolist() for r, o in out.items()})
             prog.update()
@@ -122,13 +123,23 @@ def run_reference(
         for c, trace in enumerate(m.ref.traces):
             write_trace(trace_dir / f"trace_ch{c}.txt", trace)
     return {
-        **totals,
+        **step_totals(stats),
         "max_error_over_bound": worst,
         "outputs": outputs,
         "gqa_queries_per_loop": m.reuse,
         "segment_blocks": m.segment,
         "overlap": overlap,
         "channel_busy_cycles": m.ref.busy,
+    }
+
+
+def step_totals(stats: list[StepStats]) -> dict[str, int]:
+    """Instructions, commands and cycles summed over the steps; the most segments of any."""
+    return {
+        "instructions": sum(st.instructions for st in stats),
+        "commands": sum(st.commands for st in stats),
+        "cycles": sum(st.cycles for st in stats),
+        "segments": max((st.segments for st in stats), default=0),
     }
 
 
@@ -168,6 +179,7 @@ def run_rtl(args: argparse.Namespace, reqs: list[int]) -> dict[str, Any]:
                     "seed": args.seed,
                     "mode": args.mode,
                     "gqa_reuse": args.gqa_reuse,
+                    "overlap": not args.sequential,
                     "result": str(result),
                     "config": config,
                 }
@@ -209,10 +221,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
             f"decode of {reqs} for {args.steps} step(s) is estimated at "
             f"{est / 60:.0f} min > --max-minutes {args.max_minutes:g}"
         )
-    if args.backend == "rtl" and (args.sequential or args.trace_dir):
+    if args.backend == "rtl" and args.trace_dir:
         raise DecodeInputError(
-            "--sequential and --trace-dir are options of --backend reference "
-            "(the RTL bench writes its own traces)"
+            "--trace-dir is an option of --backend reference (the RTL bench writes its own "
+            "traces to its test directory)"
         )
     trace_dir = Path(args.trace_dir) if args.trace_dir else None
     if trace_dir is not None and not trace_dir.is_dir():

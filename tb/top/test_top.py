@@ -21,14 +21,17 @@ The attention outputs must equal the pure-pymodel run with the same seed bit for
 numpy within ``attention_error_bound``. Each channel's command trace is written to
 ``<test dir>/trace_ch<c>.txt`` (``pimphony timeline``). Seed: env ``SEED`` (logged; the data
 seed and the stimulus seed). Config: env ``PIMPHONY_CONFIG`` (the DUT's pim_pkg was generated
-from it). Scheduler mode: env ``TOP_MODE``.
+from it). Scheduler mode: env ``TOP_MODE``. Waves (several KV heads' loops in one program,
+``pymodel.golden.decode_waves``) in both engines unless env ``TOP_WAVES=0``.
 
 pyuvm tests (``run_*``, each with a timeout; an error any monitor or scoreboard raises fails the
 test at once): ``run_decode`` (the multi-step scenario, or the short one with ``TOP_SHORT=1``),
-``run_stall_burst`` (a word held for one channel while its queue is full), ``run_bad_input``
-(typed errors and error responses, every other request intact), ``run_bfm_error_fails``,
-``run_planted_bug`` (``PlantBug=1`` must be caught), ``run_cli_decode`` (``pimphony decode
---backend rtl``).
+``run_waves`` (one program per loop, then waves, on the DUT: the same instructions, fewer
+programs and RTL cycles), ``run_planted_barrier`` (a barrier that does not wait for the channels
+must be caught), ``run_stall_burst`` (a word held for one channel while its queue is full),
+``run_bad_input`` (typed errors and error responses, every other request intact),
+``run_bfm_error_fails``, ``run_planted_bug`` (``PlantBug=1`` must be caught), ``run_cli_decode``
+(``pimphony decode --backend rtl``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ CLK_NS = 2
 #: tenth of it).
 TIMEOUT_MS = float(os.environ.get("TOP_TIMEOUT_MS", "50"))
 SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
+
+
+def bench_waves() -> bool:
+    """Whether the engines put several KV heads' loops in one program (``decode_waves``): env
+    ``TOP_WAVES`` (default 1; 0 = one program per loop)."""
+    return os.environ.get("TOP_WAVES", "1") != "0"
 
 
 # ------------------------------------------------------------------------------------- scenario
@@ -318,7 +327,9 @@ class TopTest(uvm_test):
             m.ret_lat = ((0, 0), (0, 3))[k % 2]
 
     def engine(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
-        """A DecodeEngine on the DUT whose steps alternate the stimulus knobs."""
+        """A DecodeEngine on the DUT whose steps alternate the stimulus knobs (waves unless
+        env ``TOP_WAVES=0``, like :meth:`reference`)."""
+        kw.setdefault("overlap", bench_waves())
         eng = DecodeEngine(self.cfg, shape, self.backend, self.seed, **kw)
         orig = eng.step_async
         steps = [0]
@@ -332,6 +343,7 @@ class TopTest(uvm_test):
         return eng
 
     def reference(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
+        kw.setdefault("overlap", bench_waves())
         return DecodeEngine(
             self.cfg, shape, ReferenceBackend(self.cfg, bench_mode()), self.seed, **kw
         )
@@ -373,6 +385,73 @@ class run_decode(TopTest):
         rtl = await scenario(eng, self.log, short)
         compare_bit_exact(rtl, ref)
         self.summary(rtl, check_float32(eng, rtl))
+
+
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+class run_waves(TopTest):
+    """One request of 300 tokens (2 KV heads whose blocks share a channel) stepped on the DUT
+    in both forms, one program per loop and then waves, each step bit-exact against the
+    reference engine doing the same and within the bound: the same instructions, fewer
+    programs and fewer RTL cycles with waves (the channels overlap in the DUT too)."""
+
+    async def body(self) -> None:
+        rtl_eng = DecodeEngine(self.cfg, SHAPE, self.backend, self.seed)  # no stimulus knobs
+        ref_eng = self.reference()
+        for eng in (rtl_eng, ref_eng):
+            await eng.admit_async(0, 300)
+        got: dict[bool, tuple[StepStats, int, StepStats]] = {}
+        for overlap in (False, True):
+            rtl_eng.overlap = ref_eng.overlap = overlap
+            tag = "waves" if overlap else "sequential"
+            programs = self.backend.programs
+            rtl = await record_step(rtl_eng, tag, self.log)
+            ref = await record_step(ref_eng, tag, self.log)
+            compare_bit_exact([rtl], [ref])
+            worst = check_float32(rtl_eng, [rtl])
+            got[overlap] = (rtl["stats"], self.backend.programs - programs, ref["stats"])
+            self.log.info(
+                "%s: %d programs, %d instructions, RTL %d cycles, reference %d cycles, worst "
+                "error %.3g of the bound",
+                tag,
+                got[overlap][1],
+                rtl["stats"].instructions,
+                rtl["stats"].cycles,
+                ref["stats"].cycles,
+                worst,
+            )
+        (seq, seq_progs, seq_ref), (wav, wav_progs, wav_ref) = got[False], got[True]
+        # (the DUT counts dpa_ctrl's words, the reference each channel's: a broadcast once or
+        # per channel, so each backend is compared with itself)
+        assert wav.instructions == seq.instructions, (wav.instructions, seq.instructions)
+        assert wav_ref.instructions == seq_ref.instructions
+        assert wav_progs < seq_progs, (wav_progs, seq_progs)
+        assert wav_ref.cycles < seq_ref.cycles, (wav_ref.cycles, seq_ref.cycles)
+        assert wav.cycles < seq.cycles, f"waves took {wav.cycles} RTL cycles, loops {seq.cycles}"
+
+
+@pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+class run_planted_barrier(TopTest):
+    """Planted: the bench's barrier returns once every channel has taken its words of a
+    program, not when the channels are done (``RtlBackend.plant_early_barrier``): the HUB reads
+    scores and partial sums too early and the waves' outputs must differ from the reference
+    (caught by the bit-exact comparison; the lockstep scoreboard is off so it cannot catch it
+    first). The GPRs start zeroed, so an early read sees a value, not a missing entry."""
+
+    lockstep = False
+
+    async def body(self) -> None:
+        entries = self.cfg.module.gpr_bytes // self.cfg.geometry.column_bytes
+        for m in self.bfm.mem:
+            m.gpr.update({a: np.zeros(self.cfg.geometry.lanes, np.uint16) for a in range(entries)})
+        ref = run_sync(scenario(self.reference(overlap=True), self.log, short=True))
+        self.backend.plant_early_barrier = True
+        rtl = await scenario(self.engine(overlap=True), self.log, short=True)
+        try:
+            compare_bit_exact(rtl, ref)
+        except TopMismatch as exc:
+            self.log.info("caught as it should: %s", exc)
+            return
+        raise AssertionError("an early barrier went unnoticed: outputs equal the reference")
 
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
@@ -484,45 +563,46 @@ class run_cli_decode(TopTest):
     numpy; the figures go to the JSON file ``result`` names."""
 
     async def body(self) -> None:
-        from pymodel.studies.decode_cli import slice_shape, worst_error
+        from pymodel.studies.decode_cli import slice_shape, step_totals, worst_error
 
         job = json.loads(os.environ["PIMPHONY_DECODE"])
         shape = slice_shape(job["model"], job["kv_heads"])
+        kw = {"gqa_reuse": job["gqa_reuse"], "overlap": job.get("overlap", True)}
         engines = [
-            DecodeEngine(self.cfg, shape, backend, job["seed"], gqa_reuse=job["gqa_reuse"])
+            DecodeEngine(self.cfg, shape, backend, job["seed"], **kw)
             for backend in (ReferenceBackend(self.cfg, bench_mode()), self.backend)
         ]
         outs: list[list[Any]] = [[], []]
-        totals = {"instructions": 0, "commands": 0, "cycles": 0, "segments": 0}
+        totals: list[dict[str, int]] = [{}, {}]
         worst = 0.0
         for e, eng in enumerate(engines):
             for r, n in enumerate(job["requests"]):
                 await eng.admit_async(r, n)
+            stats = []
             for _ in range(job["steps"]):
                 out, st = await eng.step_async()
                 outs[e].append(out)
+                stats.append(st)
                 if e == 1:
-                    for key in totals:
-                        totals[key] = (
-                            max(totals[key], st.segments)
-                            if key == "segments"
-                            else totals[key] + getattr(st, key)
-                        )
                     worst = max(worst, worst_error(eng, out))
+            totals[e] = step_totals(stats)
         exact = all(np.array_equal(a[r], b[r]) for a, b in zip(*outs, strict=True) for r in a)
         Path(job["result"]).write_text(
             json.dumps(
                 {
-                    **totals,
+                    **totals[1],
+                    "reference_cycles": totals[0]["cycles"],
                     "max_error_over_bound": worst,
                     "bit_exact_vs_reference": exact,
                     "gqa_queries_per_loop": engines[1].reuse,
                     "segment_blocks": engines[1].segment,
+                    "overlap": engines[1].overlap,
+                    "programs": self.backend.programs,
                     "rtl_cycles": self.bfm.cycle,
                 }
             )
         )
-        self.log.info("decode %s: %s, bit-exact %s", job, totals, exact)
+        self.log.info("decode %s: %s, bit-exact %s", job, totals[1], exact)
 
 
 # ------------------------------------------------------------------------------------- pytest
@@ -639,8 +719,9 @@ def test_top_cli_decode(tmp_path: Path) -> None:
 @pytest.mark.sim
 @pytest.mark.parametrize("plant", [0, 1], ids=["decode", "planted-bug"])
 def test_top_sim(plant: int, tmp_path: Path) -> None:
-    """Decode, bad input, the stall burst (and a BFM error during a host command must fail
-    the test); PlantBug=1 built without assertions: the router scoreboard must catch it."""
+    """Decode (waves), both program forms, the planted early barrier, bad input, the stall
+    burst (and a BFM error during a host command must fail the test); PlantBug=1 built without
+    assertions: the router scoreboard must catch it."""
     import simlib
 
     if simlib.SIM != "verilator":
@@ -654,7 +735,14 @@ def test_top_sim(plant: int, tmp_path: Path) -> None:
         params={"PlantBug": plant} if plant else {},
         testcase="run_planted_bug"
         if plant
-        else ["run_decode", "run_bad_input", "run_stall_burst", "run_bfm_error_fails"],
+        else [
+            "run_decode",
+            "run_waves",
+            "run_planted_barrier",
+            "run_bad_input",
+            "run_stall_burst",
+            "run_bfm_error_fails",
+        ],
         extra_env={
             "PIMPHONY_CONFIG": cfg,
             "TOP_PLANT_BUG": str(plant),
