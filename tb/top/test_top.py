@@ -22,7 +22,7 @@ numpy within ``attention_error_bound``. Each channel's command trace is written 
 ``<test dir>/trace_ch<c>.txt`` (``pimphony timeline``). Seed: env ``SEED`` (logged; the data
 seed and the stimulus seed). Config: env ``PIMPHONY_CONFIG`` (the DUT's pim_pkg was generated
 from it). Scheduler mode: env ``TOP_MODE``. Waves (several KV heads' loops in one program,
-``pymodel.golden.decode_waves``) in both engines unless env ``TOP_WAVES=0``.
+``pymodel.golden.decode_waves``) in both engines unless env ``TOP_OVERLAP=0``.
 
 pyuvm tests (``run_*``, each with a timeout; an error any monitor or scoreboard raises fails the
 test at once): ``run_decode`` (the multi-step scenario, or the short one with ``TOP_SHORT=1``),
@@ -82,10 +82,11 @@ TIMEOUT_MS = float(os.environ.get("TOP_TIMEOUT_MS", "50"))
 SHAPE = AttnShape(q_heads=4, kv_heads=2)  # GQA group 2, d_head 128
 
 
-def bench_waves() -> bool:
-    """Whether the engines put several KV heads' loops in one program (``decode_waves``): env
-    ``TOP_WAVES`` (default 1; 0 = one program per loop)."""
-    return os.environ.get("TOP_WAVES", "1") != "0"
+def bench_overlap() -> bool:
+    """Whether the engines put several KV heads' loops in one program (``decode_waves``; not
+    to be confused with FST waveforms, ``PIMPHONY_WAVES``): env ``TOP_OVERLAP`` (default 1; 0 =
+    one program per loop)."""
+    return os.environ.get("TOP_OVERLAP", "1") != "0"
 
 
 # ------------------------------------------------------------------------------------- scenario
@@ -328,8 +329,8 @@ class TopTest(uvm_test):
 
     def engine(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
         """A DecodeEngine on the DUT whose steps alternate the stimulus knobs (waves unless
-        env ``TOP_WAVES=0``, like :meth:`reference`)."""
-        kw.setdefault("overlap", bench_waves())
+        env ``TOP_OVERLAP=0``, like :meth:`reference`)."""
+        kw.setdefault("overlap", bench_overlap())
         eng = DecodeEngine(self.cfg, shape, self.backend, self.seed, **kw)
         orig = eng.step_async
         steps = [0]
@@ -343,7 +344,7 @@ class TopTest(uvm_test):
         return eng
 
     def reference(self, shape: AttnShape = SHAPE, **kw: Any) -> DecodeEngine:
-        kw.setdefault("overlap", bench_waves())
+        kw.setdefault("overlap", bench_overlap())
         return DecodeEngine(
             self.cfg, shape, ReferenceBackend(self.cfg, bench_mode()), self.seed, **kw
         )
