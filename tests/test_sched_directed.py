@@ -64,8 +64,10 @@ def test_directed_programs_bind_their_targets(config: str, tmp_path: Path) -> No
 
 
 def test_targets_follow_the_mode_policy(tmp_path: Path) -> None:
-    """aim-register hides all three behind a TMOD; RDMAC -> WR binds only where it lasts."""
-    assert not any(directed_targets(_config("aim-gddr6", tmp_path)).values())
+    """aim-register hides the mode-crossing pairs behind a TMOD (two WRs cross no mode);
+    RDMAC -> WR binds only where it lasts."""
+    aim = directed_targets(_config("aim-gddr6", tmp_path))
+    assert aim.pop("wrbank_pair_in_group") == {"nCCDL_WR"} and not any(aim.values())
     assert directed_targets(_config("pim-normal", tmp_path))["mac_then_bias"]
     nomode = directed_targets(_config("no-mode", tmp_path))
     assert nomode["bias_then_wrbank"] and not nomode["rdmac_then_wrbank"]
@@ -74,13 +76,20 @@ def test_targets_follow_the_mode_policy(tmp_path: Path) -> None:
 
 def test_a_program_missing_its_bin_is_caught(tmp_path: Path) -> None:
     """Planted: the bias into another accumulator than the MACs', bias and read-out trains too
-    short to outlast ACT -> WR: none binds its rule."""
+    short to outlast ACT -> WR, the second WR_BANK in another bank group: none binds its
+    rule."""
     cfg = _config("rtw", tmp_path)
     progs = directed_programs(cfg)
-    mac, bias = progs["mac_then_bias"], progs["bias_then_wrbank"]
+    mac, bias, pair = (
+        progs["mac_then_bias"],
+        progs["bias_then_wrbank"],
+        progs["wrbank_pair_in_group"],
+    )
+    other_group = cfg.geometry.banks_per_group
     planted = {
         "out:MAC16->CLRMAC": mac[:2] + [replace(mac[2], out=1)],
         "nCCDL_BIAS_WR": [bias[0], replace(bias[1], op_size=1), *bias[-2:]],
+        "nCCDL_WR": [*pair[:3], replace(pair[3], bank=other_group), pair[4]],
         "bus:RDMAC->WR": progs["rdmac_then_wrbank"][:2] + progs["rdmac_then_wrbank"][-1:],
     }
     for rule, prog in planted.items():

@@ -193,6 +193,15 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
         "bias_then_wrbank": [wrb(0, 6, 0)]
         + [bias(0, nout * k, nout) for k in range(n_train)]
         + [wrb(0, 6, 2), rd(0, 100, nout)],
+        # an ACT16 opens the row in every bank: WR_BANKs to two banks of one bank group need no
+        # ACT of their own and follow each other (nCCDL_WR)
+        "wrbank_pair_in_group": [
+            wr(0, 1),
+            mac(0, 6, 0, 1),
+            wrb(0, 6, 4, 1),
+            wrb(min(1, cfg.geometry.banks_per_group - 1), 6, 4, 1),
+            rd(0, 100),
+        ],
         # the same with read-outs: the WR of the open row follows an RDMAC (bus:RDMAC->WR)
         "rdmac_then_wrbank": [wrb(0, 6, 0)]
         + [rdm(0, 100 + nout * k, nout) for k in range(n_train)]
@@ -201,7 +210,7 @@ def directed_programs(cfg: PimConfig) -> dict[str, list[Instruction]]:
 
 
 #: The directed programs that close coverage holes, each checked for its own bins.
-TARGETED = ("mac_then_bias", "bias_then_wrbank", "rdmac_then_wrbank")
+TARGETED = ("mac_then_bias", "bias_then_wrbank", "wrbank_pair_in_group", "rdmac_then_wrbank")
 
 
 def _same_mode(cfg: PimConfig, a: Op, b: Op) -> bool:
@@ -215,7 +224,7 @@ def directed_targets(cfg: PimConfig) -> dict[str, set[str]]:
     """The rules each program of :data:`TARGETED` must bind (in at least one mode).
 
     A rule between commands of different register-access modes cannot bind here: a TMOD sits
-    between them, and nMODCH exceeds the latencies of these three. ``bus:RDMAC->WR`` is
+    between them, and nMODCH exceeds these rules' latencies. ``bus:RDMAC->WR`` is
     ``nCLREG + nBL + nRTW_PAD - nCWL + nWPRE``, 0 on both presets: one command per cycle always
     dominates it, so it is a target only where a config gives it a latency (``rtw`` of
     tb/cmd_sched SIM_CONFIGS)."""
@@ -225,6 +234,8 @@ def directed_targets(cfg: PimConfig) -> dict[str, set[str]]:
         out["mac_then_bias"].add("out:MAC16->CLRMAC")
     if _same_mode(cfg, Op.WRBIAS, Op.WR):
         out["bias_then_wrbank"].add("nCCDL_BIAS_WR")
+    if cfg.geometry.banks_per_group > 1:
+        out["wrbank_pair_in_group"].add("nCCDL_WR")
     if _same_mode(cfg, Op.RDMAC, Op.WR) and RULE_BY_NAME["bus:RDMAC->WR"].latency(t) >= 1:
         out["rdmac_then_wrbank"].add("bus:RDMAC->WR")
     return out
