@@ -6,9 +6,9 @@
 //     last issue anywhere on the channel (pim_pkg::SchedChanLat), and per bank, last ACT and
 //     last WR (single-bank commands; pim_pkg::SchedBankLat, 3 scope classes)
 //   * per GB entry (last WRGB, MAC16; pim_pkg::SchedGbLat) and per OBuf entry (last MAC16,
-//     RDMAC, CLRMAC, WRBIAS; pim_pkg::SchedOutLat): those tables' latencies are at most
-//     SchedGbSinceMax / SchedOutSinceMax (3 cycles), so a history of the commands of the last
-//     Max - 1 cycles gives each entry's "cycles since" (saturated at Max) exactly
+//     RDMAC, CLRMAC, WRBIAS; pim_pkg::SchedOutLat), one sched_entry_rules each: those tables'
+//     latencies are at most SchedGbSinceMax / SchedOutSinceMax (3 cycles), so a history of the
+//     commands of the last Max - 1 cycles gives each entry's "cycles since" (saturated at Max)
 //   * the nFAW window: the last FawLimit activations (age + weight), trimmed like the model's deque
 // A candidate is legal when every counter is >= the latency of the rule from that prev op to the
 // candidate's op (the tables fold pymodel.timing.RULES by scope, see pymodel.gen.sv_pkg); bank rules
@@ -64,19 +64,10 @@ module sched_timing #(
     if (op == pim_pkg::OpAct16) faw_weight = WWidth'(pim_pkg::FawWeightAct16);
   endfunction
 
-  // Ops with per-bank / per-entry counters.
+  // Ops with per-bank counters.
   localparam int unsigned NBankOps = 2;
-  localparam int unsigned NGbOps   = 2;
-  localparam int unsigned NOutOps  = 4;
   function automatic int bank_op(input int i);
     bank_op = (i == 0) ? int'(pim_pkg::OpAct) : int'(pim_pkg::OpWr);
-  endfunction
-  function automatic int gb_op(input int i);
-    gb_op = (i == 0) ? int'(pim_pkg::OpWrgb) : int'(pim_pkg::OpMac16);
-  endfunction
-  function automatic int out_op(input int i);
-    out_op = (i == 0) ? int'(pim_pkg::OpMac16) : (i == 1) ? int'(pim_pkg::OpRdmac)
-           : (i == 2) ? int'(pim_pkg::OpClrmac) : int'(pim_pkg::OpWrbias);
   endfunction
 
   // ---------------------------------------------------------------- since counters
@@ -90,52 +81,6 @@ module sched_timing #(
         .event_i(issue_i && 32'(issue_op_i) == bank_op(i) && 32'(issue_bank_i) == b),
         .count_o(since_bank[i][b])
       );
-    end
-  end
-
-  // ---------------------------------------------------------------- GB / OBuf entry history
-  // The per-entry tables' latencies are at most SchedGbSinceMax / SchedOutSinceMax cycles, so
-  // "cycles since the last op i on entry e, saturating at Max" needs only the commands of the
-  // last Max - 1 cycles: the nearest that was op i on entry e gives j (1 .. Max - 1), none gives
-  // Max. (This replaces a saturating counter per entry and op: 2 x 64 GB and 4 x 8 OBuf.)
-  localparam int unsigned GbW   = pim_pkg::SchedGbSinceWidth;
-  localparam int unsigned OutW  = pim_pkg::SchedOutSinceWidth;
-  localparam int unsigned GbH   = pim_pkg::SchedGbSinceMax - 1;
-  localparam int unsigned OutH  = pim_pkg::SchedOutSinceMax - 1;
-  localparam int unsigned GbHN  = (GbH > 0) ? GbH : 1;   // storage (unused when GbH = 0)
-  localparam int unsigned OutHN = (OutH > 0) ? OutH : 1;
-  // [j - 1]: the command of j cycles ago was gb_op(i) / out_op(i) (bit i), on entry *_e
-  logic [GbHN-1:0][NGbOps-1:0]                  gb_hist_op;
-  logic [GbHN-1:0][pim_pkg::GbWidth-1:0]        gb_hist_e;
-  logic [OutHN-1:0][NOutOps-1:0]                out_hist_op;
-  logic [OutHN-1:0][pim_pkg::OutWidth-1:0]      out_hist_e;
-  logic [NGbOps-1:0]                            gb_now;
-  logic [NOutOps-1:0]                           out_now;
-  for (genvar i = 0; i < NGbOps; i++) begin : g_gb_now
-    assign gb_now[i] = issue_i && 32'(issue_op_i) == gb_op(i);
-  end
-  for (genvar i = 0; i < NOutOps; i++) begin : g_out_now
-    assign out_now[i] = issue_i && 32'(issue_op_i) == out_op(i);
-  end
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      gb_hist_op  <= '0;  // out of reset no event was seen: every entry reads Max
-      gb_hist_e   <= '0;
-      out_hist_op <= '0;
-      out_hist_e  <= '0;
-    end else begin
-      gb_hist_op[0]  <= gb_now;
-      gb_hist_e[0]   <= issue_gb_i;
-      out_hist_op[0] <= out_now;
-      out_hist_e[0]  <= issue_out_i;
-      for (int j = 1; j < int'(GbHN); j++) begin
-        gb_hist_op[j] <= gb_hist_op[j-1];
-        gb_hist_e[j]  <= gb_hist_e[j-1];
-      end
-      for (int j = 1; j < int'(OutHN); j++) begin
-        out_hist_op[j] <= out_hist_op[j-1];
-        out_hist_e[j]  <= out_hist_e[j-1];
-      end
     end
   end
 
@@ -198,8 +143,6 @@ module sched_timing #(
   localparam int unsigned NG  = NB / BPG;
   localparam lat_t        Max = lat_t'(pim_pkg::SchedSinceMax);
   logic [NumCand-1:0][NOps-1:0]               cand_is;    // one-hot opcode
-  logic [NumCand-1:0][NGbOps-1:0][GbW-1:0]    cand_gb;    // since the last op i on its GB entry
-  logic [NumCand-1:0][NOutOps-1:0][OutW-1:0]  cand_out;   // ... on its OBuf entry
   // A bank rule binds per scope class of the other bank (0 same bank, 1 same group, 2 other
   // group): the candidate is legal for class k iff the least counter of the banks in that class
   // has waited the rule's latency (an empty class reads Max, which every latency is below).
@@ -217,18 +160,6 @@ module sched_timing #(
     end
     for (int c = 0; c < int'(NumCand); c++) begin
       for (int n = 0; n < int'(NOps); n++) cand_is[c][n] = 32'(cand_op_i[c]) == n;
-      for (int i = 0; i < int'(NGbOps); i++) begin  // the nearest matching command wins
-        cand_gb[c][i] = GbW'(pim_pkg::SchedGbSinceMax);
-        for (int j = int'(GbH); j >= 1; j--) begin
-          if (gb_hist_op[j-1][i] && gb_hist_e[j-1] == cand_gb_i[c]) cand_gb[c][i] = GbW'(j);
-        end
-      end
-      for (int i = 0; i < int'(NOutOps); i++) begin
-        cand_out[c][i] = OutW'(pim_pkg::SchedOutSinceMax);
-        for (int j = int'(OutH); j >= 1; j--) begin
-          if (out_hist_op[j-1][i] && out_hist_e[j-1] == cand_out_i[c]) cand_out[c][i] = OutW'(j);
-        end
-      end
       for (int i = 0; i < int'(NBankOps); i++) begin
         cls_min[c][i] = {Max, Max, Max};
         for (int b = 0; b < int'(NB); b++) begin
@@ -252,8 +183,6 @@ module sched_timing #(
   // is a constant: zero entries (most) make no logic, the others one compare with a constant.
   logic [NOps-1:0][NOps-1:0]                              chan_short;  // [prev][next]
   logic [NumCand-1:0][NBankOps-1:0][NCls-1:0][NOps-1:0]   bank_short;
-  logic [NumCand-1:0][NGbOps-1:0][NOps-1:0]               gb_short;
-  logic [NumCand-1:0][NOutOps-1:0][NOps-1:0]              out_short;
   for (genvar p = 0; p < NOps; p++) begin : g_chan_rule
     localparam row_t Row = row_t'(pim_pkg::SchedChanLat[p * NOps * W +: NOps * W]);
     if (Row == '0) begin : g_free
@@ -291,53 +220,45 @@ module sched_timing #(
       end
     end
   end
-  for (genvar i = 0; i < NGbOps; i++) begin : g_gb_rule
-    localparam row_t Row = row_t'(pim_pkg::SchedGbLat[gb_op(i) * NOps * W +: NOps * W]);
-    for (genvar n = 0; n < NOps; n++) begin : g_n
-      localparam lat_t L = Row[n * W +: W];
-      for (genvar c = 0; c < NumCand; c++) begin : g_c
-        if (L == '0) begin : g_free
-          assign gb_short[c][i][n] = 1'b0;
-        end else begin : g_rule
-          assign gb_short[c][i][n] = W'(cand_gb[c][i]) < L;
-        end
-      end
-    end
-  end
-  for (genvar i = 0; i < NOutOps; i++) begin : g_out_rule
-    localparam row_t Row = row_t'(pim_pkg::SchedOutLat[out_op(i) * NOps * W +: NOps * W]);
-    for (genvar n = 0; n < NOps; n++) begin : g_n
-      localparam lat_t L = Row[n * W +: W];
-      for (genvar c = 0; c < NumCand; c++) begin : g_c
-        if (L == '0) begin : g_free
-          assign out_short[c][i][n] = 1'b0;
-        end else begin : g_rule
-          assign out_short[c][i][n] = W'(cand_out[c][i]) < L;
-        end
-      end
-    end
-  end
+  // GB-entry and OBuf-entry rules: [c] a rule of that table is not met yet for candidate c
+  typedef logic [pim_pkg::OpcodeWidth-1:0] op_t;
+  logic [NumCand-1:0] gb_short, out_short;
+  sched_entry_rules #(
+    .NumCand(NumCand), .NumPrev(2), .PrevOps({op_t'(pim_pkg::OpMac16), op_t'(pim_pkg::OpWrgb)}),
+    .Lat(pim_pkg::SchedGbLat), .EntWidth(pim_pkg::GbWidth),
+    .SinceMax(pim_pkg::SchedGbSinceMax), .SinceWidth(pim_pkg::SchedGbSinceWidth)
+  ) u_gb_rules (
+    .clk_i, .rst_ni, .issue_i, .issue_op_i, .issue_ent_i(issue_gb_i),
+    .cand_is_i(cand_is), .cand_ent_i(cand_gb_i), .short_o(gb_short)
+  );
+  sched_entry_rules #(
+    .NumCand(NumCand), .NumPrev(4),
+    .PrevOps({op_t'(pim_pkg::OpWrbias), op_t'(pim_pkg::OpClrmac), op_t'(pim_pkg::OpRdmac),
+              op_t'(pim_pkg::OpMac16)}),
+    .Lat(pim_pkg::SchedOutLat), .EntWidth(pim_pkg::OutWidth),
+    .SinceMax(pim_pkg::SchedOutSinceMax), .SinceWidth(pim_pkg::SchedOutSinceWidth)
+  ) u_out_rules (
+    .clk_i, .rst_ni, .issue_i, .issue_op_i, .issue_ent_i(issue_out_i),
+    .cand_is_i(cand_is), .cand_ent_i(cand_out_i), .short_o(out_short)
+  );
 
   // ---------------------------------------------------------------- candidate legality
   // A candidate is illegal when a shortfall names its opcode (an opcode value without a table
   // row has no one-hot bit: unconstrained, as the tables' zero padding made it before).
   always_comb begin
     for (int c = 0; c < int'(NumCand); c++) begin
-      logic bad, gb_bad, faw_bad;
-      bad = 1'b0;
-      gb_bad = 1'b0;
+      logic bad, faw_bad;
+      bad = out_short[c];
       faw_bad = 1'b0;
       for (int p = 0; p < int'(NOps); p++) bad |= |(cand_is[c] & chan_short[p]);
       for (int i = 0; i < int'(NBankOps); i++) begin
         for (int k = 0; k < int'(NCls); k++) bad |= |(cand_is[c] & bank_short[c][i][k]);
       end
-      for (int i = 0; i < int'(NGbOps); i++) gb_bad |= |(cand_is[c] & gb_short[c][i]);
-      for (int i = 0; i < int'(NOutOps); i++) bad |= |(cand_is[c] & out_short[c][i]);
       for (int i = 0; i < int'(NFaw); i++) begin
         if (faw_v_q[i] && 32'(faw_cum[i]) + 32'(faw_weight(cand_op_i[c])) > pim_pkg::FawLimit
             && 32'(faw_age_q[i]) < pim_pkg::NFaw) faw_bad = 1'b1;
       end
-      legal_o[c] = !bad && (!gb_bad || PlantBug == 3) && !faw_bad;
+      legal_o[c] = !bad && (!gb_short[c] || PlantBug == 3) && !faw_bad;
     end
   end
 

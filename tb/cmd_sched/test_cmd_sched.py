@@ -372,6 +372,7 @@ def _config_sources(config: str) -> tuple[list[Path], str]:
         "sched/sched_intake.sv",
         "sched/sched_cmd_gen.sv",
         "sched/sched_dep_check.sv",
+        "sched/sched_entry_rules.sv",
         "sched/sched_timing.sv",
         "sched/sched_timing_check.sv",
         "sched/sched_refresh.sv",

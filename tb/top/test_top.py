@@ -629,6 +629,7 @@ TOP_SOURCES = [
     "sched/sched_intake.sv",
     "sched/sched_cmd_gen.sv",
     "sched/sched_dep_check.sv",
+    "sched/sched_entry_rules.sv",
     "sched/sched_timing.sv",
     "sched/sched_timing_check.sv",
     "sched/sched_refresh.sv",
