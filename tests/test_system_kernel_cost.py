@@ -32,6 +32,7 @@ SWEEP = [
     ("sv", 4100, 1),
     ("sv", 7000, 1),
     ("gemv", 48, 4096),
+    ("gemv", 128, 4096),  # PINGPONG: once documented as 0.2 % off; exact (docs/system.md)
     ("gemv", 304, 4096),
 ]
 
@@ -59,7 +60,7 @@ REFRESH_SWEEP = [("qk", 9000, 1), ("qk", 2000, 8), ("sv", 12000, 1), ("gemv", 51
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", [Mode.STATIC, Mode.DCS])
+@pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("shape", REFRESH_SWEEP)
 def test_refresh_single_run_within_one_percent(
     cache: KernelCache, mode: Mode, shape: tuple[str, int, int]
