@@ -75,22 +75,30 @@ def _config(equivalent: list[mutate.Pattern]) -> mutate.Config:
     )
 
 
+def _mutate_all(
+    root: Path, out: Path, equivalent: list[mutate.Pattern], seed: int, **kw: int
+) -> mutate.Run:
+    """Every mutant of the toy design, with the budget and timeout the toy tests share."""
+    n = len(mutants(TOY, "rtl/toy.sv"))
+    return mutate.mutate(
+        _config(equivalent),
+        root,
+        out,
+        sample=n,
+        seed=seed,
+        budget_s=300,
+        timeout=3.0,
+        progress=lambda s: None,
+        **kw,
+    )
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_outcomes_and_restore(jobs: int, tmp_path: Path) -> None:
     root = _toy_root(tmp_path)
     eq = mutate.Pattern("rtl/toy.sv", "assign z", "|| b", "", reason="z is never observed")
     n = len(mutants(TOY, "rtl/toy.sv"))
-    run = mutate.mutate(
-        _config([eq]),
-        root,
-        tmp_path / "out",
-        sample=n,
-        seed=3,
-        budget_s=300,
-        timeout=3.0,
-        jobs=jobs,
-        progress=lambda s: None,
-    )
+    run = _mutate_all(root, tmp_path / "out", [eq], seed=3, jobs=jobs)
     by = {(r.line_text, r.old.strip(), r.new): r.outcome for r in run.results}
     assert all(o == "killed" for (line, _, _), o in by.items() if line.startswith("assign y"))
     assert by[("assign z = a || b;", "a ||", "")] == "timeout"
@@ -130,17 +138,7 @@ def test_bad_input_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_rerun_after_a_new_test(tmp_path: Path) -> None:
     """--rerun: the survivors run again against a stronger bench and keep their first outcome."""
     root = _toy_root(tmp_path)
-    n = len(mutants(TOY, "rtl/toy.sv"))
-    first = mutate.mutate(
-        _config([]),
-        root,
-        tmp_path / "out",
-        sample=n,
-        seed=1,
-        budget_s=300,
-        timeout=3.0,
-        progress=lambda s: None,
-    )
+    first = _mutate_all(root, tmp_path / "out", [], seed=1)
     survivors = {r.id for r in first.results if r.outcome == "survived"}
     assert survivors
     # the "new test": the toy bench now also checks z's line and the reset value
@@ -198,17 +196,7 @@ def test_harness_error_is_not_a_kill(tmp_path: Path) -> None:
 def test_equivalents_applied_to_a_saved_run(tmp_path: Path) -> None:
     """--from-json: a survivor the reviewed list now names becomes equivalent (first: survived)."""
     root = _toy_root(tmp_path)
-    n = len(mutants(TOY, "rtl/toy.sv"))
-    run = mutate.mutate(
-        _config([]),
-        root,
-        tmp_path / "out",
-        sample=n,
-        seed=1,
-        budget_s=300,
-        timeout=3.0,
-        progress=lambda s: None,
-    )
+    run = _mutate_all(root, tmp_path / "out", [], seed=1)
     target = next(r for r in run.results if r.outcome == "survived")
     eq = mutate.Pattern(target.file, target.line_text, target.old, target.new, reason="toy")
     mutate.apply_equivalents(run, _config([eq]))
